@@ -1,0 +1,288 @@
+#!/usr/bin/env python3
+"""Packet helper for fibfast lab tests (stdlib only; run inside a namespace with ip netns exec).
+
+  pkt.py send --dst ADDR [--ttl N] [--count N] [--port N] [--sport N] [--size N] [--proto udp|tcp]
+  pkt.py capture --iface IF --count N --timeout S [--proto P] [--dport N] [--family 4|6]
+  pkt.py frame --iface IF --hex HEX [--count N]
+
+send: --size is the L4 payload in bytes. udp goes through an ordinary socket; tcp sends bare
+SYNs from a raw socket (nothing listens for the answer, the kernel of the sender ignores it).
+capture: prints "ready" once bound, then one JSON line per matching IPv4/IPv6 packet received;
+exits 0 after --count matches or at --timeout, so callers count lines.
+"""
+
+import argparse
+import ipaddress
+import json
+import os
+import random
+import select
+import socket
+import struct
+import sys
+import time
+
+ETH_P_ALL = 0x0003
+ETH_P_IP = 0x0800
+ETH_P_IPV6 = 0x86DD
+VLAN_TPIDS = (0x8100, 0x88A8)
+PACKET_OUTGOING = 4
+
+PROTO_NAMES = {1: "icmp", 6: "tcp", 17: "udp", 58: "icmpv6"}
+PROTO_NUMS = {v: k for k, v in PROTO_NAMES.items()}
+# IPv6 headers to step over to reach the transport header (fragment handled apart).
+IPV6_EXT = {0, 43, 60}
+IPV6_FRAG = 44
+
+
+def die(msg):
+    print(f"pkt.py: {msg}", file=sys.stderr)
+    sys.exit(1)
+
+
+def family_of(addr):
+    try:
+        return ipaddress.ip_address(addr).version
+    except ValueError:
+        die(f"not an IP address: {addr}")
+
+
+def csum(data):
+    if len(data) % 2:
+        data += b"\0"
+    s = sum(struct.unpack(f"!{len(data) // 2}H", data))
+    while s >> 16:
+        s = (s & 0xFFFF) + (s >> 16)
+    return ~s & 0xFFFF
+
+
+def payload(seq, size):
+    # A sequence number up front lets a test tell datagrams apart in a hex dump.
+    return (struct.pack("!I", seq) + b"fibfast-lab" * (size // 11 + 1))[:size]
+
+
+def sendto_retry(sock, data, addr):
+    # A burst can fill the veth's queue; ENOBUFS means "later", not "lost".
+    for _ in range(1000):
+        try:
+            return sock.sendto(data, addr)
+        except OSError as e:
+            if e.errno not in (105, 11):  # ENOBUFS, EAGAIN
+                raise
+            time.sleep(0.001)
+    raise OSError(105, "send kept failing with ENOBUFS")
+
+
+def source_for(fam, dst):
+    # connect() on a UDP socket asks the routing table which source the kernel will use.
+    s = socket.socket(socket.AF_INET if fam == 4 else socket.AF_INET6, socket.SOCK_DGRAM)
+    try:
+        s.connect((dst, 9))
+        return s.getsockname()[0]
+    finally:
+        s.close()
+
+
+def set_ttl(sock, fam, ttl):
+    if ttl is None:
+        return
+    if fam == 4:
+        sock.setsockopt(socket.IPPROTO_IP, socket.IP_TTL, ttl)
+    else:
+        sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_UNICAST_HOPS, ttl)
+
+
+def cmd_send(a):
+    fam = family_of(a.dst)
+    af = socket.AF_INET if fam == 4 else socket.AF_INET6
+    if a.proto == "udp":
+        s = socket.socket(af, socket.SOCK_DGRAM)
+        set_ttl(s, fam, a.ttl)
+        if a.sport:
+            s.bind(("0.0.0.0" if fam == 4 else "::", a.sport))
+        for i in range(a.count):
+            # sendto, not connect: an unconnected socket does not turn ICMP errors into send failures.
+            sendto_retry(s, payload(i, a.size), (a.dst, a.port))
+        return
+    # tcp: the kernel adds the IP header (no IP_HDRINCL), we supply a SYN segment.
+    s = socket.socket(af, socket.SOCK_RAW, socket.IPPROTO_TCP)
+    set_ttl(s, fam, a.ttl)
+    if fam == 6:
+        # Raw IPv6 sockets compute no L4 checksum unless told where it lives (offset 16 in TCP).
+        s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_CHECKSUM, 16)
+    src = source_for(fam, a.dst)
+    sport = a.sport or random.randint(32768, 60999)
+    for i in range(a.count):
+        data = payload(i, a.size)
+        seq = random.getrandbits(32)
+        hdr = struct.pack("!HHIIBBHHH", sport, a.port, seq, 0, 5 << 4, 0x02, 64240, 0, 0)
+        if fam == 4:
+            pseudo = struct.pack("!4s4sBBH", socket.inet_aton(src), socket.inet_aton(a.dst),
+                                 0, 6, len(hdr) + len(data))
+            c = csum(pseudo + hdr + data)
+            hdr = hdr[:16] + struct.pack("!H", c) + hdr[18:]
+        sendto_retry(s, hdr + data, (a.dst, 0))
+
+
+def mac(b):
+    return ":".join(f"{x:02x}" for x in b)
+
+
+def parse(frame):
+    """Returns a dict for an IPv4/IPv6 frame, None for anything else (ARP, truncated, ...)."""
+    if len(frame) < 14:
+        return None
+    etype = struct.unpack_from("!H", frame, 12)[0]
+    off = 14
+    while etype in VLAN_TPIDS and len(frame) >= off + 4:
+        etype = struct.unpack_from("!H", frame, off + 2)[0]
+        off += 4
+    r = {"family": None, "src": None, "dst": None, "ttl": None, "proto": None,
+         "len": len(frame), "sport": None, "dport": None, "icmp_type": None,
+         "icmp_code": None, "eth_src": mac(frame[6:12]), "eth_dst": mac(frame[0:6])}
+    l4 = None
+    first_frag = True
+    if etype == ETH_P_IP:
+        if len(frame) < off + 20:
+            return None
+        vihl, _, _, _, frag, ttl, proto = struct.unpack_from("!BBHHHBB", frame, off)
+        ihl = (vihl & 0xF) * 4
+        if vihl >> 4 != 4 or ihl < 20:
+            return None
+        r.update(family=4, ttl=ttl,
+                 src=socket.inet_ntop(socket.AF_INET, frame[off + 12:off + 16]),
+                 dst=socket.inet_ntop(socket.AF_INET, frame[off + 16:off + 20]))
+        first_frag = (frag & 0x1FFF) == 0
+        l4 = off + ihl
+    elif etype == ETH_P_IPV6:
+        if len(frame) < off + 40:
+            return None
+        proto, hlim = struct.unpack_from("!BB", frame, off + 6)
+        r.update(family=6, ttl=hlim,
+                 src=socket.inet_ntop(socket.AF_INET6, frame[off + 8:off + 24]),
+                 dst=socket.inet_ntop(socket.AF_INET6, frame[off + 24:off + 40]))
+        l4 = off + 40
+        while len(frame) >= l4 + 8:
+            if proto in IPV6_EXT:
+                proto, hlen = frame[l4], (frame[l4 + 1] + 1) * 8
+                l4 += hlen
+            elif proto == IPV6_FRAG:
+                first_frag = (struct.unpack_from("!H", frame, l4 + 2)[0] & 0xFFF8) == 0
+                proto = frame[l4]
+                l4 += 8
+            else:
+                break
+    else:
+        return None
+    r["proto"] = PROTO_NAMES.get(proto, proto)
+    if first_frag:
+        if proto in (6, 17) and len(frame) >= l4 + 4:
+            r["sport"], r["dport"] = struct.unpack_from("!HH", frame, l4)
+        elif proto in (1, 58) and len(frame) >= l4 + 2:
+            r["icmp_type"], r["icmp_code"] = frame[l4], frame[l4 + 1]
+    return r
+
+
+def proto_arg(p):
+    if p is None:
+        return None
+    if p.isdigit():
+        return PROTO_NAMES.get(int(p), int(p))
+    if p not in PROTO_NUMS:
+        raise argparse.ArgumentTypeError(f"unknown protocol {p}")
+    return p
+
+
+def cmd_capture(a):
+    s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, 0)
+    # Protocol 0 at creation and ETH_P_ALL at bind: no frame from another interface slips in between.
+    try:
+        s.bind((a.iface, ETH_P_ALL))
+    except OSError as e:
+        die(f"cannot capture on {a.iface}: {e.strerror}")
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
+    print("ready", flush=True)
+    deadline = time.monotonic() + a.timeout
+    got = 0
+    while got < a.count:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            break
+        if not select.select([s], [], [], left)[0]:
+            break
+        # GRO on the end hosts can merge TCP segments up to 64 KiB.
+        frame, addr = s.recvfrom(1 << 17)
+        if addr[2] == PACKET_OUTGOING:
+            continue
+        try:
+            r = parse(frame)
+        except (struct.error, IndexError, ValueError):
+            continue
+        if r is None:
+            continue
+        if a.family and r["family"] != a.family:
+            continue
+        if a.proto is not None and r["proto"] != a.proto:
+            continue
+        if a.dport is not None and r["dport"] != a.dport:
+            continue
+        print(json.dumps(r), flush=True)
+        got += 1
+
+
+def cmd_frame(a):
+    hexstr = "".join(c for c in a.hex if c not in " :.-\n\t")
+    try:
+        data = bytes.fromhex(hexstr)
+    except ValueError:
+        die("--hex is not a hex string")
+    s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, 0)
+    try:
+        s.bind((a.iface, 0))
+        for _ in range(a.count):
+            s.send(data)
+    except OSError as e:
+        die(f"cannot send on {a.iface}: {e.strerror}")
+
+
+def main():
+    ap = argparse.ArgumentParser(prog="pkt.py", description=__doc__.split("\n")[0])
+    sub = ap.add_subparsers(dest="cmd", required=True)
+
+    p = sub.add_parser("send", help="send UDP datagrams or TCP SYNs")
+    p.add_argument("--dst", required=True)
+    p.add_argument("--ttl", type=int, help="IPv4 TTL / IPv6 hop limit (default: system's)")
+    p.add_argument("--count", type=int, default=1)
+    p.add_argument("--port", type=int, default=9999, help="destination port")
+    p.add_argument("--sport", type=int, default=0, help="source port (default: any)")
+    p.add_argument("--size", type=int, default=32, help="L4 payload bytes")
+    p.add_argument("--proto", choices=("udp", "tcp"), default="udp")
+
+    p = sub.add_parser("capture", help="print received IP packets as JSON lines")
+    p.add_argument("--iface", required=True)
+    p.add_argument("--count", type=int, required=True)
+    p.add_argument("--timeout", type=float, required=True)
+    p.add_argument("--proto", type=proto_arg, help="udp, tcp, icmp, icmpv6 or a number")
+    p.add_argument("--dport", type=int)
+    p.add_argument("--family", type=int, choices=(4, 6))
+
+    p = sub.add_parser("frame", help="write a raw Ethernet frame")
+    p.add_argument("--iface", required=True)
+    p.add_argument("--hex", required=True, help="whole frame from the destination MAC on")
+    p.add_argument("--count", type=int, default=1)
+
+    a = ap.parse_args()
+    try:
+        {"send": cmd_send, "capture": cmd_capture, "frame": cmd_frame}[a.cmd](a)
+    except KeyboardInterrupt:
+        pass
+    except BrokenPipeError:
+        # A caller that stopped reading after enough lines is not an error.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    except OSError as e:
+        die(str(e))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Installs the Debian 12 packages fibfast needs to build and to run its lab tests.
+# Safe to re-run: it touches apt only when something is missing.
+set -euo pipefail
+
+PACKAGES=(
+  libbpf-dev libelf-dev zlib1g-dev libnl-3-dev libnl-route-3-dev pkg-config
+  iproute2 ethtool iputils-ping bpftool nftables iptables tcpdump procps kmod python3
+)
+
+if [[ $(id -u) -ne 0 ]]; then
+  echo "install-deps.sh: must run as root (apt-get install needs it)" >&2
+  exit 1
+fi
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  # Status-Abbrev is "ii " only when fully installed; removed-but-configured ("rc") counts as missing.
+  if [[ $(dpkg-query -W -f='${db:Status-Abbrev}' "$p" 2>/dev/null || true) != ii* ]]; then
+    missing+=("$p")
+  fi
+done
+[[ ${#missing[@]} -eq 0 ]] && exit 0
+
+export DEBIAN_FRONTEND=noninteractive
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+
+# apt is noisy even with -qq; keep its output and show it only when something goes wrong.
+run() {
+  if ! "$@" >"$log" 2>&1; then
+    cat "$log" >&2
+    echo "install-deps.sh: failed: $*" >&2
+    exit 1
+  fi
+}
+
+# A fresh machine may have no package lists at all, so refresh before installing anything.
+run apt-get -qq update
+run apt-get -qq install -y --no-install-recommends "${missing[@]}"
+echo "install-deps.sh: installed ${missing[*]}"
