@@ -1,0 +1,8 @@
+/* Compile-time checks that the shared layouts have no hidden padding, so the
+ * BPF side and the Swift side agree on every byte. */
+#include "fastpath_abi.h"
+
+_Static_assert(sizeof(struct ff_counter) == 16, "ff_counter layout");
+_Static_assert(sizeof(struct ff_port_info) == 12, "ff_port_info layout");
+_Static_assert(sizeof(struct ff_config) == 24, "ff_config layout");
+_Static_assert(FF_VERDICT_COUNT <= 32, "verdicts fit a bitmask");

@@ -1,0 +1,94 @@
+/*
+ * The contract between the XDP fast path (bpf/) and the agent (Sources/).
+ *
+ * Both sides compile this one header, so a counter, a map key or a config
+ * field can never mean one thing in the kernel and another in Swift. Keep
+ * every struct free of implicit padding: the BPF side and the host side must
+ * agree byte for byte.
+ */
+#ifndef FIBFAST_FASTPATH_ABI_H
+#define FIBFAST_FASTPATH_ABI_H
+
+#include <linux/types.h>
+
+/* The XDP program's name as the kernel reports it (at most 15 characters).
+ * The CLI recognises fibfast's ports by it, so nothing needs to be pinned for
+ * status, stats or detach to find them from any mount namespace. */
+#define FF_PROGRAM_NAME "fibfast_xdp"
+
+/* Names of the maps in the object, for lookups by name from the agent. */
+#define FF_MAP_PORTS "ff_ports"
+#define FF_MAP_PORT_INFO "ff_port_info"
+#define FF_MAP_COUNTERS "ff_counters"
+#define FF_MAP_CONFIG "ff_config"
+
+#define FF_MAX_PORTS 256
+/* Counter slot for frames from a port the agent has not configured (yet). */
+#define FF_SLOT_UNKNOWN (FF_MAX_PORTS - 1)
+
+/*
+ * What the fast path did with a frame. FF_FORWARDED is the only verdict that
+ * leaves in XDP; every FF_PASS_* hands the frame to the kernel untouched.
+ * The order is part of the ABI: append, never renumber.
+ */
+enum ff_verdict {
+	FF_FORWARDED = 0,        /* redirected out of a fast-path port */
+	FF_PASS_NOT_IP,          /* ARP, VLAN-tagged, any other ethertype */
+	FF_PASS_MALFORMED,       /* truncated or invalid header, bad IPv4 checksum */
+	FF_PASS_NOT_FOR_ROUTER,  /* L2 destination is not the port's MAC (multicast, broadcast, other host) */
+	FF_PASS_TTL_EXPIRED,     /* TTL / hop limit <= 1: the kernel sends time exceeded */
+	FF_PASS_IP_OPTIONS,      /* IPv4 options or IPv6 extension headers */
+	FF_PASS_SPECIAL_ADDRESS, /* link-local, multicast, broadcast, loopback, unspecified, martian */
+	FF_PASS_ICMP_ERROR,      /* ICMP errors: the kernel hashes them by the inner flow */
+	FF_PASS_LOCAL,           /* FIB: addressed to the router itself, or not forwarded */
+	FF_PASS_NO_ROUTE,        /* FIB: blackhole, unreachable, prohibit */
+	FF_PASS_FORWARDING_OFF,  /* FIB: forwarding disabled on the ingress port */
+	FF_PASS_NO_NEIGHBOUR,    /* FIB: next hop has no resolved neighbour entry */
+	FF_PASS_MTU,             /* FIB: larger than the egress MTU */
+	FF_PASS_UNSUPPORTED,     /* FIB: tunnel (lwt) routes, no source address, anything else */
+	FF_PASS_SAME_PORT,       /* egress == ingress: the kernel may send an ICMP redirect */
+	FF_PASS_PORT_NOT_FAST,   /* egress port is not in the fast path (down, not attached) */
+	FF_PASS_UNKNOWN_PORT,    /* ingress port not (yet) configured by the agent */
+	FF_PASS_STEPPED_ASIDE,   /* the agent told the fast path to let the kernel forward */
+	FF_TRANSMITTED,          /* egress side: frames sent out of this port by the fast path */
+	FF_VERDICT_COUNT
+};
+
+/*
+ * Counters live in a per-CPU array, one row of FF_VERDICT_COUNT entries per
+ * port slot. Ingress verdicts are counted on the port the frame arrived on;
+ * FF_TRANSMITTED on the port it left by. An array (rather than a hash keyed
+ * by ifindex) keeps counting to a couple of instructions per packet; the
+ * agent hands out slots and records them in ff_port_info.
+ */
+#define FF_COUNTER_INDEX(slot, verdict) ((slot) * FF_VERDICT_COUNT + (verdict))
+#define FF_COUNTER_ENTRIES (FF_MAX_PORTS * FF_VERDICT_COUNT)
+
+struct ff_counter {
+	__u64 packets;
+	__u64 bytes;
+};
+
+/* What the fast path must know of each port it receives on. */
+struct ff_port_info {
+	__u8 mac[6];  /* frames to any other L2 address go to the kernel */
+	__u16 flags;  /* FF_PORT_* */
+	__u32 slot;   /* row in the counter array, < FF_MAX_PORTS */
+};
+
+/* The port takes part in the fast path: frames received on it are looked up,
+ * frames may be redirected to it. Cleared while the port is down. */
+#define FF_PORT_ENABLED (1 << 0)
+
+/* Single-entry array map, key 0: set by the agent, read on every packet. */
+struct ff_config {
+	__u32 fib_flags;     /* BPF_FIB_LOOKUP_* flags: 0 (policy rules honoured) or DIRECT */
+	__u32 flags;         /* FF_CONFIG_* */
+	__u32 agent_pid;     /* pid of the agent that owns the fast path, 0 if none */
+	__u32 reserved;
+	__u64 agent_started; /* agent start, seconds since the epoch */
+};
+
+#define FF_CONFIG_STEP_ASIDE (1 << 0) /* pass every packet to the kernel */
+
+#endif

@@ -1,0 +1,116 @@
+import CFastPath
+import CLibBPF
+import Foundation
+import Logging
+
+/// The process that owns the fast path: it loads the program, configures
+/// its maps, attaches it to every port, and keeps it until told to stop.
+/// Its links die with it, so however it ends the ports fall back to plain
+/// kernel forwarding.
+public actor Agent {
+    public let request: AttachRequest
+    let logger: Logger
+    private var program: FastPathProgram?
+    private var links: [XDPLink] = []
+    private(set) var plan: AttachPlan?
+
+    public init(request: AttachRequest, logger: Logger) {
+        self.request = request
+        self.logger = logger
+    }
+
+    /// Checks everything, then loads and attaches. Either every port ends
+    /// up attached or none is, and the error says which port and why.
+    public func start() throws {
+        let plan = try AttachPlan.make(
+            request, privileges: .current(), links: try Links.all(),
+            addresses: try Links.addresses(), sysctl: Sysctl.read)
+        let replacing = try checkPortsAreFree(plan.ports)
+
+        for family in plan.forwardingToEnable {
+            try Sysctl.write(family.forwardingSysctl, "1")
+            logger.info("\(family) forwarding enabled (\(family.forwardingSysctl) = 1)")
+        }
+
+        let program = try FastPathProgram.load()
+        try configure(program.maps, ports: plan.ports)
+
+        var attached: [XDPLink] = []
+        for port in plan.ports {
+            if let existing = replacing[port.ifindex] {
+                try XDPLinks.detach(port: port.name, ifindex: port.ifindex, attachment: existing)
+                logger.notice("port \(port.name): replaced XDP program id \(existing.programID) (--force)")
+            }
+            // On a throw, `attached` goes out of scope and closing its links
+            // detaches the ports done so far: nothing stays half-attached.
+            let link = try XDPLink.attach(programFD: program.programFD, port: port.name,
+                                          ifindex: port.ifindex, mode: request.mode)
+            attached.append(link)
+        }
+        for link in attached {
+            logger.info("port \(link.port) (ifindex \(link.ifindex)): attached in \(link.mode) mode")
+        }
+        logger.info("fast path running: program id \(program.info.id), \(request.direct ? "direct" : "full") FIB lookup, \(attached.count) ports")
+        self.program = program
+        self.links = attached
+        self.plan = plan
+    }
+
+    /// Detaches from every port; the kernel forwards alone from here on.
+    public func stop() {
+        for link in links {
+            logger.info("port \(link.port): detached, kernel forwarding")
+        }
+        links.removeAll()
+        program = nil
+    }
+
+    /// Refuses ports that already run XDP: another agent's fast path always,
+    /// anything else unless --force. Returns what --force will replace.
+    private func checkPortsAreFree(_ ports: [Link]) throws -> [UInt32: XDPAttachment] {
+        var replacing: [UInt32: XDPAttachment] = [:]
+        for port in ports {
+            guard let existing = try XDPAttachment.query(ifindex: port.ifindex) else { continue }
+            if let running = try RunningFastPath.open(
+                programID: existing.programID,
+                ports: [.init(name: port.name, ifindex: port.ifindex, mode: existing.mode)]),
+               let agent = running.agent {
+                throw FibfastError.portServedByAgent(port: port.name, pid: agent.pid)
+            }
+            guard request.force else {
+                let name = (try? programName(id: existing.programID)) ?? "?"
+                throw FibfastError.portBusy(port: port.name, program: name, id: existing.programID)
+            }
+            replacing[port.ifindex] = existing
+        }
+        return replacing
+    }
+
+    private func programName(id: UInt32) throws -> String {
+        let fd = bpf_prog_get_fd_by_id(id)
+        guard fd >= 0 else { return "?" }
+        let owned = OwnedDescriptor(fd)
+        return try ProgramInfo.of(programFD: owned.rawValue).name
+    }
+
+    /// Fills the maps before any port is attached, so the first frame
+    /// already finds its port, its config and its egress.
+    private func configure(_ maps: FastPathMaps, ports: [Link]) throws {
+        var config = ff_config()
+        config.fib_flags = request.direct ? UInt32(BPF_FIB_LOOKUP_DIRECT) : 0
+        config.agent_pid = UInt32(bitPattern: getpid())
+        config.agent_started = UInt64(Date().timeIntervalSince1970)
+        try maps.config.update(UInt32(0), config)
+
+        for (slot, port) in ports.enumerated() {
+            var info = ff_port_info()
+            withUnsafeMutableBytes(of: &info.mac) { $0.copyBytes(from: port.mac) }
+            // A port that is down takes no redirects; the netlink side of the
+            // agent enables it when it comes up.
+            info.flags = port.isUp ? UInt16(FF_PORT_ENABLED) : 0
+            info.slot = UInt32(slot)
+            try maps.portInfo.update(port.ifindex, info)
+            try maps.ports.update(port.ifindex, port.ifindex)
+        }
+    }
+}

@@ -1,0 +1,69 @@
+/// What the operator asked `fibfast attach` for.
+public struct AttachRequest: Sendable {
+    public var ports: [String]
+    public var mode: XDPMode
+    /// Rule-free FIB lookup (BPF_FIB_LOOKUP_DIRECT): faster, ignores policy routing.
+    public var direct: Bool
+    /// Replace another XDP program already on a port.
+    public var force: Bool
+    /// Switch IP forwarding on where it is off, instead of refusing.
+    public var enableForwarding: Bool
+
+    public init(ports: [String], mode: XDPMode = .auto, direct: Bool = false,
+                force: Bool = false, enableForwarding: Bool = false) {
+        self.ports = ports
+        self.mode = mode
+        self.direct = direct
+        self.force = force
+        self.enableForwarding = enableForwarding
+    }
+}
+
+/// A request checked against the system as it is, before anything is
+/// touched: every check that can fail without side effects runs here.
+public struct AttachPlan: Sendable, Equatable {
+    public var ports: [Link]
+    /// Families whose forwarding sysctl must be switched on (only with
+    /// --enable-forwarding; without it a disabled family is an error).
+    public var forwardingToEnable: [AddressFamily]
+
+    /// - Parameters:
+    ///   - links, addresses: this namespace's interfaces, from netlink.
+    ///   - sysctl: reads a sysctl by name.
+    public static func make(
+        _ request: AttachRequest,
+        privileges: Privileges,
+        links: [Link],
+        addresses: [InterfaceAddress],
+        sysctl: (String) -> String?
+    ) throws(FibfastError) -> AttachPlan {
+        let missing = privileges.missingForAttach
+        if !missing.isEmpty { throw .notPrivileged(missing: missing) }
+        if request.ports.count < 2 { throw .tooFewPorts(given: request.ports.count) }
+
+        var seen = Set<String>()
+        var ports: [Link] = []
+        for name in request.ports {
+            if !seen.insert(name).inserted { throw .duplicatePort(name) }
+            guard let link = links.first(where: { $0.name == name }) else { throw .unknownPort(name) }
+            if link.isLoopback { throw .loopbackPort(name) }
+            if !link.isEthernet { throw .notEthernet(port: name, linkType: link.linkType) }
+            ports.append(link)
+        }
+
+        // A family is in use when a port has an address of it; IPv6
+        // link-local addresses exist everywhere and do not count.
+        let indices = Set(ports.map(\.ifindex))
+        let used = addresses.filter { indices.contains($0.ifindex) && !$0.isLinkLocal }
+        var toEnable: [AddressFamily] = []
+        for family in [AddressFamily.ipv4, .ipv6] where used.contains(where: { $0.family == family }) {
+            if sysctl(family.forwardingSysctl) == "0" {
+                if !request.enableForwarding {
+                    throw .forwardingDisabled(family: family, sysctl: family.forwardingSysctl)
+                }
+                toEnable.append(family)
+            }
+        }
+        return AttachPlan(ports: ports, forwardingToEnable: toEnable)
+    }
+}

@@ -1,0 +1,85 @@
+import CFastPath
+import CLibBPF
+import Glibc
+
+/// The fast-path program and its maps, loaded into the kernel from the
+/// object embedded in this binary. The kernel keeps them while this value
+/// (or a link or pin made from it) lives.
+public final class FastPathProgram: @unchecked Sendable {
+    private let object: OpaquePointer
+    public let programFD: Int32
+    public let info: ProgramInfo
+    public let maps: FastPathMaps
+
+    /// Opens and verifies the embedded object. A verifier rejection comes
+    /// back with the lines of the kernel's log that explain it.
+    public static func load() throws -> FastPathProgram {
+        LibbpfLog.install()
+        _ = LibbpfLog.take()
+        var options = bpf_object_open_opts()
+        options.sz = MemoryLayout<bpf_object_open_opts>.size
+        let object: OpaquePointer
+        do {
+            object = try Errno.libbpf(bpf_object__open_mem(fastpath_object_data(), Int(fastpath_object_size()), &options))
+        } catch {
+            throw FibfastError.loadRejected(error, log: LibbpfLog.take())
+        }
+        let rc = bpf_object__load(object)
+        if rc < 0 {
+            let log = LibbpfLog.take()
+            bpf_object__close(object)
+            throw FibfastError.loadRejected(Errno(-rc), log: log)
+        }
+        return try FastPathProgram(object: object)
+    }
+
+    private init(object: OpaquePointer) throws {
+        self.object = object
+        guard let program = bpf_object__find_program_by_name(object, "fibfast_xdp") else {
+            bpf_object__close(object)
+            throw FibfastError.loadRejected(.noEntry, log: ["no program fibfast_xdp in the embedded object"])
+        }
+        programFD = bpf_program__fd(program)
+        do {
+            info = try ProgramInfo.of(programFD: programFD)
+        } catch {
+            bpf_object__close(object)
+            throw FibfastError.bpf(operation: "reading the program's info", error)
+        }
+        var found: [String: BPFMap] = [:]
+        var map = bpf_object__next_map(object, nil)
+        while let current = map {
+            let name = String(cString: bpf_map__name(current))
+            // The object owns these descriptors: the maps are valid while
+            // this FastPathProgram lives.
+            found[name] = BPFMap(name: name, fd: bpf_map__fd(current), owner: nil)
+            map = bpf_object__next_map(object, current)
+        }
+        guard let maps = FastPathMaps(byName: found) else {
+            bpf_object__close(object)
+            throw FibfastError.loadRejected(.noEntry, log: ["the embedded object lacks a fast-path map"])
+        }
+        self.maps = maps
+    }
+
+    deinit { bpf_object__close(object) }
+}
+
+/// The four maps every fast-path program has, found by name, whether loaded
+/// by this process or opened by id from a running agent's program.
+public struct FastPathMaps: Sendable {
+    public let ports: BPFMap
+    public let portInfo: BPFMap
+    public let counters: BPFMap
+    public let config: BPFMap
+
+    init?(byName maps: [String: BPFMap]) {
+        guard let ports = maps[FF_MAP_PORTS], let portInfo = maps[FF_MAP_PORT_INFO],
+              let counters = maps[FF_MAP_COUNTERS], let config = maps[FF_MAP_CONFIG]
+        else { return nil }
+        self.ports = ports
+        self.portInfo = portInfo
+        self.counters = counters
+        self.config = config
+    }
+}

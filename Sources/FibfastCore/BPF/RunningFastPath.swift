@@ -1,0 +1,106 @@
+import CFastPath
+import CLibBPF
+import Glibc
+
+/// A fast path already running in this network namespace, found through the
+/// ports its program is attached to. Nothing is pinned for this: the XDP
+/// query answers in any mount namespace, so `fibfast stats` works under
+/// `ip netns exec` exactly as the agent does.
+public struct RunningFastPath: Sendable {
+    public struct Port: Sendable, Equatable {
+        public var name: String
+        public var ifindex: UInt32
+        public var mode: XDPMode?
+    }
+
+    public let program: ProgramInfo
+    public let ports: [Port]
+    public let maps: FastPathMaps
+
+    /// Every fibfast program attached to a port of this namespace, one
+    /// value per program (two agents on disjoint ports give two).
+    public static func discover() throws -> [RunningFastPath] {
+        var byProgram: [UInt32: [Port]] = [:]
+        for link in try Links.all() {
+            guard let attachment = try XDPAttachment.query(ifindex: link.ifindex) else { continue }
+            byProgram[attachment.programID, default: []].append(
+                Port(name: link.name, ifindex: link.ifindex, mode: attachment.mode))
+        }
+        var result: [RunningFastPath] = []
+        for (id, ports) in byProgram.sorted(by: { $0.key < $1.key }) {
+            if let fastPath = try open(programID: id, ports: ports) { result.append(fastPath) }
+        }
+        return result
+    }
+
+    /// Opens a program by id; nil when it is not fibfast's.
+    static func open(programID: UInt32, ports: [Port]) throws -> RunningFastPath? {
+        let fd = bpf_prog_get_fd_by_id(programID)
+        if fd < 0 {
+            throw FibfastError.bpf(operation: "opening XDP program \(programID)", Errno(-fd))
+        }
+        let program = OwnedDescriptor(fd)
+        let info: ProgramInfo
+        do { info = try ProgramInfo.of(programFD: program.rawValue) } catch {
+            throw FibfastError.bpf(operation: "reading program \(programID)", error)
+        }
+        guard info.name == FF_PROGRAM_NAME else { return nil }
+        var maps: [String: BPFMap] = [:]
+        for mapID in info.mapIDs {
+            let mapFD = bpf_map_get_fd_by_id(mapID)
+            guard mapFD >= 0 else { continue }
+            let owned = OwnedDescriptor(mapFD)
+            if let name = ProgramInfo.mapName(fd: mapFD) {
+                maps[name] = BPFMap(name: name, fd: mapFD, owner: owned)
+            }
+        }
+        guard let fastPathMaps = FastPathMaps(byName: maps) else { return nil }
+        return RunningFastPath(program: info, ports: ports, maps: fastPathMaps)
+    }
+
+    /// The agent that owns this fast path, as it recorded itself in the
+    /// config map; nil when it is gone (a pinned fast path outliving it).
+    public var agent: (pid: Int32, started: UInt64)? {
+        guard let config = maps.config.lookup(UInt32(0), as: ff_config.self), config.agent_pid != 0 else {
+            return nil
+        }
+        let pid = Int32(bitPattern: config.agent_pid)
+        guard kill(pid, 0) == 0 || errno == EPERM else { return nil }
+        return (pid, config.agent_started)
+    }
+}
+
+/// Finding and cutting the links through which programs are attached.
+enum XDPLinks {
+    /// The id of the BPF link that attaches `programID` to `ifindex`, if the
+    /// program was attached through a link rather than the legacy netlink way.
+    static func find(programID: UInt32, ifindex: UInt32) -> OwnedDescriptor? {
+        var id: UInt32 = 0
+        while bpf_link_get_next_id(id, &id) == 0 {
+            let fd = bpf_link_get_fd_by_id(id)
+            guard fd >= 0 else { continue }
+            let owned = OwnedDescriptor(fd)
+            var info = bpf_link_info()
+            var length = UInt32(MemoryLayout<bpf_link_info>.size)
+            guard bpf_obj_get_info_by_fd(fd, &info, &length) == 0 else { continue }
+            if info.type == BPF_LINK_TYPE_XDP.rawValue && info.prog_id == programID && info.xdp.ifindex == ifindex {
+                return owned
+            }
+        }
+        return nil
+    }
+
+    /// Takes whatever program is attached to the port off it: through its
+    /// link when there is one (another process may hold it), through
+    /// netlink otherwise.
+    static func detach(port: String, ifindex: UInt32, attachment: XDPAttachment) throws {
+        if let link = find(programID: attachment.programID, ifindex: ifindex) {
+            let rc = bpf_link_detach(link.rawValue)
+            if rc < 0 { throw FibfastError.detachFailed(port: port, Errno(-rc)) }
+            return
+        }
+        let flags = attachment.mode?.attachFlags ?? 0
+        let rc = bpf_xdp_detach(Int32(bitPattern: ifindex), flags, nil)
+        if rc < 0 { throw FibfastError.detachFailed(port: port, Errno(-rc)) }
+    }
+}

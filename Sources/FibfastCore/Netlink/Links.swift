@@ -1,0 +1,90 @@
+import CNetlink
+import Glibc
+
+/// A network interface as the kernel describes it right now.
+public struct Link: Sendable, Equatable {
+    public var name: String
+    public var ifindex: UInt32
+    public var mac: [UInt8]
+    public var linkType: UInt32
+    public var flags: UInt32
+    public var mtu: UInt32
+
+    public var isUp: Bool { flags & UInt32(IFF_UP) != 0 }
+    public var isRunning: Bool { flags & UInt32(IFF_RUNNING) != 0 }
+    public var isLoopback: Bool { flags & UInt32(IFF_LOOPBACK) != 0 }
+    public var isEthernet: Bool { linkType == 1 /* ARPHRD_ETHER */ && mac.count == 6 }
+
+    public init(name: String, ifindex: UInt32, mac: [UInt8], linkType: UInt32, flags: UInt32, mtu: UInt32) {
+        self.name = name
+        self.ifindex = ifindex
+        self.mac = mac
+        self.linkType = linkType
+        self.flags = flags
+        self.mtu = mtu
+    }
+}
+
+/// An address configured on an interface.
+public struct InterfaceAddress: Sendable, Equatable {
+    public var ifindex: UInt32
+    public var family: AddressFamily
+    public var bytes: [UInt8]
+    public var prefixLength: Int
+
+    /// fe80::/10 exists on every IPv6 interface and says nothing about
+    /// whether the box routes IPv6.
+    public var isLinkLocal: Bool {
+        family == .ipv6 && bytes.count == 16 && bytes[0] == 0xfe && bytes[1] & 0xc0 == 0x80
+    }
+}
+
+extension Link {
+    init(_ link: OpaquePointer) {
+        self.init(
+            name: String(cString: rtnl_link_get_name(link)),
+            ifindex: UInt32(bitPattern: rtnl_link_get_ifindex(link)),
+            mac: Netlink.bytes(of: rtnl_link_get_addr(link)),
+            linkType: rtnl_link_get_arptype(link),
+            flags: rtnl_link_get_flags(link),
+            mtu: rtnl_link_get_mtu(link))
+    }
+}
+
+public enum Links {
+    /// Every link in this network namespace, from one netlink dump.
+    public static func all() throws -> [Link] {
+        let socket = try RouteSocket()
+        var cache: OpaquePointer?
+        let rc = rtnl_link_alloc_cache(socket.handle, AF_UNSPEC, &cache)
+        guard rc >= 0, let cache else { throw FibfastError.netlink(operation: "link dump", code: rc) }
+        defer { nl_cache_free(cache) }
+        var links: [Link] = []
+        Netlink.forEach(in: cache) { links.append(Link($0)) }
+        return links.sorted { $0.ifindex < $1.ifindex }
+    }
+
+    /// Every address in this network namespace, from one netlink dump.
+    public static func addresses() throws -> [InterfaceAddress] {
+        let socket = try RouteSocket()
+        var cache: OpaquePointer?
+        let rc = rtnl_addr_alloc_cache(socket.handle, &cache)
+        guard rc >= 0, let cache else { throw FibfastError.netlink(operation: "address dump", code: rc) }
+        defer { nl_cache_free(cache) }
+        var result: [InterfaceAddress] = []
+        Netlink.forEach(in: cache) { addr in
+            let family: AddressFamily
+            switch rtnl_addr_get_family(addr) {
+            case AF_INET: family = .ipv4
+            case AF_INET6: family = .ipv6
+            default: return
+            }
+            result.append(InterfaceAddress(
+                ifindex: UInt32(bitPattern: rtnl_addr_get_ifindex(addr)),
+                family: family,
+                bytes: Netlink.bytes(of: rtnl_addr_get_local(addr)),
+                prefixLength: Int(rtnl_addr_get_prefixlen(addr))))
+        }
+        return result
+    }
+}

@@ -1,0 +1,51 @@
+import CFastPath
+
+/// Packets and bytes.
+public struct Count: Sendable, Equatable, Codable {
+    public var packets: UInt64
+    public var bytes: UInt64
+
+    public init(packets: UInt64 = 0, bytes: UInt64 = 0) {
+        self.packets = packets
+        self.bytes = bytes
+    }
+
+    public static func + (a: Count, b: Count) -> Count {
+        Count(packets: a.packets &+ b.packets, bytes: a.bytes &+ b.bytes)
+    }
+}
+
+/// All of one port's counters at one moment, summed over CPUs.
+public struct PortCounters: Sendable, Equatable {
+    public var ifindex: UInt32
+    public var byVerdict: [Verdict: Count]
+
+    public subscript(verdict: Verdict) -> Count { byVerdict[verdict] ?? Count() }
+
+    /// Everything handed to the kernel on this port.
+    public var passed: Count { Verdict.passReasons.reduce(Count()) { $0 + self[$1] } }
+}
+
+extension FastPathMaps {
+    /// Reads every port's counters. `ifindex` 0 stands for frames from
+    /// ports the agent had not configured.
+    public func readCounters() -> [PortCounters] {
+        var slots: [(ifindex: UInt32, slot: UInt32)] = []
+        for ifindex in portInfo.keys(as: UInt32.self) {
+            if let info = portInfo.lookup(ifindex, as: ff_port_info.self) {
+                slots.append((ifindex, info.slot))
+            }
+        }
+        slots.append((0, UInt32(FF_SLOT_UNKNOWN)))
+        return slots.sorted { $0.ifindex < $1.ifindex }.map { port in
+            var byVerdict: [Verdict: Count] = [:]
+            for verdict in Verdict.allCases {
+                let index = port.slot * UInt32(FF_VERDICT_COUNT.rawValue) + verdict.rawValue
+                let total = counters.lookupPerCPU(index, as: ff_counter.self)
+                    .reduce(Count()) { $0 + Count(packets: $1.packets, bytes: $1.bytes) }
+                if total.packets != 0 { byVerdict[verdict] = total }
+            }
+            return PortCounters(ifindex: port.ifindex, byVerdict: byVerdict)
+        }
+    }
+}

@@ -1,0 +1,80 @@
+import CFastPath
+
+/// What the fast path did with a frame, in the operator's words. Mirrors
+/// `enum ff_verdict` in fastpath_abi.h; a unit test keeps the two in step.
+public enum Verdict: UInt32, CaseIterable, Sendable, Codable, CustomStringConvertible {
+    case forwarded = 0
+    case notIP
+    case malformed
+    case notForRouter
+    case ttlExpired
+    case ipOptions
+    case specialAddress
+    case icmpError
+    case local
+    case noRoute
+    case forwardingOff
+    case noNeighbour
+    case mtu
+    case unsupported
+    case samePort
+    case portNotFast
+    case unknownPort
+    case steppedAside
+    case transmitted
+
+    /// Short name for output and JSON keys.
+    public var description: String {
+        switch self {
+        case .forwarded: return "forwarded"
+        case .notIP: return "not-ip"
+        case .malformed: return "malformed"
+        case .notForRouter: return "not-for-router"
+        case .ttlExpired: return "ttl-expired"
+        case .ipOptions: return "ip-options"
+        case .specialAddress: return "special-address"
+        case .icmpError: return "icmp-error"
+        case .local: return "local"
+        case .noRoute: return "no-route"
+        case .forwardingOff: return "forwarding-off"
+        case .noNeighbour: return "no-neighbour"
+        case .mtu: return "mtu"
+        case .unsupported: return "unsupported"
+        case .samePort: return "same-port"
+        case .portNotFast: return "port-not-fast"
+        case .unknownPort: return "unknown-port"
+        case .steppedAside: return "stepped-aside"
+        case .transmitted: return "transmitted"
+        }
+    }
+
+    /// What the kernel does with a frame handed up for this reason.
+    public var explanation: String {
+        switch self {
+        case .forwarded: return "forwarded in XDP"
+        case .notIP: return "not IPv4/IPv6 (ARP, VLAN, other ethertype): kernel protocol handlers"
+        case .malformed: return "truncated or invalid header: the kernel drops it"
+        case .notForRouter: return "L2 destination is not the port's MAC: kernel delivers or drops it"
+        case .ttlExpired: return "TTL or hop limit <= 1: the kernel sends ICMP time exceeded"
+        case .ipOptions: return "IPv4 options or IPv6 extension headers: processed by the kernel"
+        case .specialAddress: return "link-local, multicast, broadcast, loopback or martian address"
+        case .icmpError: return "ICMP error: the kernel routes it by its inner flow"
+        case .local: return "addressed to the router itself (or a broadcast/multicast route)"
+        case .noRoute: return "no route (blackhole, unreachable, prohibit): the kernel drops or answers"
+        case .forwardingOff: return "forwarding is disabled: the kernel drops it"
+        case .noNeighbour: return "next hop not resolved: the kernel resolves it and sends"
+        case .mtu: return "larger than the egress MTU: the kernel fragments or sends ICMP"
+        case .unsupported: return "route the fast path cannot serve (encapsulation, ...)"
+        case .samePort: return "leaves by the port it came in: the kernel may send a redirect"
+        case .portNotFast: return "egress port is not in the fast path"
+        case .unknownPort: return "ingress port not configured by the agent"
+        case .steppedAside: return "the fast path stepped aside: the kernel forwards everything"
+        case .transmitted: return "sent out of this port by the fast path"
+        }
+    }
+
+    /// Verdicts that hand a frame to the kernel.
+    public static var passReasons: [Verdict] {
+        allCases.filter { $0 != .forwarded && $0 != .transmitted }
+    }
+}

@@ -1,0 +1,34 @@
+import Glibc
+
+/// An error number from the kernel or a C library, as a typed value.
+public struct Errno: Error, Equatable, Hashable, Sendable, CustomStringConvertible {
+    public let rawValue: Int32
+
+    public init(_ rawValue: Int32) { self.rawValue = rawValue }
+
+    /// The calling thread's `errno`.
+    public static var current: Errno { Errno(errno) }
+
+    public var description: String { String(cString: strerror(rawValue)) }
+
+    public static let noEntry = Errno(ENOENT)
+    public static let exists = Errno(EEXIST)
+    public static let busy = Errno(EBUSY)
+    public static let notSupported = Errno(EOPNOTSUPP)
+    public static let permission = Errno(EPERM)
+    public static let invalid = Errno(EINVAL)
+
+    /// libbpf 1.x returns `-errno` from integer calls; anything negative is
+    /// an error, anything else the result.
+    @discardableResult
+    static func libbpf(_ rc: Int32) throws(Errno) -> Int32 {
+        if rc < 0 { throw Errno(-rc) }
+        return rc
+    }
+
+    /// Calls returning a pointer signal failure with NULL and `errno`.
+    static func libbpf<T>(_ pointer: T?) throws(Errno) -> T {
+        guard let pointer else { throw Errno.current }
+        return pointer
+    }
+}

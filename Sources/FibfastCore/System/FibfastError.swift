@@ -1,0 +1,82 @@
+/// Everything that can stop a fibfast command, each case naming the port or
+/// setting at fault and what the operator can do about it.
+public enum FibfastError: Error, Equatable, CustomStringConvertible {
+    case notPrivileged(missing: [String])
+    case tooFewPorts(given: Int)
+    case duplicatePort(String)
+    case unknownPort(String)
+    case loopbackPort(String)
+    case notEthernet(port: String, linkType: UInt32)
+    case forwardingDisabled(family: AddressFamily, sysctl: String)
+    case portBusy(port: String, program: String, id: UInt32)
+    case portServedByAgent(port: String, pid: Int32)
+    case loadRejected(Errno, log: [String])
+    case attachFailed(port: String, mode: XDPMode, Errno)
+    case detachFailed(port: String, Errno)
+    case mapUpdate(map: String, Errno)
+    case sysctl(name: String, value: String)
+    case netlink(operation: String, code: Int32)
+    case bpf(operation: String, Errno)
+    case notAttached
+
+    public var description: String {
+        switch self {
+        case .notPrivileged(let missing):
+            return "fibfast needs root or \(missing.joined(separator: " and ")); run it with sudo"
+        case .tooFewPorts(let given):
+            return "a router needs at least two ports, \(given) given: fibfast attach PORT PORT..."
+        case .duplicatePort(let name):
+            return "port \(name) is named more than once"
+        case .unknownPort(let name):
+            return "port \(name) does not exist in this network namespace (see `ip link`)"
+        case .loopbackPort(let name):
+            return "port \(name) is a loopback device; fibfast forwards between Ethernet ports"
+        case .notEthernet(let port, let linkType):
+            return "port \(port) has no Ethernet framing (link type \(linkType)); fibfast forwards between Ethernet ports"
+        case .forwardingDisabled(let family, let sysctl):
+            return "\(family) forwarding is off (\(sysctl) = 0): enable it with `sysctl -w \(sysctl)=1` or pass --enable-forwarding"
+        case .portBusy(let port, let program, let id):
+            return "port \(port) already has XDP program \(program) (id \(id)); detach it first or pass --force to replace it"
+        case .portServedByAgent(let port, let pid):
+            return "port \(port) is already served by a fibfast agent (pid \(pid)); stop it or run `fibfast detach \(port)`"
+        case .loadRejected(let errno, let log):
+            let tail = log.suffix(20).joined(separator: "\n  ")
+            return "the kernel refused the fast-path program: \(errno)" + (tail.isEmpty ? "" : "\n  " + tail)
+        case .attachFailed(let port, let mode, let errno):
+            var hint = ""
+            if mode == .native && errno == .notSupported {
+                hint = "; the driver has no native XDP, try --mode generic"
+            } else if errno == .busy {
+                hint = "; another XDP program is attached, see `fibfast status`"
+            }
+            return "attaching to port \(port) in \(mode) mode failed: \(errno)\(hint)"
+        case .detachFailed(let port, let errno):
+            return "detaching from port \(port) failed: \(errno)"
+        case .mapUpdate(let map, let errno):
+            return "updating the fast path's \(map) map failed: \(errno)"
+        case .sysctl(let name, let value):
+            return "could not set \(name) to \(value) (\(Sysctl.path(name)))"
+        case .netlink(let operation, let code):
+            return "netlink \(operation) failed: \(Netlink.errorString(code))"
+        case .bpf(let operation, let errno):
+            return "\(operation) failed: \(errno)"
+        case .notAttached:
+            return "fibfast is not attached to any port in this network namespace"
+        }
+    }
+}
+
+public enum AddressFamily: String, Sendable, Codable, CustomStringConvertible {
+    case ipv4 = "IPv4"
+    case ipv6 = "IPv6"
+
+    public var description: String { rawValue }
+
+    /// The sysctl that turns forwarding on for the whole namespace.
+    public var forwardingSysctl: String {
+        switch self {
+        case .ipv4: return "net.ipv4.ip_forward"
+        case .ipv6: return "net.ipv6.conf.all.forwarding"
+        }
+    }
+}

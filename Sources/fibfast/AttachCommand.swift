@@ -1,0 +1,46 @@
+import ArgumentParser
+import FibfastCore
+
+struct Attach: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run the fast path on these ports until stopped.",
+        discussion: """
+            Checks every port and setting first, then attaches to all ports or none. Runs in \
+            the foreground until SIGINT or SIGTERM; on exit, and if the process dies, the ports \
+            go back to plain kernel forwarding.
+
+            Example: fibfast attach eth0 eth1
+            """
+    )
+
+    @Argument(help: "The router ports to forward between (at least two).")
+    var ports: [String] = []
+
+    @Option(help: "XDP mode: native (in the driver), generic (any device, slower) or auto (native, else generic).")
+    var mode: XDPMode = .auto
+
+    @Flag(help: "Rule-free FIB lookup: faster, but ignores policy-routing rules (ip rule).")
+    var direct = false
+
+    @Flag(help: "Replace an XDP program that is already attached to a port.")
+    var force = false
+
+    @Flag(help: "Switch on IP forwarding for the families in use instead of refusing to start.")
+    var enableForwarding = false
+
+    func run() async throws {
+        let logger = Output.logger()
+        let agent = Agent(
+            request: AttachRequest(ports: ports, mode: mode, direct: direct, force: force,
+                                   enableForwarding: enableForwarding),
+            logger: logger)
+        try await reportingErrors {
+            try await agent.start()
+        }
+        for await signal in Signals.termination() {
+            logger.info("\(Signals.name(signal)) received, stopping")
+            break
+        }
+        await agent.stop()
+    }
+}

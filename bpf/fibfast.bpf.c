@@ -1,0 +1,260 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * fibfast: forward in XDP exactly what the kernel would forward, the way it
+ * would, and hand everything else to the kernel untouched (XDP_PASS).
+ *
+ * What goes to the kernel, and why (following ip_rcv/ip_forward and
+ * ipv6_rcv/ip6_forward):
+ *  - not IPv4/IPv6 (ARP, VLAN tags, ...): the kernel's protocol handlers.
+ *  - L2 destination other than the port's own MAC: the kernel delivers
+ *    multicast/broadcast frames locally and drops PACKET_OTHERHOST ones.
+ *  - truncated or malformed headers, IPv4 checksum errors: ip_rcv and
+ *    ipv6_rcv drop them and count the error.
+ *  - TTL / hop limit <= 1: ICMP time exceeded comes from the kernel.
+ *  - IPv4 options, IPv6 extension headers: router alert, source routes and
+ *    friends are processed by the kernel; the rest are rare in transit.
+ *  - link-local, multicast, broadcast, loopback, unspecified or v4-mapped
+ *    addresses: martian checks, scope errors and multicast routing.
+ *  - ICMP errors: their multipath hash follows the inner flow.
+ *  - every FIB answer but SUCCESS: see lib/fib.h.
+ *  - egress port == ingress port: the kernel may owe the sender a redirect.
+ *  - egress port not in the fast path: its driver may not take redirects.
+ * bpf_fib_lookup bypasses netfilter and the reverse-path filter; the agent
+ * is responsible for not attaching where those matter.
+ */
+#include <linux/bpf.h>
+#include <linux/if_ether.h>
+#include <linux/in.h>
+#include <linux/ip.h>
+#include <linux/ipv6.h>
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_endian.h>
+
+#include "fastpath_abi.h"
+#include "lib/maps.h"
+#include "lib/counters.h"
+#include "lib/parse.h"
+#include "lib/fib.h"
+#include "lib/rewrite.h"
+
+/* What a family handler hands back when it decides to forward. */
+struct ff_forward {
+	__u32 egress_ifindex;
+	__u32 egress_slot;
+	__u32 trim;  /* link-layer padding beyond the IP length, to cut */
+};
+
+static __always_inline __u32 ff_egress(const struct bpf_fib_lookup *fib,
+				       __u32 ingress, struct ff_forward *out)
+{
+	__u32 egress = fib->ifindex;
+	struct ff_port_info *port;
+
+	if (egress == ingress)
+		return FF_PASS_SAME_PORT;
+	port = bpf_map_lookup_elem(&ff_port_info, &egress);
+	if (!port || !(port->flags & FF_PORT_ENABLED) || port->slot >= FF_MAX_PORTS)
+		return FF_PASS_PORT_NOT_FAST;
+	out->egress_ifindex = egress;
+	out->egress_slot = port->slot;
+	return FF_FORWARDED;
+}
+
+static __always_inline __u32 ff_ipv4(struct xdp_md *ctx, struct ethhdr *eth,
+				     __u32 fib_flags, struct ff_forward *out)
+{
+	void *data_end = (void *)(long)ctx->data_end;
+	struct iphdr *iph = (void *)(eth + 1);
+	struct bpf_fib_lookup fib = {};
+	__u32 frame_len, ip_len, verdict;
+	int rc;
+
+	if ((void *)(iph + 1) > data_end)
+		return FF_PASS_MALFORMED;
+	if (iph->version != 4 || iph->ihl < 5)
+		return FF_PASS_MALFORMED;
+	ip_len = bpf_ntohs(iph->tot_len);
+	frame_len = (__u32)((void *)data_end - (void *)eth);
+	if (ip_len < sizeof(*iph) || sizeof(*eth) + ip_len > frame_len)
+		return FF_PASS_MALFORMED;
+	if (!ff_ipv4_checksum_ok(iph))
+		return FF_PASS_MALFORMED;
+	if (iph->ihl > 5)
+		return FF_PASS_IP_OPTIONS;
+	if (ff_ipv4_special(iph->saddr) || ff_ipv4_special(iph->daddr))
+		return FF_PASS_SPECIAL_ADDRESS;
+	if (iph->ttl <= 1)
+		return FF_PASS_TTL_EXPIRED;
+
+	fib.family = AF_INET;
+	fib.tos = iph->tos;
+	fib.l4_protocol = iph->protocol;
+	fib.tot_len = ip_len;
+	fib.ipv4_src = iph->saddr;
+	fib.ipv4_dst = iph->daddr;
+	fib.ifindex = ctx->ingress_ifindex;
+
+	/* Only an unfragmented packet has its ports where the kernel's flow
+	 * dissector looks for them; for fragments it hashes on L3 alone. */
+	if (!(iph->frag_off & bpf_htons(IP_MF | IP_OFFSET))) {
+		void *l4 = (void *)(iph + 1);
+
+		if (iph->protocol == IPPROTO_TCP || iph->protocol == IPPROTO_UDP) {
+			struct ff_l4_ports *ports = l4;
+
+			if ((void *)(ports + 1) > data_end)
+				return FF_PASS_MALFORMED;
+			fib.sport = ports->source;
+			fib.dport = ports->dest;
+		} else if (iph->protocol == IPPROTO_ICMP) {
+			struct ff_icmp *icmp = l4;
+
+			if ((void *)(icmp + 1) > data_end)
+				return FF_PASS_MALFORMED;
+			if (ff_icmp_is_error(icmp->type))
+				return FF_PASS_ICMP_ERROR;
+		}
+	}
+
+	rc = bpf_fib_lookup(ctx, &fib, sizeof(fib), fib_flags);
+	verdict = ff_fib_verdict(rc);
+	if (verdict != FF_FORWARDED)
+		return verdict;
+	verdict = ff_egress(&fib, ctx->ingress_ifindex, out);
+	if (verdict != FF_FORWARDED)
+		return verdict;
+
+	ff_ipv4_decrease_ttl(iph);
+	ff_set_macs(eth, &fib);
+	out->trim = frame_len - sizeof(*eth) - ip_len;
+	return FF_FORWARDED;
+}
+
+static __always_inline __u32 ff_ipv6(struct xdp_md *ctx, struct ethhdr *eth,
+				     __u32 fib_flags, struct ff_forward *out)
+{
+	void *data_end = (void *)(long)ctx->data_end;
+	struct ipv6hdr *ip6h = (void *)(eth + 1);
+	struct bpf_fib_lookup fib = {};
+	__u32 frame_len, ip_len, verdict;
+	int rc;
+
+	if ((void *)(ip6h + 1) > data_end)
+		return FF_PASS_MALFORMED;
+	if (ip6h->version != 6)
+		return FF_PASS_MALFORMED;
+	ip_len = sizeof(*ip6h) + bpf_ntohs(ip6h->payload_len);
+	frame_len = (__u32)((void *)data_end - (void *)eth);
+	if (sizeof(*eth) + ip_len > frame_len)
+		return FF_PASS_MALFORMED;
+	if (ff_ipv6_extension(ip6h->nexthdr))
+		return FF_PASS_IP_OPTIONS;
+	if (ff_ipv6_special(&ip6h->saddr) || ff_ipv6_special(&ip6h->daddr))
+		return FF_PASS_SPECIAL_ADDRESS;
+	if (ip6h->hop_limit <= 1)
+		return FF_PASS_TTL_EXPIRED;
+
+	fib.family = AF_INET6;
+	/* Flow label and next header feed the kernel's default IPv6
+	 * multipath hash, ports its L4 policy. */
+	fib.flowinfo = *(__be32 *)ip6h & bpf_htonl(0x0fffffff);
+	fib.l4_protocol = ip6h->nexthdr;
+	fib.tot_len = ip_len;
+	__builtin_memcpy(fib.ipv6_src, &ip6h->saddr, sizeof(fib.ipv6_src));
+	__builtin_memcpy(fib.ipv6_dst, &ip6h->daddr, sizeof(fib.ipv6_dst));
+	fib.ifindex = ctx->ingress_ifindex;
+
+	if (ip6h->nexthdr == IPPROTO_TCP || ip6h->nexthdr == IPPROTO_UDP) {
+		struct ff_l4_ports *ports = (void *)(ip6h + 1);
+
+		if ((void *)(ports + 1) > data_end)
+			return FF_PASS_MALFORMED;
+		fib.sport = ports->source;
+		fib.dport = ports->dest;
+	} else if (ip6h->nexthdr == IPPROTO_ICMPV6) {
+		struct ff_icmp *icmp6 = (void *)(ip6h + 1);
+
+		if ((void *)(icmp6 + 1) > data_end)
+			return FF_PASS_MALFORMED;
+		/* Types below 128 are errors (RFC 4443). */
+		if (icmp6->type < 128)
+			return FF_PASS_ICMP_ERROR;
+	}
+
+	rc = bpf_fib_lookup(ctx, &fib, sizeof(fib), fib_flags);
+	verdict = ff_fib_verdict(rc);
+	if (verdict != FF_FORWARDED)
+		return verdict;
+	verdict = ff_egress(&fib, ctx->ingress_ifindex, out);
+	if (verdict != FF_FORWARDED)
+		return verdict;
+
+	ip6h->hop_limit--;
+	ff_set_macs(eth, &fib);
+	out->trim = frame_len - sizeof(*eth) - ip_len;
+	return FF_FORWARDED;
+}
+
+static __always_inline __u32 ff_decide(struct xdp_md *ctx,
+				       const struct ff_port_info *in_port,
+				       const struct ff_config *config,
+				       struct ff_forward *out)
+{
+	void *data = (void *)(long)ctx->data;
+	void *data_end = (void *)(long)ctx->data_end;
+	struct ethhdr *eth = data;
+
+	if (config->flags & FF_CONFIG_STEP_ASIDE)
+		return FF_PASS_STEPPED_ASIDE;
+	if ((void *)(eth + 1) > data_end)
+		return FF_PASS_MALFORMED;
+	if (!ff_mac_equal(eth->h_dest, in_port->mac))
+		return FF_PASS_NOT_FOR_ROUTER;
+
+	switch (eth->h_proto) {
+	case bpf_htons(ETH_P_IP):
+		return ff_ipv4(ctx, eth, config->fib_flags, out);
+	case bpf_htons(ETH_P_IPV6):
+		return ff_ipv6(ctx, eth, config->fib_flags, out);
+	default:
+		return FF_PASS_NOT_IP;
+	}
+}
+
+SEC("xdp")
+int fibfast_xdp(struct xdp_md *ctx)
+{
+	__u64 bytes = (__u64)(ctx->data_end - ctx->data);
+	__u32 ingress = ctx->ingress_ifindex;
+	struct ff_forward out = {};
+	struct ff_port_info *in_port;
+	struct ff_config *config;
+	__u32 zero = 0, verdict;
+
+	in_port = bpf_map_lookup_elem(&ff_port_info, &ingress);
+	if (!in_port || in_port->slot >= FF_MAX_PORTS) {
+		ff_count(FF_SLOT_UNKNOWN, FF_PASS_UNKNOWN_PORT, bytes);
+		return XDP_PASS;
+	}
+	config = bpf_map_lookup_elem(&ff_config, &zero);
+	if (!config || !(in_port->flags & FF_PORT_ENABLED)) {
+		ff_count(in_port->slot, FF_PASS_UNKNOWN_PORT, bytes);
+		return XDP_PASS;
+	}
+
+	verdict = ff_decide(ctx, in_port, config, &out);
+	ff_count(in_port->slot, verdict, bytes);
+	if (verdict != FF_FORWARDED)
+		return XDP_PASS;
+
+	/* ip_rcv trims Ethernet padding to the IP length; do the same so the
+	 * frame leaves exactly as long as the kernel would send it. */
+	if (out.trim && bpf_xdp_adjust_tail(ctx, -(int)out.trim) == 0)
+		bytes -= out.trim;
+	ff_count(out.egress_slot, FF_TRANSMITTED, bytes);
+	/* The fallback only matters if the port left the devmap since the
+	 * ff_port_info check above: the kernel then forwards the frame. */
+	return bpf_redirect_map(&ff_ports, out.egress_ifindex, XDP_PASS);
+}
+
+char _license[] SEC("license") = "GPL";

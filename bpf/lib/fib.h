@@ -1,0 +1,60 @@
+/*
+ * Asking the kernel's FIB, and what each of its answers means for a frame.
+ */
+#ifndef FIBFAST_FIB_H
+#define FIBFAST_FIB_H
+
+#include <linux/bpf.h>
+#include <bpf/bpf_helpers.h>
+#include "fastpath_abi.h"
+
+#ifndef AF_INET
+#define AF_INET 2
+#endif
+#ifndef AF_INET6
+#define AF_INET6 10
+#endif
+
+/*
+ * Maps bpf_fib_lookup's return code to a verdict. Everything but SUCCESS
+ * goes to the kernel untouched; the comment on each says what it does then.
+ */
+static __always_inline __u32 ff_fib_verdict(int rc)
+{
+	switch (rc) {
+	case BPF_FIB_LKUP_RET_SUCCESS:
+		/* A unicast route with a resolved next hop: ours to forward. */
+		return FF_FORWARDED;
+	case BPF_FIB_LKUP_RET_BLACKHOLE:
+	case BPF_FIB_LKUP_RET_UNREACHABLE:
+	case BPF_FIB_LKUP_RET_PROHIBIT:
+		/* The kernel drops it, or answers with ICMP destination
+		 * unreachable / administratively prohibited. */
+		return FF_PASS_NO_ROUTE;
+	case BPF_FIB_LKUP_RET_NOT_FWDED:
+		/* Local, broadcast or multicast route: the kernel delivers it
+		 * to the router itself or applies its own rules. */
+		return FF_PASS_LOCAL;
+	case BPF_FIB_LKUP_RET_FWD_DISABLED:
+		/* Forwarding is off for this family or ingress device: the
+		 * kernel drops it (or delivers it, if it is local). */
+		return FF_PASS_FORWARDING_OFF;
+	case BPF_FIB_LKUP_RET_NO_NEIGH:
+		/* No valid neighbour for the next hop: the kernel queues the
+		 * packet, resolves ARP / ND, and sends it; the next packets
+		 * then come back to the fast path. */
+		return FF_PASS_NO_NEIGHBOUR;
+	case BPF_FIB_LKUP_RET_FRAG_NEEDED:
+		/* Larger than the egress MTU: the kernel fragments it (IPv4
+		 * without DF) or sends fragmentation needed / packet too big. */
+		return FF_PASS_MTU;
+	case BPF_FIB_LKUP_RET_UNSUPP_LWT:
+		/* The route encapsulates (MPLS, seg6, ...): the kernel does it. */
+	default:
+		/* Anything newer than this program (NO_SRC_ADDR needs a flag
+		 * we do not set): the kernel knows what to do. */
+		return FF_PASS_UNSUPPORTED;
+	}
+}
+
+#endif
