@@ -32,6 +32,13 @@ public struct InterfaceAddress: Sendable, Equatable {
     public var bytes: [UInt8]
     public var prefixLength: Int
 
+    public init(ifindex: UInt32, family: AddressFamily, bytes: [UInt8], prefixLength: Int) {
+        self.ifindex = ifindex
+        self.family = family
+        self.bytes = bytes
+        self.prefixLength = prefixLength
+    }
+
     /// fe80::/10 exists on every IPv6 interface and says nothing about
     /// whether the box routes IPv6.
     public var isLinkLocal: Bool {

@@ -20,6 +20,11 @@ public struct PortCounters: Sendable, Equatable {
     public var ifindex: UInt32
     public var byVerdict: [Verdict: Count]
 
+    public init(ifindex: UInt32, byVerdict: [Verdict: Count]) {
+        self.ifindex = ifindex
+        self.byVerdict = byVerdict
+    }
+
     public subscript(verdict: Verdict) -> Count { byVerdict[verdict] ?? Count() }
 
     /// Everything handed to the kernel on this port.

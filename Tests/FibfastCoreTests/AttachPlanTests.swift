@@ -1,0 +1,73 @@
+import FibfastCore
+import XCTest
+
+final class AttachPlanTests: XCTestCase {
+    let root = Privileges(effective: ~0)
+    let links = [
+        Link(name: "lo", ifindex: 1, mac: [0, 0, 0, 0, 0, 0], linkType: 772, flags: 0x49, mtu: 65536),
+        Link(name: "eth0", ifindex: 2, mac: [2, 0, 0, 0, 0, 1], linkType: 1, flags: 0x1043, mtu: 1500),
+        Link(name: "eth1", ifindex: 3, mac: [2, 0, 0, 0, 0, 2], linkType: 1, flags: 0x1043, mtu: 1500),
+        Link(name: "tun0", ifindex: 4, mac: [], linkType: 65534, flags: 0x1043, mtu: 1500),
+    ]
+    let v4 = [InterfaceAddress(ifindex: 2, family: .ipv4, bytes: [10, 0, 0, 1], prefixLength: 24)]
+    let v6LinkLocal = [InterfaceAddress(ifindex: 2, family: .ipv6, bytes: [0xfe, 0x80] + Array(repeating: 0, count: 13) + [1], prefixLength: 64)]
+
+    func plan(_ ports: [String], privileges: Privileges? = nil, addresses: [InterfaceAddress]? = nil,
+              enable: Bool = false, sysctls: [String: String] = [:]) throws(FibfastError) -> AttachPlan {
+        try AttachPlan.make(AttachRequest(ports: ports, enableForwarding: enable),
+                            privileges: privileges ?? root, links: links,
+                            addresses: addresses ?? v4, sysctl: { sysctls[$0] ?? "1" })
+    }
+
+    func assertRefused(_ expected: FibfastError, _ body: () throws(FibfastError) -> AttachPlan,
+                       file: StaticString = #filePath, line: UInt = #line) {
+        do {
+            _ = try body()
+            XCTFail("accepted, expected \(expected)", file: file, line: line)
+        } catch {
+            XCTAssertEqual(error, expected, file: file, line: line)
+        }
+    }
+
+    func testAcceptsTwoEthernetPorts() throws {
+        let result = try plan(["eth0", "eth1"])
+        XCTAssertEqual(result.ports.map(\.ifindex), [2, 3])
+        XCTAssertEqual(result.forwardingToEnable, [])
+    }
+
+    func testRefusesBadPortLists() {
+        assertRefused(.tooFewPorts(given: 1)) { () throws(FibfastError) in try plan(["eth0"]) }
+        assertRefused(.duplicatePort("eth0")) { () throws(FibfastError) in try plan(["eth0", "eth0"]) }
+        assertRefused(.unknownPort("eth9")) { () throws(FibfastError) in try plan(["eth0", "eth9"]) }
+        assertRefused(.loopbackPort("lo")) { () throws(FibfastError) in try plan(["eth0", "lo"]) }
+        assertRefused(.notEthernet(port: "tun0", linkType: 65534)) { () throws(FibfastError) in try plan(["eth0", "tun0"]) }
+    }
+
+    func testRefusesWithoutCapabilities() {
+        assertRefused(.notPrivileged(missing: ["CAP_NET_ADMIN", "CAP_BPF"])) { () throws(FibfastError) in
+            try plan(["eth0", "eth1"], privileges: Privileges(effective: 0))
+        }
+        // CAP_NET_ADMIN + CAP_BPF is enough without root.
+        let netAdminAndBPF = Privileges(effective: (1 << 12) | (1 << 39))
+        XCTAssertNoThrow(try plan(["eth0", "eth1"], privileges: netAdminAndBPF))
+    }
+
+    func testForwardingMustBeOnForFamiliesInUse() throws {
+        assertRefused(.forwardingDisabled(family: .ipv4, sysctl: "net.ipv4.ip_forward")) { () throws(FibfastError) in
+            try plan(["eth0", "eth1"], sysctls: ["net.ipv4.ip_forward": "0"])
+        }
+        // IPv6 off does not matter when no port has a routable IPv6 address.
+        XCTAssertNoThrow(try plan(["eth0", "eth1"], addresses: v4 + v6LinkLocal,
+                                  sysctls: ["net.ipv6.conf.all.forwarding": "0"]))
+        let enabled = try plan(["eth0", "eth1"], enable: true, sysctls: ["net.ipv4.ip_forward": "0"])
+        XCTAssertEqual(enabled.forwardingToEnable, [.ipv4])
+    }
+
+    func testErrorsTellTheOperatorWhatToDo() {
+        XCTAssertTrue(FibfastError.forwardingDisabled(family: .ipv4, sysctl: "net.ipv4.ip_forward")
+            .description.contains("--enable-forwarding"))
+        XCTAssertTrue(FibfastError.portBusy(port: "eth0", program: "xdp_pass", id: 7)
+            .description.contains("--force"))
+        XCTAssertTrue(FibfastError.unknownPort("eth9").description.contains("eth9"))
+    }
+}

@@ -1,0 +1,49 @@
+import Foundation
+
+/// Runs a program to completion and keeps what it printed.
+struct CommandResult {
+    var status: Int32
+    var stdout: String
+    var stderr: String
+    var succeeded: Bool { status == 0 }
+}
+
+enum Command {
+    /// The package root, found from this file's path.
+    static let root: URL = URL(fileURLWithPath: #filePath)
+        .deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent().deletingLastPathComponent()
+
+    /// The fibfast binary under test: FIBFAST_BIN (set by `make test`), or
+    /// the debug build next to the tests.
+    static var fibfast: String {
+        if let path = ProcessInfo.processInfo.environment["FIBFAST_BIN"] { return path }
+        return root.appendingPathComponent(".build/debug/fibfast").path
+    }
+
+    @discardableResult
+    static func run(_ arguments: [String], input: String? = nil) throws -> CommandResult {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = arguments
+        let out = Pipe(), err = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        process.standardInput = FileHandle.nullDevice
+        try process.run()
+        // Read both pipes while the process runs so neither can fill up.
+        var stdout = Data(), stderr = Data()
+        let group = DispatchGroup()
+        group.enter()
+        DispatchQueue.global().async {
+            stderr = err.fileHandleForReading.readDataToEndOfFile()
+            group.leave()
+        }
+        stdout = out.fileHandleForReading.readDataToEndOfFile()
+        group.wait()
+        process.waitUntilExit()
+        return CommandResult(status: process.terminationStatus,
+                             stdout: String(decoding: stdout, as: UTF8.self),
+                             stderr: String(decoding: stderr, as: UTF8.self))
+    }
+}
