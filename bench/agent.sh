@@ -1,0 +1,150 @@
+# shellcheck shell=bash
+# Running fibfast's agent in the lab's router namespace, and measuring it.
+# Sourced by run.sh after lab.sh; uses $FIBFAST, $BIN, $OUT, log and meta.
+
+AGENT_PID=""
+AGENT_PORTS=()
+AGENT_ATTACHED_MS=0
+
+agent_find_binary() { # ROOT
+	if [[ -n ${FIBFAST_BIN:-} ]]; then
+		[[ -x $FIBFAST_BIN ]] && echo "$FIBFAST_BIN"
+		return 0
+	fi
+	# The newest build wins: a stale release binary must not hide today's debug one.
+	ls -t "$1"/.build/release/fibfast "$1"/.build/debug/fibfast 2>/dev/null | head -1 || true
+}
+
+agent_ports_attached() {
+	local p
+	for p in "${AGENT_PORTS[@]}"; do
+		[[ $(in_rtr "$BIN/xdpctl" id "$p") != 0 ]] || return 1
+	done
+}
+
+agent_start() { # PORT...
+	AGENT_PORTS=("$@")
+	# Started directly, not through a shell function, so that $! is fibfast
+	# itself (`ip netns exec` execs its command) and SIGINT reaches it.
+	ip netns exec "$NS_RTR" "$FIBFAST" attach "$@" >>"$OUT/agent.log" 2>&1 &
+	AGENT_PID=$!
+	local i
+	for ((i = 0; i < 600; i++)); do
+		if ! kill -0 "$AGENT_PID" 2>/dev/null; then
+			log "fibfast attach exited early; see $OUT/agent.log"
+			tail -5 "$OUT/agent.log" >&2
+			AGENT_PID=""
+			return 1
+		fi
+		agent_ports_attached && break
+		sleep 0.05
+	done
+	if ! agent_ports_attached; then
+		log "fibfast did not attach to ${AGENT_PORTS[*]} within 30 s"
+		return 1
+	fi
+	AGENT_ATTACHED_MS=$(now_ms)
+	# Attached is not yet configured: give the agent a moment to fill its maps.
+	sleep 0.3
+}
+
+agent_stop() {
+	[[ -n $AGENT_PID ]] || return 0
+	local i p
+	kill -INT "$AGENT_PID" 2>/dev/null || true
+	for ((i = 0; i < 150; i++)); do
+		kill -0 "$AGENT_PID" 2>/dev/null || break
+		sleep 0.1
+	done
+	if kill -0 "$AGENT_PID" 2>/dev/null; then
+		log "fibfast ignored SIGINT for 15 s; killing it"
+		kill -KILL "$AGENT_PID" 2>/dev/null || true
+	fi
+	wait "$AGENT_PID" 2>/dev/null || true
+	AGENT_PID=""
+	# A detach that leaves programs behind would poison the next mode.
+	for p in "${AGENT_PORTS[@]}"; do
+		if [[ $(in_rtr "$BIN/xdpctl" id "$p") != 0 ]]; then
+			log "fibfast left an XDP program on $p after SIGINT; removing it"
+			in_rtr "$BIN/xdpctl" off "$p"
+		fi
+	done
+}
+
+# fibfast's own counters tell frames it forwarded in XDP from frames it
+# handed to the kernel; without them a fast path that passes everything would
+# be indistinguishable from kernel forwarding.
+agent_counters() {
+	in_rtr "$FIBFAST" stats --json 2>/dev/null |
+		jq -r '"\(.total.forwarded.packets) \(.total.passed.packets)"' 2>/dev/null || echo "- -"
+}
+
+AGENT_FWD0=0 AGENT_PASS0=0
+agent_counters_reset() { read -r AGENT_FWD0 AGENT_PASS0 < <(agent_counters); }
+
+agent_forwarded_share() { # prints e.g. 99.98%, or nothing if unknown
+	local fwd pass
+	read -r fwd pass < <(agent_counters)
+	[[ $fwd =~ ^[0-9]+$ && $AGENT_FWD0 =~ ^[0-9]+$ ]] || return 0
+	python3 -c "import sys; f,p=int(sys.argv[1]),int(sys.argv[2]); print(f'{100*f/(f+p):.2f}%' if f+p else '0%')" \
+		$((fwd - AGENT_FWD0)) $((pass - AGENT_PASS0))
+}
+
+agent_cpu_ticks() { awk '{print $14 + $15}' "/proc/$AGENT_PID/stat"; }
+agent_rss_kib() { awk '/^VmRSS:/ {print $2}' "/proc/$AGENT_PID/status"; }
+now_ms() { date +%s%3N; }
+
+# Waits until the agent has used no CPU for 2 s; prints the time (ms) of its
+# last activity. Bounded: an agent that never settles is reported as such.
+agent_wait_idle() {
+	local last ticks idle=0 t_last
+	last=$(agent_cpu_ticks) t_last=$(now_ms)
+	for ((i = 0; i < 600 && idle < 4; i++)); do
+		sleep 0.5
+		ticks=$(agent_cpu_ticks)
+		if [[ $ticks != "$last" ]]; then
+			last=$ticks t_last=$(now_ms) idle=0
+		else
+			idle=$((idle + 1))
+		fi
+	done
+	echo "$t_last"
+}
+
+# What the full table costs the agent: memory, and the time it needs to take
+# the table in, both while it is loaded under a running agent and when the
+# agent starts with the table already in the kernel. Leaves the table loaded.
+agent_full_table_intake() { # BATCH-FILE
+	local t0 t1 t_idle c0 c1 rss0
+	if [[ -z $FIBFAST ]]; then
+		t0=$(now_ms)
+		ip -n "$NS_RTR" -batch "$1"
+		meta table_load_ms $(($(now_ms) - t0))
+		return
+	fi
+	agent_start p0 p1 p2
+	rss0=$(agent_rss_kib)
+	meta agent_rss_kib_one_route "$rss0"
+	c0=$(agent_cpu_ticks)
+	t0=$(now_ms)
+	ip -n "$NS_RTR" -batch "$1"
+	t1=$(now_ms)
+	t_idle=$(agent_wait_idle)
+	c1=$(agent_cpu_ticks)
+	meta table_load_ms $((t1 - t0))
+	meta agent_catchup_ms $((t_idle > t1 ? t_idle - t1 : 0))
+	meta agent_cpu_ms_during_load $(((c1 - c0) * 1000 / $(getconf CLK_TCK)))
+	meta agent_rss_kib_full_live "$(agent_rss_kib)"
+	log "table loaded in $((t1 - t0)) ms; agent idle $((t_idle > t1 ? t_idle - t1 : 0)) ms later"
+	agent_stop
+
+	t0=$(now_ms)
+	agent_start p0 p1 p2
+	t1=$AGENT_ATTACHED_MS
+	t_idle=$(agent_wait_idle)
+	meta agent_attach_ms_full "$((t1 - t0))"
+	meta agent_settle_ms_full "$((t_idle > t0 ? t_idle - t0 : 0))"
+	meta agent_rss_kib_full_cold "$(agent_rss_kib)"
+	log "agent started with the full table: attached in $((t1 - t0)) ms"
+	agent_stop
+}

@@ -1,0 +1,16 @@
+#!/bin/sh
+# Builds the bench's tools and XDP objects into $1 (default build/bench/bin).
+set -eu
+here=$(cd "$(dirname "$0")" && pwd)
+out=${1:-$here/../build/bench/bin}
+mkdir -p "$out"
+
+# The clang that ships with Swift targets BPF; Debian's gcc does not.
+clang=${BPF_CLANG:-$(command -v /opt/swift/usr/bin/clang || command -v clang)}
+for p in gen sink redirect; do
+	"$clang" -O2 -g -Wall -target bpf -I/usr/include/x86_64-linux-gnu \
+		-c "$here/$p.bpf.c" -o "$out/$p.bpf.o"
+done
+for t in trafficgen xdpctl; do
+	gcc -O2 -g -Wall -o "$out/$t" "$here/$t.c" "$here/frame.c" -lbpf -lelf -lz
+done

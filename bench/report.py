@@ -1,0 +1,227 @@
+#!/usr/bin/env python3
+"""Turns the bench's raw measurements into the report.
+
+    report.py OUT                 print results.txt; write results.json, chart.dat, chart.gp
+    report.py --missed TABLE OUT  print "FAMILY TABLE" for each target missed in TABLE
+    report.py --smoke-check OUT   print "bench-smoke: N passed, N failed"; exit 1 on failure
+
+OUT holds raw.tsv (one line per measurement), cost.tsv and meta.tsv, written
+by run.sh. Every figure printed is a median over the rounds of this one run,
+and every ratio divides two medians of this run.
+"""
+import json
+import os
+import statistics
+import sys
+
+MODES = ("kernel", "fibfast", "redirect")
+TABLES = ("one", "full", "multipath")
+TABLE_NAMES = {"one": "one route", "full": "full table", "multipath": "multipath, 1024 flows"}
+# (table, ratio, threshold): the targets of issue 5, for both families.
+TARGETS = (
+    ("one", "fibfast/kernel", 2.5),
+    ("one", "fibfast/redirect", 0.75),
+    ("full", "fibfast/kernel", 1.8),
+)
+
+
+def read_tsv(path, ncols):
+    if not os.path.exists(path):
+        return []
+    with open(path) as f:
+        return [line.rstrip("\n").split("\t", ncols - 1) for line in f if line.strip()]
+
+
+def load(out):
+    meta = dict(read_tsv(os.path.join(out, "meta.tsv"), 2))
+    runs = {}
+    share = {}
+    for fam, table, mode, rnd, pps, sent, ns, fast in read_tsv(os.path.join(out, "raw.tsv"), 8):
+        runs.setdefault((fam, table, mode), []).append(int(pps))
+        if fast != "-":
+            share.setdefault((fam, table), []).append(fast)
+    costs = []
+    for mode, table, kind, res in read_tsv(os.path.join(out, "cost.tsv"), 4):
+        fields = dict(kv.split("=", 1) for kv in res.split())
+        costs.append({"program": mode, "table": table, "packet": kind,
+                      "ns_per_packet": int(fields["ns_per_pkt"]), "action": fields["action"]})
+    return meta, runs, share, costs
+
+
+def scenarios(runs):
+    out = []
+    for table in TABLES:
+        for fam in ("ipv4", "ipv6"):
+            if not any((fam, table, m) in runs for m in MODES):
+                continue
+            s = {"family": fam, "table": table, "pps": {}, "runs": {}}
+            for m in MODES:
+                if (fam, table, m) in runs:
+                    s["runs"][m] = runs[(fam, table, m)]
+                    s["pps"][m] = int(statistics.median(runs[(fam, table, m)]))
+            p = s["pps"]
+            if p.get("fibfast") and p.get("kernel"):
+                s["fibfast/kernel"] = round(p["fibfast"] / p["kernel"], 3)
+            if p.get("fibfast") and p.get("redirect"):
+                s["fibfast/redirect"] = round(p["fibfast"] / p["redirect"], 3)
+            if p.get("redirect") and p.get("kernel"):
+                s["redirect/kernel"] = round(p["redirect"] / p["kernel"], 3)
+            out.append(s)
+    return out
+
+
+def targets(scens):
+    res = []
+    for s in scens:
+        for table, ratio, threshold in TARGETS:
+            if s["table"] != table:
+                continue
+            value = s.get(ratio)
+            res.append({"family": s["family"], "table": table, "ratio": ratio, "threshold": threshold,
+                        "value": value, "met": None if value is None else value >= threshold})
+    return res
+
+
+def mpps(v):
+    return "-" if v is None else f"{v / 1e6:.2f}"
+
+
+def ratio(v):
+    return "-" if v is None else f"{v:.2f}x"
+
+
+def text_report(meta, scens, share, tgts, costs):
+    w = []
+    w.append(f"fibfast benchmark, {meta.get('date', '?')}")
+    w.append(f"machine: {meta.get('cpu', '?')}; kernel {meta.get('kernel', '?')}")
+    w.append(f"command: {meta.get('command', '?')}  (median of {meta.get('runs')} rounds of "
+             f"{meta.get('seconds')} s each)")
+    w.append(f"fibfast: {meta.get('fibfast', 'missing')}")
+    w.append("")
+    w.append("64-byte UDP frames, Mpps delivered to the sink (median of rounds)")
+    hdr = f"{'scenario':<34}{'kernel':>8}{'fibfast':>9}{'redirect':>10}{'ff/kern':>9}{'ff/redir':>10}  in XDP"
+    w.append(hdr)
+    w.append("-" * len(hdr))
+    for s in scens:
+        name = f"{s['family']} {TABLE_NAMES[s['table']]}"
+        sh = share.get((s["family"], s["table"]), [])
+        w.append(f"{name:<34}{mpps(s['pps'].get('kernel')):>8}{mpps(s['pps'].get('fibfast')):>9}"
+                 f"{mpps(s['pps'].get('redirect')):>10}{ratio(s.get('fibfast/kernel')):>9}"
+                 f"{ratio(s.get('fibfast/redirect')):>10}  {min(sh) if sh else '-'}")
+    w.append("")
+    if tgts:
+        w.append("targets")
+        for t in tgts:
+            verdict = "not measured" if t["met"] is None else ("met" if t["met"] else "MISSED")
+            w.append(f"  {t['family']} {TABLE_NAMES[t['table']]}: {t['ratio']} {ratio(t['value'])}"
+                     f" (target >= {t['threshold']}x): {verdict}")
+        w.append("")
+    if costs:
+        w.append("fast-path program cost, BPF_PROG_TEST_RUN on p0 (median ns per packet)")
+        for c in costs:
+            w.append(f"  {c['program']:<9}{TABLE_NAMES[c['table']]:<24}{c['packet']:<11}"
+                     f"{c['ns_per_packet']:>5} ns  -> XDP_{c['action']}")
+        w.append("")
+    agent = {k: v for k, v in meta.items() if k.startswith(("agent_", "table_"))}
+    if agent:
+        w.append("agent and full table")
+        labels = {
+            "table_load_ms": "kernel takes in 1.2M routes (ip -batch)",
+            "agent_rss_kib_one_route": "agent RSS, one route",
+            "agent_rss_kib_full_live": "agent RSS after the table was loaded under it",
+            "agent_catchup_ms": "agent busy after the kernel finished loading",
+            "agent_cpu_ms_during_load": "agent CPU time spent while the table loaded",
+            "agent_attach_ms_full": "agent start to attached, full table present",
+            "agent_settle_ms_full": "agent start to idle, full table present",
+            "agent_rss_kib_full_cold": "agent RSS, started with the full table",
+        }
+        for k, label in labels.items():
+            if k in agent:
+                unit = "MiB" if "rss" in k else "s"
+                val = int(agent[k]) / 1024 if unit == "MiB" else int(agent[k]) / 1000
+                w.append(f"  {label:<48}{val:8.1f} {unit}")
+        w.append("")
+    profiles = sorted(f for f in os.listdir(OUT) if f.startswith("profile-"))
+    for p in profiles:
+        w.append(f"profile ({p}): where the time goes, fibfast mode, all CPUs")
+        with open(os.path.join(OUT, p)) as f:
+            w.extend("  " + line.rstrip() for line in f)
+        w.append("")
+    return "\n".join(w)
+
+
+def chart(out, scens, meta):
+    with open(os.path.join(out, "chart.dat"), "w") as f:
+        f.write("scenario kernel fibfast redirect\n")
+        for s in scens:
+            label = s["family"].replace("ipv", "IPv") + "\\n" + TABLE_NAMES[s["table"]].replace(", ", "\\n")
+            name = '"' + label + '"'
+            vals = [s["pps"].get(m) for m in ("kernel", "fibfast", "redirect")]
+            f.write(name + " " + " ".join("NaN" if v is None else f"{v / 1e6:.3f}" for v in vals) + "\n")
+    with open(os.path.join(out, "chart.gp"), "w") as f:
+        f.write(f"""set terminal pngcairo size 900,480 font ",10"
+set output "{out}/chart.png"
+set title "fibfast: 64-byte UDP forwarded, Mpps (median) - {meta.get('cpu', '')}, kernel {meta.get('kernel', '')}" noenhanced
+set style data histogram
+set style histogram cluster gap 1
+set style fill solid 0.85 border -1
+set boxwidth 0.9
+set ylabel "Mpps delivered"
+set yrange [0:*]
+set grid ytics
+set key top right
+set xtics noenhanced
+plot "{out}/chart.dat" using 2:xtic(1) title "kernel forwarding" lc rgb "#999999", \\
+     "" using 3 title "fibfast" lc rgb "#1f77b4", \\
+     "" using 4 title "redirect-only bound" lc rgb "#ff7f0e"
+""")
+
+
+def main(argv):
+    global OUT
+    if argv[0] == "--missed":
+        OUT = argv[2]
+        meta, runs, share, costs = load(OUT)
+        for t in targets(scenarios(runs)):
+            if t["table"] == argv[1] and t["met"] is False:
+                print(t["family"][3:], t["table"])
+        return 0
+    if argv[0] == "--smoke-check":
+        OUT = argv[1]
+        meta, runs, share, costs = load(OUT)
+        passed = failed = 0
+        for (fam, table, mode), values in sorted(runs.items()):
+            ok = all(v > 0 for v in values)
+            print(f"bench-smoke: {fam} {table} {mode}: {'ok' if ok else 'FAILED, nothing delivered'}")
+            passed, failed = passed + ok, failed + (not ok)
+        for (fam, table), shares in sorted(share.items()):
+            ok = all(float(s.rstrip("%")) > 0 for s in shares)
+            print(f"bench-smoke: {fam} {table} fibfast forwarded in XDP: "
+                  f"{'ok' if ok else 'FAILED, every frame went to the kernel'} ({', '.join(shares)})")
+            passed, failed = passed + ok, failed + (not ok)
+        if not runs:
+            failed += 1
+        print(f"bench-smoke: {passed} passed, {failed} failed")
+        return 1 if failed else 0
+    OUT = argv[0]
+    meta, runs, share, costs = load(OUT)
+    scens = scenarios(runs)
+    tgts = targets(scens)
+    for s in scens:
+        s["in_xdp"] = share.get((s["family"], s["table"]))
+    result = {
+        "machine": {"cpu": meta.get("cpu"), "kernel": meta.get("kernel")},
+        "date": meta.get("date"), "command": meta.get("command"), "fibfast": meta.get("fibfast"),
+        "rounds": int(meta.get("runs", 0)), "seconds_per_round": float(meta.get("seconds", 0)),
+        "scenarios": scens, "targets": tgts, "cost": costs,
+        "agent": {k: int(v) for k, v in meta.items() if k.startswith(("agent_", "table_"))},
+    }
+    with open(os.path.join(OUT, "results.json"), "w") as f:
+        json.dump(result, f, indent=2)
+    chart(OUT, scens, meta)
+    print(text_report(meta, scens, share, tgts, costs))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

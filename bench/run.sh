@@ -1,0 +1,212 @@
+#!/usr/bin/env bash
+# fibfast benchmark: kernel forwarding vs fibfast vs a redirect-only XDP bound,
+# all measured in one run with the same generator and the same counting sink.
+#
+#   bench/run.sh            the full benchmark (about 15 minutes), `make bench`
+#   bench/run.sh --smoke    one second of IPv4 traffic, one route, every mode;
+#                           fails if any mode delivered nothing, `make bench-smoke`
+#
+# Options: --runs N (rounds per figure, default 5), --seconds S (traffic per
+# round, default 3), --no-full (skip the 1.2M-route table). The fibfast binary
+# is $FIBFAST_BIN, else the newest .build/{release,debug}/fibfast.
+# Output: build/bench/{results.json,results.txt,chart.png}, raw data beside.
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/.." && pwd)
+OUT=${BENCH_OUT:-$root/build/bench}
+BIN=$OUT/bin
+
+SMOKE=0 RUNS=5 SECONDS_PER_RUN=3 FULL=1
+while [[ $# -gt 0 ]]; do
+	case $1 in
+	--smoke) SMOKE=1 RUNS=1 SECONDS_PER_RUN=1 FULL=0 ;;
+	--runs) RUNS=$2; shift ;;
+	--seconds) SECONDS_PER_RUN=$2; shift ;;
+	--no-full) FULL=0 ;;
+	*) echo "usage: bench/run.sh [--smoke] [--runs N] [--seconds S] [--no-full]" >&2; exit 2 ;;
+	esac
+	shift
+done
+
+if [[ $(id -u) -ne 0 ]]; then
+	echo "bench: needs root (network namespaces, XDP)" >&2
+	exit 1
+fi
+
+"$here/install-deps.sh"
+mkdir -p "$OUT"
+rm -f "$OUT"/raw.tsv "$OUT"/cost.tsv "$OUT"/meta.tsv "$OUT"/agent.log "$OUT"/profile-*.txt \
+	"$OUT"/results.* "$OUT"/chart.png
+"$here/build.sh" "$BIN"
+
+# shellcheck source=bench/lab.sh
+source "$here/lab.sh"
+source "$here/agent.sh"
+
+log() { printf '%s bench: %s\n' "$(date +%T)" "$*" >&2; }
+meta() { printf '%s\t%s\n' "$1" "$2" >>"$OUT/meta.tsv"; }
+
+cleanup() {
+	agent_stop || true
+	lab_down
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+FIBFAST=$(agent_find_binary "$root")
+meta cpu "$(lscpu | sed -n 's/^Model name: *//p' | head -1), $(nproc) vCPU"
+meta kernel "$(uname -r)"
+meta date "$(date -u +%FT%TZ)"
+meta command "bench/run.sh $([[ $SMOKE == 1 ]] && echo --smoke) --runs $RUNS --seconds $SECONDS_PER_RUN$([[ $FULL == 0 && $SMOKE == 0 ]] && echo ' --no-full')"
+meta fibfast "${FIBFAST:-missing}"
+meta seconds "$SECONDS_PER_RUN"
+meta runs "$RUNS"
+[[ -n $FIBFAST ]] || log "no fibfast binary (set FIBFAST_BIN or build it): its rows are skipped"
+
+lab_down
+lab_up
+log "lab $LAB_ID up"
+
+MODES=(kernel redirect)
+[[ -n $FIBFAST ]] && MODES+=(fibfast)
+
+# Generator arguments for a family and a table.
+gen_args() { # FAMILY TABLE
+	local src dst
+	if [[ $1 == 4 ]]; then src=$SRC4 dst=$DST4; else src=$SRC6 dst=$DST6; fi
+	case $2 in
+	one) echo "src=$src dst=$dst" ;;
+	multipath) echo "src=$src dst=$dst nflows=1024" ;;
+	full) echo "src=$src $(full"$1"_gen_args)" ;;
+	esac
+}
+
+sinks() { in_dst "$BIN/xdpctl" count d0 d1; }
+
+generate() { # FAMILY TABLE trafficgen-args...
+	local fam=$1 table=$2
+	shift 2
+	# shellcheck disable=SC2046
+	in_src "$BIN/trafficgen" obj="$BIN/gen.bpf.o" dev=s0 dmac=$MAC_P0 \
+		$(gen_args "$fam" "$table") "$@"
+}
+
+mode_on() {
+	case $1 in
+	kernel) ;;
+	redirect) in_rtr "$BIN/xdpctl" redirect p0 "$BIN/redirect.bpf.o" p1 $MAC_D0 ;;
+	fibfast) agent_start p0 p1 p2 ;;
+	esac
+	# Whatever runs on p0 now must be what this mode says.
+	local id
+	id=$(in_rtr "$BIN/xdpctl" id p0)
+	if [[ $1 == kernel && $id != 0 ]]; then
+		log "an XDP program (id $id) is still on p0 in kernel mode"
+		return 1
+	fi
+}
+
+mode_off() {
+	case $1 in
+	redirect) in_rtr "$BIN/xdpctl" off p0 ;;
+	fibfast) agent_stop ;;
+	esac
+}
+
+# One measurement: pps delivered to the sinks during SECONDS_PER_RUN of traffic.
+measure() { # FAMILY TABLE MODE ROUND
+	local before after out sent ns pps fast=""
+	# A short burst first: neighbours, caches and the agent's first
+	# lookups are not what this figure is about.
+	generate "$1" "$2" packets=100000 >/dev/null
+	[[ $3 == fibfast ]] && agent_counters_reset
+	before=$(sinks)
+	out=$(generate "$1" "$2" seconds="$SECONDS_PER_RUN")
+	after=$(sinks)
+	sent=$(sed -n 's/.*sent=\([0-9]*\).*/\1/p' <<<"$out")
+	ns=$(sed -n 's/.*elapsed_ns=\([0-9]*\).*/\1/p' <<<"$out")
+	pps=$(((after - before) * 1000000000 / ns))
+	[[ $3 == fibfast ]] && fast=$(agent_forwarded_share)
+	printf 'ipv%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$1" "$2" "$3" "$4" "$pps" "$sent" "$ns" "${fast:--}" \
+		>>"$OUT/raw.tsv"
+	log "ipv$1 $2 $3 round $4: $pps pps delivered (sent $sent${fast:+, in XDP $fast})"
+}
+
+# Rounds of every mode over both families; the mode order rotates each round
+# so that a slow spell of the machine does not always hit the same mode.
+measure_table() { # TABLE
+	local round i m n=${#MODES[@]}
+	for ((round = 1; round <= RUNS; round++)); do
+		for ((i = 0; i < n; i++)); do
+			m=${MODES[(i + round - 1) % n]}
+			mode_on "$m"
+			measure 4 "$1" "$m" "$round"
+			[[ $SMOKE == 1 ]] || measure 6 "$1" "$m" "$round"
+			mode_off "$m"
+		done
+	done
+}
+
+# The XDP program's own cost per packet: BPF_PROG_TEST_RUN with repeat on the
+# program attached to p0, as if the frame had arrived there.
+cost() { # MODE TABLE KIND FRAME-ARGS...
+	local mode=$1 table=$2 kind=$3 out
+	shift 3
+	out=$(in_rtr "$BIN/xdpctl" cost p0 smac=$MAC_S0 dmac=$MAC_P0 "$@")
+	printf '%s\t%s\t%s\t%s\n' "$mode" "$table" "$kind" "$out" >>"$OUT/cost.tsv"
+	log "cost $mode $table $kind: $out"
+}
+
+cost_table() { # TABLE DST4 DST6
+	local m
+	for m in "${MODES[@]}"; do
+		[[ $m == kernel ]] && continue
+		mode_on "$m"
+		cost "$m" "$1" ipv4-udp src=$SRC4 dst="$2"
+		cost "$m" "$1" ipv6-udp src=$SRC6 dst="$3"
+		if [[ $m == fibfast && $1 == one ]]; then
+			# Frames fibfast hands to the kernel: the price of looking.
+			cost "$m" "$1" ipv4-ttl1 src=$SRC4 dst="$2" ttl=1
+			cost "$m" "$1" ipv6-hop1 src=$SRC6 dst="$3" ttl=1
+		fi
+		mode_off "$m"
+	done
+}
+
+source "$here/profile.sh"
+profile() { [[ $SMOKE == 0 && -n $FIBFAST ]] && profile_missed_targets "$1" || true; }
+
+log "one route"
+measure_table one
+if [[ $SMOKE == 0 ]]; then
+	cost_table one $DST4 $DST6
+	profile one
+fi
+
+if [[ $SMOKE == 0 ]]; then
+	log "multipath route, 1024 flows"
+	lab_route_multipath
+	measure_table multipath
+	cost_table multipath $DST4 $DST6
+	lab_route_one
+fi
+
+if [[ $FULL == 1 ]]; then
+	log "full table: $FULL4_N IPv4 and $FULL6_N IPv6 routes"
+	lab_full_table_batch "$OUT/full-table.batch"
+	agent_full_table_intake "$OUT/full-table.batch"
+	measure_table full
+	profile full
+	# One destination in the middle of each table.
+	cost_table full "$(full4_addr $((FULL4_N / 2)))" "$(full6_addr $((FULL6_N / 2)))"
+fi
+
+python3 "$here/report.py" "$OUT" >"$OUT/results.txt"
+cat "$OUT/results.txt"
+if [[ $SMOKE == 0 ]]; then
+	gnuplot "$OUT/chart.gp"
+	log "results in $OUT (results.json, results.txt, chart.png)"
+else
+	python3 "$here/report.py" --smoke-check "$OUT"
+fi
