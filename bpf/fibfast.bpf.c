@@ -77,10 +77,11 @@ static __always_inline __u32 ff_ipv4(struct xdp_md *ctx, struct ethhdr *eth,
 	frame_len = (__u32)((void *)data_end - (void *)eth);
 	if (ip_len < sizeof(*iph) || sizeof(*eth) + ip_len > frame_len)
 		return FF_PASS_MALFORMED;
-	if (!ff_ipv4_checksum_ok(iph))
-		return FF_PASS_MALFORMED;
+	/* Options first: the checksum below covers the 20-byte header only. */
 	if (iph->ihl > 5)
 		return FF_PASS_IP_OPTIONS;
+	if (!ff_ipv4_checksum_ok(iph))
+		return FF_PASS_MALFORMED;
 	if (ff_ipv4_special(iph->saddr) || ff_ipv4_special(iph->daddr))
 		return FF_PASS_SPECIAL_ADDRESS;
 	if (iph->ttl <= 1)

@@ -10,7 +10,7 @@ final class VerdictTests: XCTestCase {
             (.forwarded, FF_FORWARDED), (.notIP, FF_PASS_NOT_IP), (.malformed, FF_PASS_MALFORMED),
             (.notForRouter, FF_PASS_NOT_FOR_ROUTER), (.ttlExpired, FF_PASS_TTL_EXPIRED),
             (.ipOptions, FF_PASS_IP_OPTIONS), (.specialAddress, FF_PASS_SPECIAL_ADDRESS),
-            (.icmpError, FF_PASS_ICMP_ERROR), (.local, FF_PASS_LOCAL), (.noRoute, FF_PASS_NO_ROUTE),
+            (.icmpError, FF_PASS_ICMP_ERROR), (.notForwarded, FF_PASS_NOT_FORWARDED), (.unreachable, FF_PASS_UNREACHABLE),
             (.forwardingOff, FF_PASS_FORWARDING_OFF), (.noNeighbour, FF_PASS_NO_NEIGHBOUR),
             (.mtu, FF_PASS_MTU), (.unsupported, FF_PASS_UNSUPPORTED), (.samePort, FF_PASS_SAME_PORT),
             (.portNotFast, FF_PASS_PORT_NOT_FAST), (.unknownPort, FF_PASS_UNKNOWN_PORT),
@@ -31,7 +31,7 @@ final class VerdictTests: XCTestCase {
         let p0 = PortCounters(ifindex: 2, byVerdict: [.forwarded: Count(packets: 10, bytes: 1000),
                                                       .ttlExpired: Count(packets: 2, bytes: 100)])
         let p1 = PortCounters(ifindex: 3, byVerdict: [.transmitted: Count(packets: 10, bytes: 1000),
-                                                      .local: Count(packets: 1, bytes: 60)])
+                                                      .notForwarded: Count(packets: 1, bytes: 60)])
         let report = StatsReport(programID: 5, counters: [p0, p1], names: [2: "eth0", 3: "eth1"])
         XCTAssertEqual(report.ports.map(\.name), ["eth0", "eth1"])
         XCTAssertEqual(report.total.forwarded, Count(packets: 10, bytes: 1000))

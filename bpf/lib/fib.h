@@ -28,13 +28,15 @@ static __always_inline __u32 ff_fib_verdict(int rc)
 	case BPF_FIB_LKUP_RET_BLACKHOLE:
 	case BPF_FIB_LKUP_RET_UNREACHABLE:
 	case BPF_FIB_LKUP_RET_PROHIBIT:
-		/* The kernel drops it, or answers with ICMP destination
-		 * unreachable / administratively prohibited. */
-		return FF_PASS_NO_ROUTE;
+		/* A route that says no: the kernel drops it (blackhole) or
+		 * answers ICMP destination unreachable / prohibited. */
+		return FF_PASS_UNREACHABLE;
 	case BPF_FIB_LKUP_RET_NOT_FWDED:
-		/* Local, broadcast or multicast route: the kernel delivers it
-		 * to the router itself or applies its own rules. */
-		return FF_PASS_LOCAL;
+		/* Not a forwarding route: a local or broadcast address (the
+		 * kernel delivers it to the router itself), or no route at
+		 * all (the FIB reports ENETUNREACH as this code; the kernel
+		 * answers ICMP network unreachable). */
+		return FF_PASS_NOT_FORWARDED;
 	case BPF_FIB_LKUP_RET_FWD_DISABLED:
 		/* Forwarding is off for this family or ingress device: the
 		 * kernel drops it (or delivers it, if it is local). */

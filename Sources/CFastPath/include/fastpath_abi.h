@@ -40,8 +40,8 @@ enum ff_verdict {
 	FF_PASS_IP_OPTIONS,      /* IPv4 options or IPv6 extension headers */
 	FF_PASS_SPECIAL_ADDRESS, /* link-local, multicast, broadcast, loopback, unspecified, martian */
 	FF_PASS_ICMP_ERROR,      /* ICMP errors: the kernel hashes them by the inner flow */
-	FF_PASS_LOCAL,           /* FIB: addressed to the router itself, or not forwarded */
-	FF_PASS_NO_ROUTE,        /* FIB: blackhole, unreachable, prohibit */
+	FF_PASS_NOT_FORWARDED,   /* FIB: local address, broadcast, or no route at all */
+	FF_PASS_UNREACHABLE,     /* FIB: blackhole, unreachable or prohibit route */
 	FF_PASS_FORWARDING_OFF,  /* FIB: forwarding disabled on the ingress port */
 	FF_PASS_NO_NEIGHBOUR,    /* FIB: next hop has no resolved neighbour entry */
 	FF_PASS_MTU,             /* FIB: larger than the egress MTU */

@@ -11,8 +11,8 @@ public enum Verdict: UInt32, CaseIterable, Sendable, Codable, CustomStringConver
     case ipOptions
     case specialAddress
     case icmpError
-    case local
-    case noRoute
+    case notForwarded
+    case unreachable
     case forwardingOff
     case noNeighbour
     case mtu
@@ -34,8 +34,8 @@ public enum Verdict: UInt32, CaseIterable, Sendable, Codable, CustomStringConver
         case .ipOptions: return "ip-options"
         case .specialAddress: return "special-address"
         case .icmpError: return "icmp-error"
-        case .local: return "local"
-        case .noRoute: return "no-route"
+        case .notForwarded: return "not-forwarded"
+        case .unreachable: return "unreachable"
         case .forwardingOff: return "forwarding-off"
         case .noNeighbour: return "no-neighbour"
         case .mtu: return "mtu"
@@ -59,8 +59,8 @@ public enum Verdict: UInt32, CaseIterable, Sendable, Codable, CustomStringConver
         case .ipOptions: return "IPv4 options or IPv6 extension headers: processed by the kernel"
         case .specialAddress: return "link-local, multicast, broadcast, loopback or martian address"
         case .icmpError: return "ICMP error: the kernel routes it by its inner flow"
-        case .local: return "addressed to the router itself (or a broadcast/multicast route)"
-        case .noRoute: return "no route (blackhole, unreachable, prohibit): the kernel drops or answers"
+        case .notForwarded: return "local address, broadcast, or no route at all: the kernel delivers or answers"
+        case .unreachable: return "blackhole, unreachable or prohibit route: the kernel drops or answers"
         case .forwardingOff: return "forwarding is disabled: the kernel drops it"
         case .noNeighbour: return "next hop not resolved: the kernel resolves it and sends"
         case .mtu: return "larger than the egress MTU: the kernel fragments or sends ICMP"

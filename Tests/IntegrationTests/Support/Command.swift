@@ -32,15 +32,17 @@ enum Command {
         process.standardInput = FileHandle.nullDevice
         try process.run()
         // Read both pipes while the process runs so neither can fill up.
-        var stdout = Data(), stderr = Data()
+        final class Box: @unchecked Sendable { var data = Data() }
+        let stderrBox = Box()
         let group = DispatchGroup()
         group.enter()
         DispatchQueue.global().async {
-            stderr = err.fileHandleForReading.readDataToEndOfFile()
+            stderrBox.data = err.fileHandleForReading.readDataToEndOfFile()
             group.leave()
         }
-        stdout = out.fileHandleForReading.readDataToEndOfFile()
+        let stdout = out.fileHandleForReading.readDataToEndOfFile()
         group.wait()
+        let stderr = stderrBox.data
         process.waitUntilExit()
         return CommandResult(status: process.terminationStatus,
                              stdout: String(decoding: stdout, as: UTF8.self),

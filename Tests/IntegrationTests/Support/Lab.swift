@@ -78,6 +78,16 @@ final class Lab: @unchecked Sendable {
         }
     }
 
+    /// The kernel rate-limits ICMP errors per destination; tests that count
+    /// them switch the limits off on the router.
+    func countEveryICMPError() throws {
+        for setting in ["net.ipv4.icmp_ratelimit=0", "net.ipv6.icmp.ratelimit=0",
+                        "net.ipv4.icmp_msgs_per_sec=100000"] {
+            let result = try exec(.rtr, ["sysctl", "-qw", setting])
+            guard result.succeeded else { throw LabError.command("sysctl \(setting)", result.stderr) }
+        }
+    }
+
     /// The fast path's counters, from `fibfast stats --json`.
     func stats() throws -> Stats {
         let result = try fibfast(["stats", "--json"])
