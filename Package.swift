@@ -3,7 +3,6 @@ import PackageDescription
 
 let package = Package(
     name: "fibfast",
-    platforms: [.macOS(.v13)],
     products: [
         .executable(name: "fibfast", targets: ["fibfast"]),
         .library(name: "FibfastCore", targets: ["FibfastCore"]),

@@ -86,4 +86,21 @@ final class ForwardingTests: XCTestCase {
         XCTAssertEqual(after.port("p0")!.passed("ttl-expired") - before.port("p0")!.passed("ttl-expired"), 4)
         XCTAssertEqual(after.port("p0")!.forwarded.packets, before.port("p0")!.forwarded.packets)
     }
+
+    func testGenericModeAndDirectLookupForward() throws {
+        let lab = try Lab(self)
+        let agent = try lab.attach(["p0", "p1", "--mode", "generic", "--direct"])
+        XCTAssertTrue(agent.log.contains("attached in generic mode"), agent.log)
+        XCTAssertTrue(agent.log.contains("direct FIB lookup"), agent.log)
+        let show = try lab.exec(.rtr, ["ip", "-d", "link", "show", "p0"]).stdout
+        XCTAssertTrue(show.contains("xdpgeneric"), show)
+        let before = try lab.stats()
+        let packets = try lab.capture(on: .dst, count: 10, proto: "udp", dport: 9999) {
+            try lab.send(to: "10.2.0.2", count: 10, ttl: 30)
+        }
+        let after = try lab.stats()
+        XCTAssertEqual(packets.count, 10)
+        XCTAssertTrue(packets.allSatisfy { $0.ttl == 29 })
+        XCTAssertEqual(after.port("p0")!.forwarded.packets - before.port("p0")!.forwarded.packets, 10)
+    }
 }
