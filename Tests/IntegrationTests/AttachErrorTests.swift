@@ -47,4 +47,24 @@ final class AttachErrorTests: XCTestCase {
         }
         XCTAssertEqual(packets.count, 3)
     }
+
+    /// macvlan has no native XDP: --mode native fails on it after p0 is
+    /// already attached, which must be undone, and so must the forwarding
+    /// switched on for the attempt. --mode auto falls back to generic.
+    func testFailedAttachUndoesEverything() throws {
+        let lab = try Lab(self, warm: false)
+        for command in [["sysctl", "-qw", "net.ipv4.ip_forward=0"],
+                        ["ip", "link", "add", "mv0", "link", "p1", "type", "macvlan", "mode", "bridge"],
+                        ["ip", "link", "set", "mv0", "up"], ["ip", "addr", "add", "10.3.0.1/24", "dev", "mv0"]] {
+            XCTAssertTrue(try lab.exec(.rtr, command).succeeded, "\(command)")
+        }
+        try assertRefused(lab, ["p0", "mv0", "--mode", "native", "--enable-forwarding"],
+                          message: "attaching to port mv0 in native mode failed: Operation not supported; the driver has no native XDP, try --mode generic")
+        XCTAssertEqual(try lab.exec(.rtr, ["ip", "-d", "link", "show", "mv0"]).stdout.contains("prog/xdp"), false)
+        XCTAssertEqual(try lab.exec(.rtr, ["sysctl", "-n", "net.ipv4.ip_forward"]).stdout, "0\n")
+
+        let agent = try lab.attach(["p0", "mv0", "--enable-forwarding"])
+        XCTAssertTrue(agent.log.contains("port mv0 (ifindex"), agent.log)
+        XCTAssertTrue(agent.log.contains("attached in generic mode"), agent.log)
+    }
 }

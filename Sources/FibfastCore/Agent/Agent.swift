@@ -27,9 +27,18 @@ public actor Agent {
             addresses: try Links.addresses(), sysctl: Sysctl.read)
         let replacing = try checkPortsAreFree(plan.ports)
 
+        // Forwarding switched on here is switched off again if the start
+        // fails: a failed attach leaves the kernel as it found it.
+        var enabled: [AddressFamily] = []
+        var started = false
+        defer {
+            if !started {
+                for family in enabled { try? Sysctl.write(family.forwardingSysctl, "0") }
+            }
+        }
         for family in plan.forwardingToEnable {
             try Sysctl.write(family.forwardingSysctl, "1")
-            logger.info("\(family) forwarding enabled (\(family.forwardingSysctl) = 1)")
+            enabled.append(family)
         }
 
         let program = try FastPathProgram.load()
@@ -46,6 +55,10 @@ public actor Agent {
             let link = try XDPLink.attach(programFD: program.programFD, port: port.name,
                                           ifindex: port.ifindex, mode: request.mode)
             attached.append(link)
+        }
+        started = true
+        for family in enabled {
+            logger.info("\(family) forwarding enabled (\(family.forwardingSysctl) = 1)")
         }
         for link in attached {
             logger.info("port \(link.port) (ifindex \(link.ifindex)): attached in \(link.mode) mode")
