@@ -60,6 +60,17 @@ static __always_inline __u32 ff_egress(const struct bpf_fib_lookup *fib,
 	return FF_FORWARDED;
 }
 
+/* Asks the FIB and checks the answer leaves by a fast-path port. */
+static __always_inline __u32 ff_route(struct xdp_md *ctx, struct bpf_fib_lookup *fib,
+				      __u32 fib_flags, struct ff_forward *out)
+{
+	__u32 verdict = ff_fib_verdict(bpf_fib_lookup(ctx, fib, sizeof(*fib), fib_flags));
+
+	if (verdict != FF_FORWARDED)
+		return verdict;
+	return ff_egress(fib, ctx->ingress_ifindex, out);
+}
+
 static __always_inline __u32 ff_ipv4(struct xdp_md *ctx, struct ethhdr *eth,
 				     __u32 fib_flags, struct ff_forward *out)
 {
@@ -67,7 +78,6 @@ static __always_inline __u32 ff_ipv4(struct xdp_md *ctx, struct ethhdr *eth,
 	struct iphdr *iph = (void *)(eth + 1);
 	struct bpf_fib_lookup fib = {};
 	__u32 frame_len, ip_len, verdict;
-	int rc;
 
 	if ((void *)(iph + 1) > data_end)
 		return FF_PASS_MALFORMED;
@@ -117,11 +127,7 @@ static __always_inline __u32 ff_ipv4(struct xdp_md *ctx, struct ethhdr *eth,
 		}
 	}
 
-	rc = bpf_fib_lookup(ctx, &fib, sizeof(fib), fib_flags);
-	verdict = ff_fib_verdict(rc);
-	if (verdict != FF_FORWARDED)
-		return verdict;
-	verdict = ff_egress(&fib, ctx->ingress_ifindex, out);
+	verdict = ff_route(ctx, &fib, fib_flags, out);
 	if (verdict != FF_FORWARDED)
 		return verdict;
 
@@ -138,7 +144,6 @@ static __always_inline __u32 ff_ipv6(struct xdp_md *ctx, struct ethhdr *eth,
 	struct ipv6hdr *ip6h = (void *)(eth + 1);
 	struct bpf_fib_lookup fib = {};
 	__u32 frame_len, ip_len, verdict;
-	int rc;
 
 	if ((void *)(ip6h + 1) > data_end)
 		return FF_PASS_MALFORMED;
@@ -182,11 +187,7 @@ static __always_inline __u32 ff_ipv6(struct xdp_md *ctx, struct ethhdr *eth,
 			return FF_PASS_ICMP_ERROR;
 	}
 
-	rc = bpf_fib_lookup(ctx, &fib, sizeof(fib), fib_flags);
-	verdict = ff_fib_verdict(rc);
-	if (verdict != FF_FORWARDED)
-		return verdict;
-	verdict = ff_egress(&fib, ctx->ingress_ifindex, out);
+	verdict = ff_route(ctx, &fib, fib_flags, out);
 	if (verdict != FF_FORWARDED)
 		return verdict;
 
