@@ -8,7 +8,12 @@ AGENT_ATTACHED_MS=0
 
 agent_find_binary() { # ROOT
 	if [[ -n ${FIBFAST_BIN:-} ]]; then
-		[[ -x $FIBFAST_BIN ]] && echo "$FIBFAST_BIN"
+		# Named explicitly (make bench, make test): missing is an error, not a skip.
+		if [[ ! -x $FIBFAST_BIN ]]; then
+			echo "bench: FIBFAST_BIN=$FIBFAST_BIN is not an executable" >&2
+			return 1
+		fi
+		echo "$FIBFAST_BIN"
 		return 0
 	fi
 	# The newest build wins: a stale release binary must not hide today's debug one.

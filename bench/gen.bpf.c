@@ -95,7 +95,7 @@ int gen(struct xdp_md *ctx)
 
 	__u32 d = c->ndst > 1 ? (__u32)((k * GEN_SPREAD) % c->ndst) : 0;
 	__u32 old_var = get_be32(f + var_off);
-	__u32 new_var = c->var_base + ((d * c->dst_step) << c->dst_shift);
+	__u32 new_var = c->var_base + (((d * c->dst_step) & c->dst_mask) << c->dst_shift);
 	__u16 old_sport = get_be16(f + sport_off);
 	__u16 new_sport = c->sport_base + (c->nflows > 1 ? (__u32)(k % c->nflows) : 0);
 

@@ -16,13 +16,15 @@ struct gen_cfg {
 	__u8 frame[GEN_FRAME_LEN];
 	__u32 ifindex;   /* where the frames go: the source host's veth */
 	/* Destination spread: frame k carries, at var_off (a big-endian 32-bit
-	 * word inside the destination address), var_base + (d * dst_step << dst_shift)
+	 * word inside the destination address),
+	 *   var_base + (((d * dst_step) & dst_mask) << dst_shift)
 	 * with d = (k * GEN_SPREAD) % ndst, so consecutive frames hit routes far
 	 * apart in the table instead of walking it in order. */
 	__u32 var_off;
 	__u32 var_base;
 	__u32 ndst;
 	__u32 dst_step;
+	__u32 dst_mask;
 	__u32 dst_shift;
 	/* Flow spread: source port = sport_base + k % nflows. */
 	__u32 nflows;
@@ -30,7 +32,6 @@ struct gen_cfg {
 	__u16 udp_csum_off; /* 0: no UDP checksum to maintain (IPv4 sends 0) */
 	__u16 ip_csum_off;  /* 0: no header checksum (IPv6) */
 	__u16 sport_off;
-	__u32 pad;
 };
 
 /* An odd constant close to 2^32/phi: multiplying by it scatters consecutive

@@ -6,8 +6,7 @@
 #                        p2 ====== d1
 #
 # Sourced by run.sh. Addresses come from the benchmarking ranges (198.18.0.0/15,
-# 2001:2::/48); the full table lives in 240.0.0.0/4 and 3fff::/20, which no
-# host outside the lab can own. MACs are fixed so that nothing has to be
+# 2001:2::/48); the full table lives in 10.0.0.0/8 and 3fff::/20. MACs are fixed so that nothing has to be
 # read back from the kernel.
 
 LAB_ID=${LAB_ID:-ffb$$}
@@ -97,24 +96,34 @@ lab_route_multipath() {
 	ip -n "$NS_RTR" -6 route replace $ROUTE6 nexthop via $NH6_A nexthop via $NH6_B
 }
 
-# The full table: IPv4 as 1,000,000 /24s filling 240.0.0.0/4 in order; IPv6 as
-# 200,000 /48s in 3fff::/20, prefix number j = k * 1031 so the tree is sparse.
-# The generator's spread (trafficgen ndst/dst_step/dst_shift/dst_word) must
-# produce addresses inside exactly these prefixes.
-FULL4_N=1000000 FULL4_DST=240.0.0.1
+# The full table. IPv4: 1,000,000 host routes scattered over 10.0.0.0/8
+# (prefix number k is 10.0.0.0 + (k * FULL4_STEP mod 2^24)): one in 17 of the
+# 2^24 slots, about the density of the Internet's routes over the /24s of the
+# unicast space, shifted by 8 bits to stay in space that never leaves the lab.
+# (240.0.0.0/4 would fit 1M /24s, but fibfast rightly hands class E to the
+# kernel.) IPv6: 200,000 /48s in 3fff::/20, prefix number k at k * 1031.
+# The generator's spread (trafficgen ndst/dst_step/dst_mask/dst_shift/dst_word)
+# must produce addresses inside exactly these prefixes.
+FULL4_N=1000000 FULL4_STEP=10368889 FULL4_DST=10.0.0.0
 FULL6_N=200000 FULL6_STEP=1031 FULL6_DST=3fff::1
-full4_gen_args() { echo "dst=$FULL4_DST ndst=$FULL4_N dst_shift=8"; }
+full4_gen_args() { echo "dst=$FULL4_DST ndst=$FULL4_N dst_step=$FULL4_STEP dst_mask=0xffffff"; }
 full6_gen_args() { echo "dst=$FULL6_DST ndst=$FULL6_N dst_step=$FULL6_STEP dst_word=2"; }
 # An address inside prefix number K of each table.
-full4_addr() { local j=$1; echo "$((240 + j / 65536)).$((j / 256 % 256)).$((j % 256)).1"; }
+full4_addr() {
+	local j=$(($1 * FULL4_STEP % 16777216))
+	echo "10.$((j >> 16)).$((j >> 8 & 255)).$((j & 255))"
+}
 full6_addr() { local j=$(($1 * FULL6_STEP)); printf '3fff:%x:%x::1\n' $((j / 65536)) $((j % 65536)); }
 
 lab_full_table_batch() { # FILE
-	awk -v n4=$FULL4_N -v n6=$FULL6_N -v step=$FULL6_STEP -v nh4=$NH4_A -v nh6=$NH6_A 'BEGIN {
-		for (j = 0; j < n4; j++)
-			printf "route add %d.%d.%d.0/24 via %s\n", 240 + int(j / 65536), int(j / 256) % 256, j % 256, nh4
+	awk -v n4=$FULL4_N -v s4=$FULL4_STEP -v n6=$FULL6_N -v s6=$FULL6_STEP \
+		-v nh4=$NH4_A -v nh6=$NH6_A 'BEGIN {
+		for (k = 0; k < n4; k++) {
+			j = (k * s4) % 16777216
+			printf "route add 10.%d.%d.%d/32 via %s\n", int(j / 65536), int(j / 256) % 256, j % 256, nh4
+		}
 		for (k = 0; k < n6; k++) {
-			j = k * step
+			j = k * s6
 			printf "route add 3fff:%x:%x::/48 via %s\n", int(j / 65536), j % 65536, nh6
 		}
 	}' >"$1"

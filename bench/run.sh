@@ -62,6 +62,7 @@ meta command "bench/run.sh $([[ $SMOKE == 1 ]] && echo --smoke) --runs $RUNS --s
 meta fibfast "${FIBFAST:-missing}"
 meta seconds "$SECONDS_PER_RUN"
 meta runs "$RUNS"
+meta smoke "$SMOKE"
 [[ -n $FIBFAST ]] || log "no fibfast binary (set FIBFAST_BIN or build it): its rows are skipped"
 
 lab_down
@@ -84,11 +85,16 @@ gen_args() { # FAMILY TABLE
 
 sinks() { in_dst "$BIN/xdpctl" count d0 d1; }
 
+# The whole path (generator, router, sink) runs in the generator's softirq
+# context; keeping it on one CPU stops migrations from adding to the noise,
+# and lets a profile look at that CPU alone.
+GEN_CPU=$(($(nproc) - 1))
+
 generate() { # FAMILY TABLE trafficgen-args...
 	local fam=$1 table=$2
 	shift 2
 	# shellcheck disable=SC2046
-	in_src "$BIN/trafficgen" obj="$BIN/gen.bpf.o" dev=s0 dmac=$MAC_P0 \
+	in_src "$BIN/trafficgen" obj="$BIN/gen.bpf.o" dev=s0 dmac=$MAC_P0 cpu=$GEN_CPU \
 		$(gen_args "$fam" "$table") "$@"
 }
 
@@ -153,7 +159,7 @@ measure_table() { # TABLE
 cost() { # MODE TABLE KIND FRAME-ARGS...
 	local mode=$1 table=$2 kind=$3 out
 	shift 3
-	out=$(in_rtr "$BIN/xdpctl" cost p0 smac=$MAC_S0 dmac=$MAC_P0 "$@")
+	out=$(in_rtr "$BIN/xdpctl" cost p0 "$BIN/cost.bpf.o" smac=$MAC_S0 dmac=$MAC_P0 "$@")
 	printf '%s\t%s\t%s\t%s\n' "$mode" "$table" "$kind" "$out" >>"$OUT/cost.tsv"
 	log "cost $mode $table $kind: $out"
 }

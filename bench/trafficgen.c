@@ -4,7 +4,7 @@
  * pktgen on this kernel). Run it inside the source host's namespace.
  *
  *   trafficgen obj=gen.bpf.o dev=s0 dmac=MAC src=A dst=A seconds=S
- *              [ndst=N dst_step=N dst_shift=N dst_word=N nflows=N cpu=N]
+ *              [ndst=N dst_step=N dst_mask=N dst_shift=N dst_word=N nflows=N cpu=N]
  *
  * Prints one line: sent=N elapsed_ns=N. The rate that counts is the one the
  * sink saw; "sent" only says how hard the generator pushed.
@@ -67,6 +67,7 @@ int main(int argc, char **argv)
 	frame_defaults(&spec);
 	cfg.ndst = 1;
 	cfg.dst_step = 1;
+	cfg.dst_mask = 0xffffffff;
 	cfg.nflows = 1;
 	for (int i = 1; i < argc; i++) {
 		char *key = argv[i], *val = strchr(key, '=');
@@ -98,6 +99,8 @@ int main(int argc, char **argv)
 			cfg.ndst = strtoul(val, NULL, 0);
 		else if (!strcmp(key, "dst_step"))
 			cfg.dst_step = strtoul(val, NULL, 0);
+		else if (!strcmp(key, "dst_mask"))
+			cfg.dst_mask = strtoul(val, NULL, 0);
 		else if (!strcmp(key, "dst_shift"))
 			cfg.dst_shift = strtoul(val, NULL, 0);
 		else if (!strcmp(key, "dst_word"))
@@ -113,7 +116,7 @@ int main(int argc, char **argv)
 	}
 	if (!obj_path || !dev) {
 		fprintf(stderr, "usage: trafficgen obj=gen.bpf.o dev=DEV dmac=MAC src=ADDR dst=ADDR "
-				"[seconds=S|packets=N] [ndst= dst_step= dst_shift= dst_word= nflows= cpu=]\n");
+				"[seconds=S|packets=N] [ndst= dst_step= dst_mask= dst_shift= dst_word= nflows= cpu=]\n");
 		return 2;
 	}
 	if (cpu >= 0) {
