@@ -36,6 +36,7 @@
 #include "lib/parse.h"
 #include "lib/fib.h"
 #include "lib/rewrite.h"
+#include "lib/xdp_errors.h"
 
 /* What a family handler hands back when it decides to forward. */
 struct ff_forward {

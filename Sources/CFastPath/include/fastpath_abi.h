@@ -16,11 +16,17 @@
  * status, stats or detach to find them from any mount namespace. */
 #define FF_PROGRAM_NAME "fibfast_xdp"
 
+/* The tracepoint program through which the CLI finds the failure maps of a
+ * running fast path (the XDP program does not reference them). */
+#define FF_TRACE_PROGRAM_NAME "ff_devmap_xmit"
+
 /* Names of the maps in the object, for lookups by name from the agent. */
 #define FF_MAP_PORTS "ff_ports"
 #define FF_MAP_PORT_INFO "ff_port_info"
 #define FF_MAP_COUNTERS "ff_counters"
 #define FF_MAP_CONFIG "ff_config"
+#define FF_MAP_XDP_ERRORS "ff_xdp_errors"
+#define FF_MAP_XDP_WATCH "ff_xdp_watch"
 
 #define FF_MAX_PORTS 256
 /* Counter slot for frames from a port the agent has not configured (yet). */
@@ -90,5 +96,38 @@ struct ff_config {
 };
 
 #define FF_CONFIG_STEP_ASIDE (1 << 0) /* pass every packet to the kernel */
+
+/*
+ * Failures after the fast path said "forward": the kernel reports them only
+ * through its XDP tracepoints, which programs in the same object (see
+ * bpf/lib/xdp_errors.h) count per port. Without them a port that cannot
+ * transmit (a veth whose peer has no XDP program) would look like silence.
+ * The order is part of the ABI: append, never renumber.
+ */
+enum ff_xdp_error_kind {
+	FF_XDP_ERR_REDIRECT = 0, /* xdp_redirect_err: the egress port refused the frame; egress port */
+	FF_XDP_ERR_TRANSMIT,     /* xdp_devmap_xmit drops: the egress driver did not send; egress port */
+	FF_XDP_ERR_EXCEPTION,    /* xdp_exception: aborted or invalid action in the driver; ingress port */
+	FF_XDP_ERR_COUNT
+};
+
+/* Per-CPU array, one row of FF_XDP_ERR_COUNT entries per port slot. */
+#define FF_XDP_ERROR_INDEX(slot, kind) ((slot) * FF_XDP_ERR_COUNT + (kind))
+#define FF_XDP_ERROR_ENTRIES (FF_MAX_PORTS * FF_XDP_ERR_COUNT)
+
+struct ff_xdp_error {
+	__u64 frames;      /* frames lost */
+	__s32 last_code;   /* latest event: negative errno, or the XDP action for exceptions */
+	__u32 reserved;
+};
+
+/* Single-entry array map, key 0: tells the tracepoint programs which events
+ * are ours. The tracepoints fire for every XDP program in every network
+ * namespace, and ifindexes repeat between namespaces. Zero: count nothing. */
+struct ff_xdp_watch {
+	__u64 netns_cookie;  /* SO_NETNS_COOKIE of the agent's namespace */
+	__u32 xdp_prog_id;   /* the fast path's XDP program */
+	__u32 reserved;
+};
 
 #endif

@@ -12,6 +12,7 @@ public actor Agent {
     let logger: Logger
     private var program: FastPathProgram?
     private var links: [XDPLink] = []
+    private var failureWatch: XDPFailureWatch?
     private(set) var plan: AttachPlan?
 
     public init(request: AttachRequest, logger: Logger) {
@@ -43,6 +44,8 @@ public actor Agent {
 
         let program = try FastPathProgram.load()
         try configure(program.maps, ports: plan.ports)
+        // Before the ports: the first frame a port cannot send is counted too.
+        let failureWatch = watchFailures(program)
 
         var attached: [XDPLink] = []
         for port in plan.ports {
@@ -66,7 +69,21 @@ public actor Agent {
         logger.info("fast path running: program id \(program.info.id), \(request.direct ? "direct" : "full") FIB lookup, \(attached.count) ports")
         self.program = program
         self.links = attached
+        self.failureWatch = failureWatch
         self.plan = plan
+    }
+
+    /// Forwarding works without the tracepoints; only failures would go
+    /// uncounted, so their absence is a warning, not a reason to stop.
+    private func watchFailures(_ program: FastPathProgram) -> XDPFailureWatch? {
+        do {
+            let watch = try XDPFailureWatch(program: program)
+            logger.debug("counting XDP failures via \(watch.tracepoints.joined(separator: ", "))")
+            return watch
+        } catch {
+            logger.warning("redirect and transmit failures will not be counted: \(error)")
+            return nil
+        }
     }
 
     /// Detaches from every port; the kernel forwards alone from here on.
@@ -75,6 +92,7 @@ public actor Agent {
             logger.info("port \(link.port): detached, kernel forwarding")
         }
         links.removeAll()
+        failureWatch = nil
         program = nil
     }
 

@@ -6,7 +6,9 @@ import Glibc
 /// object embedded in this binary. The kernel keeps them while this value
 /// (or a link or pin made from it) lives.
 public final class FastPathProgram: @unchecked Sendable {
-    private let object: OpaquePointer
+    /// Internal so that the tracepoint programs beside the XDP program can be
+    /// attached (XDPFailureWatch).
+    let object: OpaquePointer
     public let programFD: Int32
     public let info: ProgramInfo
     public let maps: FastPathMaps
@@ -72,6 +74,10 @@ public struct FastPathMaps: Sendable {
     public let portInfo: BPFMap
     public let counters: BPFMap
     public let config: BPFMap
+    /// Failures reported by the kernel's XDP tracepoints and the filter that
+    /// picks ours; nil in a program built before they existed.
+    public let xdpFailures: BPFMap?
+    public let xdpWatch: BPFMap?
 
     init?(byName maps: [String: BPFMap]) {
         guard let ports = maps[FF_MAP_PORTS], let portInfo = maps[FF_MAP_PORT_INFO],
@@ -81,5 +87,7 @@ public struct FastPathMaps: Sendable {
         self.portInfo = portInfo
         self.counters = counters
         self.config = config
+        xdpFailures = maps[FF_MAP_XDP_ERRORS]
+        xdpWatch = maps[FF_MAP_XDP_WATCH]
     }
 }

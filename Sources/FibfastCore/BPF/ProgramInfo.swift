@@ -34,6 +34,22 @@ public struct ProgramInfo: Sendable, Equatable {
         return ProgramInfo(id: info.id, name: name, tag: tag, mapIDs: mapIDs)
     }
 
+    /// Every program id loaded on the box.
+    static func allIDs() -> [UInt32] {
+        var ids: [UInt32] = []
+        var id: UInt32 = 0
+        while bpf_prog_get_next_id(id, &id) == 0 { ids.append(id) }
+        return ids
+    }
+
+    /// Id of a map, by descriptor.
+    static func mapID(fd: Int32) -> UInt32? {
+        var info = bpf_map_info()
+        var length = UInt32(MemoryLayout<bpf_map_info>.size)
+        guard bpf_obj_get_info_by_fd(fd, &info, &length) == 0 else { return nil }
+        return info.id
+    }
+
     /// Name of a map, by descriptor.
     static func mapName(fd: Int32) -> String? {
         var info = bpf_map_info()

@@ -16,6 +16,8 @@ public struct RunningFastPath: Sendable {
     public let program: ProgramInfo
     public let ports: [Port]
     public let maps: FastPathMaps
+    /// The XDP program itself, for test runs against its live maps.
+    public let programDescriptor: OwnedDescriptor
 
     /// Every fibfast program attached to a port of this namespace, one
     /// value per program (two agents on disjoint ports give two).
@@ -45,8 +47,18 @@ public struct RunningFastPath: Sendable {
             throw FibfastError.bpf(operation: "reading program \(programID)", error)
         }
         guard info.name == FF_PROGRAM_NAME else { return nil }
+        var maps = openMaps(ids: info.mapIDs)
+        guard let portInfo = maps[FF_MAP_PORT_INFO] else { return nil }
+        if maps[FF_MAP_XDP_ERRORS] == nil, let failureMaps = failureMaps(sharing: portInfo) {
+            maps.merge(failureMaps) { mine, _ in mine }
+        }
+        guard let fastPathMaps = FastPathMaps(byName: maps) else { return nil }
+        return RunningFastPath(program: info, ports: ports, maps: fastPathMaps, programDescriptor: program)
+    }
+
+    private static func openMaps(ids: [UInt32]) -> [String: BPFMap] {
         var maps: [String: BPFMap] = [:]
-        for mapID in info.mapIDs {
+        for mapID in ids {
             let mapFD = bpf_map_get_fd_by_id(mapID)
             guard mapFD >= 0 else { continue }
             let owned = OwnedDescriptor(mapFD)
@@ -54,8 +66,51 @@ public struct RunningFastPath: Sendable {
                 maps[name] = BPFMap(name: name, fd: mapFD, owner: owned)
             }
         }
-        guard let fastPathMaps = FastPathMaps(byName: maps) else { return nil }
-        return RunningFastPath(program: info, ports: ports, maps: fastPathMaps)
+        return maps
+    }
+
+    /// The XDP program never touches the failure maps, so they are not among
+    /// its map ids: they are found through the tracepoint program loaded from
+    /// the same object, recognised by sharing this fast path's port map.
+    private static func failureMaps(sharing portInfo: BPFMap) -> [String: BPFMap]? {
+        guard let portInfoID = ProgramInfo.mapID(fd: portInfo.fd) else { return nil }
+        for id in ProgramInfo.allIDs() {
+            let fd = bpf_prog_get_fd_by_id(id)
+            guard fd >= 0 else { continue }
+            let owned = OwnedDescriptor(fd)
+            guard let info = try? ProgramInfo.of(programFD: owned.rawValue),
+                  info.name == FF_TRACE_PROGRAM_NAME, info.mapIDs.contains(portInfoID)
+            else { continue }
+            return openMaps(ids: info.mapIDs)
+        }
+        return nil
+    }
+
+    /// Names of the failure tracepoint programs that are attached (through a
+    /// link) and count into this fast path's maps. Empty when failures go
+    /// uncounted: an agent that could not attach them, or a program that
+    /// predates them.
+    public var failureTracepoints: [String] {
+        guard let failures = maps.xdpFailures, let failuresID = ProgramInfo.mapID(fd: failures.fd) else { return [] }
+        var names: [String] = []
+        var id: UInt32 = 0
+        while bpf_link_get_next_id(id, &id) == 0 {
+            let fd = bpf_link_get_fd_by_id(id)
+            guard fd >= 0 else { continue }
+            let link = OwnedDescriptor(fd)
+            var linkInfo = bpf_link_info()
+            var length = UInt32(MemoryLayout<bpf_link_info>.size)
+            guard bpf_obj_get_info_by_fd(link.rawValue, &linkInfo, &length) == 0,
+                  linkInfo.type == BPF_LINK_TYPE_TRACING.rawValue || linkInfo.type == BPF_LINK_TYPE_RAW_TRACEPOINT.rawValue
+            else { continue }
+            let programFD = bpf_prog_get_fd_by_id(linkInfo.prog_id)
+            guard programFD >= 0 else { continue }
+            let program = OwnedDescriptor(programFD)
+            if let info = try? ProgramInfo.of(programFD: program.rawValue), info.mapIDs.contains(failuresID) {
+                names.append(info.name)
+            }
+        }
+        return names.sorted()
     }
 
     /// The agent that owns this fast path, as it recorded itself in the

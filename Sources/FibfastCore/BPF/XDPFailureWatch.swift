@@ -1,0 +1,62 @@
+import CFastPath
+import CLibBPF
+import Glibc
+
+/// The tracepoint programs that count what goes wrong after the fast path
+/// decided to forward (bpf/lib/xdp_errors.h), attached for as long as this
+/// value lives. Like the XDP links, the kernel drops them when the agent dies.
+public final class XDPFailureWatch: @unchecked Sendable {
+    private var links: [OpaquePointer] = []
+    /// Names of the attached programs, for the agent's log.
+    public private(set) var tracepoints: [String] = []
+
+    /// Tells the programs which namespace and XDP program are ours, then
+    /// attaches every tracing program of the object.
+    public init(program: FastPathProgram) throws {
+        guard let watch = program.maps.xdpWatch else {
+            throw FibfastError.bpf(operation: "finding the \(FF_MAP_XDP_WATCH) map", .noEntry)
+        }
+        var filter = ff_xdp_watch()
+        filter.netns_cookie = try NetworkNamespace.cookie()
+        filter.xdp_prog_id = program.info.id
+        try watch.update(UInt32(0), filter)
+
+        var current = bpf_object__next_program(program.object, nil)
+        while let bpfProgram = current {
+            defer { current = bpf_object__next_program(program.object, bpfProgram) }
+            guard bpf_program__type(bpfProgram) == BPF_PROG_TYPE_TRACING else { continue }
+            let name = String(cString: bpf_program__name(bpfProgram))
+            guard let link = bpf_program__attach(bpfProgram) else {
+                let error = Errno.current
+                close()
+                throw FibfastError.bpf(operation: "attaching tracepoint program \(name)", error)
+            }
+            links.append(link)
+            tracepoints.append(name)
+        }
+    }
+
+    private func close() {
+        for link in links { bpf_link__destroy(link) }
+        links.removeAll()
+    }
+
+    deinit { close() }
+}
+
+public enum NetworkNamespace {
+    /// The kernel's cookie for this process's network namespace: what the
+    /// tracepoint programs compare a device's namespace with.
+    public static func cookie() throws -> UInt64 {
+        let fd = socket(AF_INET, Int32(SOCK_DGRAM.rawValue), 0)
+        guard fd >= 0 else { throw FibfastError.bpf(operation: "opening a socket", .current) }
+        defer { Glibc.close(fd) }
+        var cookie: UInt64 = 0
+        var length = socklen_t(MemoryLayout<UInt64>.size)
+        // SO_NETNS_COOKIE (kernel 5.14); Glibc does not export the constant.
+        guard getsockopt(fd, SOL_SOCKET, 71, &cookie, &length) == 0 else {
+            throw FibfastError.bpf(operation: "reading the network namespace cookie", .current)
+        }
+        return cookie
+    }
+}
