@@ -1,33 +1,54 @@
 import ArgumentParser
 import FibfastCore
+import Foundation
 
 struct Stats: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Show the fast path's counters, summed over CPUs, per port and in total."
+        abstract: "Show the fast path's counters, summed over CPUs, per port and in total.",
+        discussion: """
+            Forwarded and transmitted packets, every reason a packet went to the kernel, and \
+            frames lost after the fast path chose to forward (the kernel's XDP tracepoints \
+            report them). With --interval, prints rates per second over each interval; with \
+            --json, one JSON object per line then. JSON shapes: docs/json.md.
+            """
     )
 
     @Flag(help: "Print JSON for scripts.")
     var json = false
 
-    func run() async throws {
-        try await reportingErrors {
-            let report = try StatsReport.current()
-            if json {
-                print(try Output.json(report))
-                return
-            }
-            for port in report.ports + [report.total] {
-                print(Self.line(port))
-            }
-        }
+    @Option(help: "Sample every SECONDS and print rates.")
+    var interval: Double?
+
+    @Option(help: "With --interval: stop after N samples (default: until interrupted).")
+    var count: Int?
+
+    func validate() throws {
+        if let interval, interval <= 0 { throw ValidationError("--interval must be more than 0 seconds") }
+        if let count, count < 1 { throw ValidationError("--count must be at least 1") }
+        if count != nil && interval == nil { throw ValidationError("--count needs --interval") }
     }
 
-    static func line(_ port: StatsReport.Port) -> String {
-        var text = "\(port.name): forwarded \(port.forwarded.packets) pkts \(port.forwarded.bytes) bytes"
-        text += " transmitted \(port.transmitted.packets) pkts passed \(port.passed.packets) pkts"
-        let reasons = port.passReasons.sorted { $0.key < $1.key }
-            .map { "\($0.key) \($0.value.packets)" }
-        if !reasons.isEmpty { text += "\n    passed: " + reasons.joined(separator: ", ") }
-        return text
+    func run() async throws {
+        try await reportingErrors {
+            guard let interval else {
+                let report = try StatsReport.current()
+                print(json ? try Output.json(report) : StatsText.lines(report).joined(separator: "\n"))
+                return
+            }
+            let sampler = try StatsSampler()
+            var printed = 0
+            while count.map({ printed < $0 }) ?? true {
+                try await Task.sleep(nanoseconds: UInt64(interval * 1e9))
+                let report = try sampler.next()
+                if json {
+                    print(try Output.jsonLine(report))
+                } else {
+                    if printed > 0 { print("") }
+                    print(StatsText.lines(report).joined(separator: "\n"))
+                }
+                fflush(nil)  // all streams: Swift 6 rejects a reference to C stdout
+                printed += 1
+            }
+        }
     }
 }

@@ -19,10 +19,13 @@ public struct Count: Sendable, Equatable, Codable {
 public struct PortCounters: Sendable, Equatable {
     public var ifindex: UInt32
     public var byVerdict: [Verdict: Count]
+    /// Failures the kernel's XDP tracepoints reported for this port.
+    public var failures: [XDPFailure: FailureCount]
 
-    public init(ifindex: UInt32, byVerdict: [Verdict: Count]) {
+    public init(ifindex: UInt32, byVerdict: [Verdict: Count], failures: [XDPFailure: FailureCount] = [:]) {
         self.ifindex = ifindex
         self.byVerdict = byVerdict
+        self.failures = failures
     }
 
     public subscript(verdict: Verdict) -> Count { byVerdict[verdict] ?? Count() }
@@ -50,7 +53,23 @@ extension FastPathMaps {
                     .reduce(Count()) { $0 + Count(packets: $1.packets, bytes: $1.bytes) }
                 if total.packets != 0 { byVerdict[verdict] = total }
             }
-            return PortCounters(ifindex: port.ifindex, byVerdict: byVerdict)
+            return PortCounters(ifindex: port.ifindex, byVerdict: byVerdict, failures: readFailures(slot: port.slot))
         }
+    }
+
+    private func readFailures(slot: UInt32) -> [XDPFailure: FailureCount] {
+        guard let xdpFailures else { return [:] }
+        var result: [XDPFailure: FailureCount] = [:]
+        for kind in XDPFailure.allCases {
+            let index = slot * UInt32(FF_XDP_ERR_COUNT.rawValue) + kind.rawValue
+            let perCPU = xdpFailures.lookupPerCPU(index, as: ff_xdp_error.self)
+            let frames = perCPU.reduce(UInt64(0)) { $0 &+ $1.frames }
+            guard frames != 0 else { continue }
+            // Which CPU saw the latest event is unknown; any CPU's code is a
+            // true example of what went wrong.
+            let code = perCPU.first { $0.last_code != 0 }?.last_code ?? 0
+            result[kind] = FailureCount(frames: frames, lastCode: code)
+        }
+        return result
     }
 }
