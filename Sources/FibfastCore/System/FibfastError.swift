@@ -61,7 +61,7 @@ public enum FibfastError: Error, Equatable, CustomStringConvertible {
         case .bpf(let operation, let errno):
             return "\(operation) failed: \(errno)"
         case .notAttached:
-            return "fibfast is not attached to any port in this network namespace"
+            return "not attached to any port in this network namespace; start the fast path with `fibfast attach PORT PORT...`"
         }
     }
 }

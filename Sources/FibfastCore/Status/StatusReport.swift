@@ -1,0 +1,110 @@
+import Foundation
+
+/// What runs where: the shape `fibfast status --json` prints (docs/json.md).
+public struct StatusReport: Sendable, Codable, Equatable {
+    public struct Port: Sendable, Codable, Equatable {
+        public var name: String
+        public var ifindex: UInt32
+        /// native or generic; nil when the kernel reports another mode.
+        public var mode: String?
+        public var programID: UInt32
+    }
+
+    public struct Agent: Sendable, Codable, Equatable {
+        public var pid: Int32
+        /// Seconds since the epoch.
+        public var started: UInt64
+        public var uptimeSeconds: UInt64
+    }
+
+    public struct FastPath: Sendable, Codable, Equatable {
+        public var programID: UInt32
+        public var tag: String
+        /// Whether the running program is the one embedded in this binary;
+        /// nil when the embedded object could not be loaded to compare.
+        public var tagMatches: Bool?
+        public var ports: [Port]
+        /// nil when no live agent owns the fast path.
+        public var agent: Agent?
+        /// The tracepoint programs counting failures; empty when none is attached.
+        public var failureTracepoints: [String]
+    }
+
+    /// Tag of the XDP program embedded in this binary.
+    public var embeddedTag: String?
+    /// Every fibfast program attached in this namespace; empty when none is.
+    public var fastPaths: [FastPath]
+
+    public init(embeddedTag: String?, fastPaths: [FastPath]) {
+        self.embeddedTag = embeddedTag
+        self.fastPaths = fastPaths
+    }
+
+    /// Looks at this namespace now. Loading the embedded object is the only
+    /// way to learn its tag: the kernel computes it over the instructions
+    /// libbpf produces at load time.
+    public static func current(now: Date = Date()) throws -> StatusReport {
+        let running = try RunningFastPath.discover()
+        var embeddedTag: String?
+        if !running.isEmpty { embeddedTag = (try? FastPathProgram.load())?.info.tag }
+        let fastPaths = running.map { fastPath in
+            let agent = fastPath.agent.map { agent in
+                Agent(pid: agent.pid, started: agent.started,
+                      uptimeSeconds: UInt64(max(0, now.timeIntervalSince1970 - Double(agent.started))))
+            }
+            return FastPath(
+                programID: fastPath.program.id, tag: fastPath.program.tag,
+                tagMatches: embeddedTag.map { $0 == fastPath.program.tag },
+                ports: fastPath.ports.map {
+                    Port(name: $0.name, ifindex: $0.ifindex, mode: $0.mode?.rawValue, programID: fastPath.program.id)
+                },
+                agent: agent, failureTracepoints: fastPath.failureTracepoints)
+        }
+        return StatusReport(embeddedTag: embeddedTag, fastPaths: fastPaths)
+    }
+
+    /// Human output, bpftool-terse.
+    public var lines: [String] {
+        if fastPaths.isEmpty { return ["fibfast: " + FibfastError.notAttached.description] }
+        var lines: [String] = []
+        for fastPath in fastPaths {
+            for port in fastPath.ports {
+                lines.append("\(port.name): ifindex \(port.ifindex) xdp \(port.mode ?? "?") prog \(port.programID)")
+            }
+            var program = "prog \(fastPath.programID) tag \(fastPath.tag)"
+            switch fastPath.tagMatches {
+            case true?: program += " (this binary's)"
+            case false?: program += " (not this binary's: \(embeddedTag ?? "?"))"
+            case nil: break
+            }
+            lines.append(program)
+            if let agent = fastPath.agent {
+                lines.append("agent: pid \(agent.pid) up \(Self.duration(agent.uptimeSeconds))")
+            } else {
+                lines.append("agent: none (the program outlives its agent; `fibfast detach` removes it)")
+            }
+            lines.append(fastPath.failureTracepoints.isEmpty
+                ? "failures: not counted (no XDP tracepoints attached)"
+                : "failures: counted (\(fastPath.failureTracepoints.joined(separator: ", ")))")
+        }
+        return lines
+    }
+
+    /// Warnings an operator must not miss: the running fast path was built
+    /// from other sources than this binary.
+    public var warnings: [String] {
+        fastPaths.compactMap { fastPath in
+            guard fastPath.tagMatches == false else { return nil }
+            return "program \(fastPath.programID) (tag \(fastPath.tag)) is not the fast path embedded in this binary (tag \(embeddedTag ?? "?")): the agent runs another build of fibfast"
+        }
+    }
+
+    /// 42s, 3m07s, 2h05m, 4d03h: two units are enough to tell a restart.
+    public static func duration(_ seconds: UInt64) -> String {
+        let days = seconds / 86400, hours = seconds / 3600 % 24, minutes = seconds / 60 % 60, secs = seconds % 60
+        if days > 0 { return String(format: "%llud%02lluh", days, hours) }
+        if hours > 0 { return String(format: "%lluh%02llum", hours, minutes) }
+        if minutes > 0 { return String(format: "%llum%02llus", minutes, secs) }
+        return "\(secs)s"
+    }
+}
