@@ -18,6 +18,12 @@ public enum FibfastError: Error, Equatable, CustomStringConvertible {
     case netlink(operation: String, code: Int32)
     case bpf(operation: String, Errno)
     case notAttached
+    case notFastPathPort(String)
+    case noRouteToSource(String)
+    case lookupNeedsSource(port: String, family: AddressFamily)
+    case lookupFamilyMismatch(source: String, destination: String)
+    case metricsAddress(String)
+    case metricsListen(address: String, Errno)
 
     public var description: String {
         switch self {
@@ -62,6 +68,18 @@ public enum FibfastError: Error, Equatable, CustomStringConvertible {
             return "\(operation) failed: \(errno)"
         case .notAttached:
             return "not attached to any port in this network namespace; start the fast path with `fibfast attach PORT PORT...`"
+        case .notFastPathPort(let name):
+            return "port \(name) is not a fast-path port; see `fibfast status` for the ports fibfast runs on"
+        case .noRouteToSource(let source):
+            return "the kernel has no route back to \(source); name the ingress port with --from"
+        case .lookupNeedsSource(let port, let family):
+            return "port \(port) has no \(family) address to pick a sender from; pass --source ADDRESS"
+        case .lookupFamilyMismatch(let source, let destination):
+            return "--source \(source) and destination \(destination) are of different address families"
+        case .metricsAddress(let text):
+            return "--metrics \(text) is not ADDRESS:PORT or PORT (for example 127.0.0.1:9464 or [::1]:9464)"
+        case .metricsListen(let address, let errno):
+            return "cannot serve metrics on \(address): \(errno); pick another port with --metrics"
         }
     }
 }

@@ -1,0 +1,151 @@
+import CNetlink
+import Glibc
+
+/// An IPv4 or IPv6 address, as the operator types it.
+public struct IPAddress: Sendable, Equatable, Hashable, CustomStringConvertible, Codable {
+    public let family: AddressFamily
+    public let bytes: [UInt8]
+
+    public init?(_ text: String) {
+        var v4 = in_addr(), v6 = in6_addr()
+        if inet_pton(AF_INET, text, &v4) == 1 {
+            family = .ipv4
+            bytes = withUnsafeBytes(of: v4) { Array($0) }
+        } else if inet_pton(AF_INET6, text, &v6) == 1 {
+            family = .ipv6
+            bytes = withUnsafeBytes(of: v6) { Array($0) }
+        } else {
+            return nil
+        }
+    }
+
+    public init(family: AddressFamily, bytes: [UInt8]) {
+        precondition(bytes.count == (family == .ipv4 ? 4 : 16))
+        self.family = family
+        self.bytes = bytes
+    }
+
+    public var description: String {
+        var buffer = [CChar](repeating: 0, count: Int(INET6_ADDRSTRLEN))
+        _ = bytes.withUnsafeBytes { inet_ntop(family.socketFamily, $0.baseAddress, &buffer, socklen_t(buffer.count)) }
+        return String(cString: buffer)
+    }
+
+    public init(from decoder: Decoder) throws {
+        let text = try decoder.singleValueContainer().decode(String.self)
+        guard let address = IPAddress(text) else {
+            throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: "not an IP address: \(text)"))
+        }
+        self = address
+    }
+
+    public func encode(to encoder: Encoder) throws {
+        var container = encoder.singleValueContainer()
+        try container.encode(description)
+    }
+}
+
+extension AddressFamily {
+    var socketFamily: Int32 { self == .ipv4 ? AF_INET : AF_INET6 }
+}
+
+/// The kernel's own answer for a destination: what `ip route get` prints.
+public struct KernelRoute: Sendable, Equatable, Codable {
+    /// unicast, local, broadcast, unreachable, blackhole, prohibit, ...;
+    /// nil when the kernel refused the lookup (see `error`).
+    public var type: String?
+    public var device: String?
+    public var ifindex: UInt32?
+    public var gateway: IPAddress?
+    public var preferredSource: IPAddress?
+    /// The kernel's reason when it has no route: "Network is unreachable".
+    public var error: String?
+
+    /// Like `ip route get`: one line.
+    public var line: String {
+        if let error { return "error: \(error)" }
+        var text = type ?? "?"
+        if let gateway { text += " via \(gateway)" }
+        if let device { text += " dev \(device)" }
+        if let preferredSource { text += " src \(preferredSource)" }
+        return text
+    }
+}
+
+public enum RouteQuery {
+    /// Asks the kernel how it would route `destination`: as it would forward
+    /// a packet arriving on `ingress` from `source` when `ingress` is given,
+    /// as it would send one itself otherwise.
+    public static func get(_ destination: IPAddress, source: IPAddress? = nil, ingress: UInt32? = nil,
+                           names: [UInt32: String]) throws -> KernelRoute {
+        let socket = try RouteSocket()
+        guard let message = nlmsg_alloc_simple(Int32(RTM_GETROUTE), 0) else {
+            throw FibfastError.netlink(operation: "route get", code: -NLE_NOMEM)
+        }
+        defer { nlmsg_free(message) }
+        let bits = UInt8(destination.bytes.count * 8)
+        var header = rtmsg()
+        header.rtm_family = UInt8(destination.family.socketFamily)
+        header.rtm_dst_len = bits
+        if source != nil { header.rtm_src_len = bits }
+        var rc = nlmsg_append(message, &header, MemoryLayout<rtmsg>.size, Int32(NLMSG_ALIGNTO))
+        rc = rc < 0 ? rc : destination.bytes.withUnsafeBytes { nla_put(message, Int32(RTA_DST.rawValue), Int32($0.count), $0.baseAddress) }
+        if let source, rc >= 0 {
+            rc = source.bytes.withUnsafeBytes { nla_put(message, Int32(RTA_SRC.rawValue), Int32($0.count), $0.baseAddress) }
+        }
+        if let ingress, rc >= 0 { rc = nla_put_u32(message, Int32(RTA_IIF.rawValue), ingress) }
+        if rc < 0 { throw FibfastError.netlink(operation: "route get", code: rc) }
+
+        let reply = Reply()
+        let context = Unmanaged.passUnretained(reply).toOpaque()
+        nl_socket_modify_cb(socket.handle, NL_CB_VALID, NL_CB_CUSTOM, { message, argument in
+            let reply = Unmanaged<Reply>.fromOpaque(argument!).takeUnretainedValue()
+            var route: OpaquePointer?
+            if rtnl_route_parse(nlmsg_hdr(message), &route) >= 0, let route {
+                reply.route = route
+            }
+            return Int32(NL_OK.rawValue)
+        }, context)
+        nl_socket_modify_err_cb(socket.handle, NL_CB_CUSTOM, { _, error, argument in
+            let reply = Unmanaged<Reply>.fromOpaque(argument!).takeUnretainedValue()
+            reply.errno = -(error?.pointee.error ?? 0)
+            return Int32(NL_STOP.rawValue)
+        }, context)
+        rc = nl_send_auto(socket.handle, message)
+        if rc < 0 { throw FibfastError.netlink(operation: "route get", code: rc) }
+        rc = nl_recvmsgs_default(socket.handle)
+        defer { if let route = reply.route { rtnl_route_put(route) } }
+
+        if reply.errno != 0 {
+            return KernelRoute(error: String(cString: strerror(reply.errno)))
+        }
+        guard let route = reply.route else {
+            if rc < 0 { throw FibfastError.netlink(operation: "route get", code: rc) }
+            return KernelRoute(error: "no answer")
+        }
+        var result = KernelRoute()
+        var buffer = [CChar](repeating: 0, count: 32)
+        result.type = String(cString: nl_rtntype2str(Int32(rtnl_route_get_type(route)), &buffer, buffer.count))
+        if rtnl_route_get_nnexthops(route) > 0, let hop = rtnl_route_nexthop_n(route, 0) {
+            let ifindex = UInt32(bitPattern: rtnl_route_nh_get_ifindex(hop))
+            if ifindex != 0 {
+                result.ifindex = ifindex
+                result.device = names[ifindex] ?? "if\(ifindex)"
+            }
+            result.gateway = address(rtnl_route_nh_get_gateway(hop), family: destination.family)
+        }
+        result.preferredSource = address(rtnl_route_get_pref_src(route), family: destination.family)
+        return result
+    }
+
+    private static func address(_ address: OpaquePointer?, family: AddressFamily) -> IPAddress? {
+        let bytes = Netlink.bytes(of: address)
+        guard bytes.count == (family == .ipv4 ? 4 : 16) else { return nil }
+        return IPAddress(family: family, bytes: bytes)
+    }
+
+    private final class Reply {
+        var route: OpaquePointer?
+        var errno: Int32 = 0
+    }
+}
