@@ -28,6 +28,18 @@ struct Attach: AsyncParsableCommand {
     @Flag(help: "Switch on IP forwarding for the families in use instead of refusing to start.")
     var enableForwarding = false
 
+    @Option(help: ArgumentHelp(
+        "Serve the counters for Prometheus at http://ADDRESS:PORT/metrics (off by default).",
+        discussion: "A bare PORT or ADDRESS binds to 127.0.0.1 (port 9464 if omitted); use [::1]:PORT for IPv6.",
+        valueName: "address:port"))
+    var metrics: String?
+
+    func validate() throws {
+        if let metrics, MetricsAddress(metrics) == nil {
+            throw ValidationError(FibfastError.metricsAddress(metrics).description)
+        }
+    }
+
     func run() async throws {
         let logger = Output.logger()
         let agent = Agent(
@@ -37,10 +49,24 @@ struct Attach: AsyncParsableCommand {
         try await reportingErrors {
             try await agent.start()
         }
+        var server: MetricsServer?
+        if let metrics, let address = MetricsAddress(metrics), let programID = await agent.programID {
+            do {
+                server = try MetricsServer(address: address) {
+                    PrometheusText.render(try StatsReport.current(programID: programID))
+                }
+                logger.info("metrics at http://\(address)/metrics")
+            } catch let error as FibfastError {
+                await agent.stop()
+                Output.error(error.description)
+                throw ExitCode.failure
+            }
+        }
         for await signal in Signals.termination() {
             logger.info("\(Signals.name(signal)) received, stopping")
             break
         }
+        server?.stop()
         await agent.stop()
     }
 }

@@ -86,6 +86,9 @@ public actor Agent {
         }
     }
 
+    /// The id of the fast-path program this agent runs, once started.
+    public var programID: UInt32? { program?.info.id }
+
     /// Detaches from every port; the kernel forwards alone from here on.
     public func stop() {
         for link in links {

@@ -110,6 +110,15 @@ public struct StatsReport: Sendable, Codable, Equatable {
         return try current(of: running)
     }
 
+    /// Reads the counters of one program: an agent serving metrics reports
+    /// its own fast path even when another agent runs beside it.
+    public static func current(programID: UInt32) throws -> StatsReport {
+        guard let running = try RunningFastPath.discover().first(where: { $0.program.id == programID }) else {
+            throw FibfastError.notAttached
+        }
+        return try current(of: running)
+    }
+
     public static func current(of running: RunningFastPath) throws -> StatsReport {
         let names = Dictionary(try Links.all().map { ($0.ifindex, $0.name) }, uniquingKeysWith: { a, _ in a })
         return StatsReport(programID: running.program.id, counters: running.maps.readCounters(), names: names,
