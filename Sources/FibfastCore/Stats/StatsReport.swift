@@ -21,6 +21,11 @@ public struct StatsReport: Sendable, Codable, Equatable {
         public var frames: UInt64
         /// The kernel's reason for the latest one: EOPNOTSUPP, ENXIO, "action aborted".
         public var lastError: String
+
+        public init(frames: UInt64, lastError: String) {
+            self.frames = frames
+            self.lastError = lastError
+        }
     }
 
     public struct Rates: Sendable, Codable, Equatable {

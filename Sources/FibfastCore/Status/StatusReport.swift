@@ -8,6 +8,13 @@ public struct StatusReport: Sendable, Codable, Equatable {
         /// native or generic; nil when the kernel reports another mode.
         public var mode: String?
         public var programID: UInt32
+
+        public init(name: String, ifindex: UInt32, mode: String?, programID: UInt32) {
+            self.name = name
+            self.ifindex = ifindex
+            self.mode = mode
+            self.programID = programID
+        }
     }
 
     public struct Agent: Sendable, Codable, Equatable {
@@ -15,6 +22,12 @@ public struct StatusReport: Sendable, Codable, Equatable {
         /// Seconds since the epoch.
         public var started: UInt64
         public var uptimeSeconds: UInt64
+
+        public init(pid: Int32, started: UInt64, uptimeSeconds: UInt64) {
+            self.pid = pid
+            self.started = started
+            self.uptimeSeconds = uptimeSeconds
+        }
     }
 
     public struct FastPath: Sendable, Codable, Equatable {
@@ -28,6 +41,16 @@ public struct StatusReport: Sendable, Codable, Equatable {
         public var agent: Agent?
         /// The tracepoint programs counting failures; empty when none is attached.
         public var failureTracepoints: [String]
+
+        public init(programID: UInt32, tag: String, tagMatches: Bool?, ports: [Port], agent: Agent?,
+                    failureTracepoints: [String]) {
+            self.programID = programID
+            self.tag = tag
+            self.tagMatches = tagMatches
+            self.ports = ports
+            self.agent = agent
+            self.failureTracepoints = failureTracepoints
+        }
     }
 
     /// Tag of the XDP program embedded in this binary.
