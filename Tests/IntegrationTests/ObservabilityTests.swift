@@ -255,8 +255,8 @@ final class ObservabilityTests: XCTestCase {
         XCTAssertEqual(packet.eth_src, result.sourceMAC)
         XCTAssertEqual(packet.ttl, result.ttlOut)
 
-        // The router's own address: the kernel delivers it locally.
-        let local = try assertLookupMatchesAPacket(lab, destination: "10.2.0.1", verdict: "local")
+        // The router's own address: not a forwarding route, the kernel delivers it locally.
+        let local = try assertLookupMatchesAPacket(lab, destination: "10.2.0.1", verdict: "not-forwarded")
         XCTAssertEqual(local.action, "pass")
         XCTAssertEqual(local.kernel.type, "local")
 

@@ -52,7 +52,7 @@ public final class MetricsServer: @unchecked Sendable {
         self.address = address
         self.body = body
         let family = address.host.family.socketFamily
-        let fd = socket(family, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        let fd = Sockets.stream(family: family)
         guard fd >= 0 else { throw FibfastError.metricsListen(address: address.description, .current) }
         var one: Int32 = 1
         setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
