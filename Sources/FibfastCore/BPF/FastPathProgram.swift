@@ -26,6 +26,7 @@ public final class FastPathProgram: @unchecked Sendable {
         } catch {
             throw FibfastError.loadRejected(error, log: LibbpfLog.take())
         }
+        skipFailureTracepointsWithoutBTF(object)
         let rc = bpf_object__load(object)
         if rc < 0 {
             let log = LibbpfLog.take()
@@ -65,6 +66,18 @@ public final class FastPathProgram: @unchecked Sendable {
     }
 
     deinit { bpf_object__close(object) }
+
+    /// The failure tracepoints (tp_btf) need the kernel's BTF to load; on a
+    /// kernel without it they would fail the whole object, so only the XDP
+    /// program loads and the agent reports failures as not counted.
+    private static func skipFailureTracepointsWithoutBTF(_ object: OpaquePointer) {
+        guard access("/sys/kernel/btf/vmlinux", R_OK) != 0 else { return }
+        var current = bpf_object__next_program(object, nil)
+        while let program = current {
+            if bpf_program__type(program) == BPF_PROG_TYPE_TRACING { bpf_program__set_autoload(program, false) }
+            current = bpf_object__next_program(object, program)
+        }
+    }
 }
 
 /// The four maps every fast-path program has, found by name, whether loaded

@@ -26,6 +26,10 @@ public final class XDPFailureWatch: @unchecked Sendable {
             defer { current = bpf_object__next_program(program.object, bpfProgram) }
             guard bpf_program__type(bpfProgram) == BPF_PROG_TYPE_TRACING else { continue }
             let name = String(cString: bpf_program__name(bpfProgram))
+            guard bpf_program__fd(bpfProgram) >= 0 else {
+                close()
+                throw FibfastError.bpf(operation: "loading tracepoint program \(name) (the kernel has no BTF)", .notSupported)
+            }
             guard let link = bpf_program__attach(bpfProgram) else {
                 let error = Errno.current
                 close()
