@@ -4,7 +4,7 @@
 set -eu
 
 pkgs="gcc libbpf-dev libelf-dev zlib1g-dev iproute2 ethtool iputils-ping procps
-      bpftool linux-perf gnuplot-nox python3"
+      bpftool linux-perf gnuplot-nox python3 jq"
 
 missing=""
 for p in $pkgs; do

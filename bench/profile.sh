@@ -9,12 +9,13 @@ profile_summary() { # PERF-REPORT-OUTPUT
 	awk '
 	/^ +[0-9.]+%/ {
 		pct = $1; sub("%", "", pct); sym = $NF
-		if (sym ~ /_fibfast_xdp$/) part = "fibfast XDP program (own code)"
-		else if (sym ~ /fib.*lookup|fib6_|fib_|neigh|rt6_|ip6_|inet_|nexthop|hash_/) part = "kernel FIB + neighbour lookup (bpf_fib_lookup)"
-		else if (sym ~ /_gen$|test_run|bpf_test|page_pool|xdp_update_frame|xdp_test/) part = "traffic generator (live frames)"
-		else if (sym ~ /_sink$/) part = "sink"
-		else if (sym ~ /veth|redirect|dev_map|devmap|bq_|xdp_|ptr_ring|napi|net_rx|__xdp/) part = "veth, redirect, NAPI"
-		else if (sym ~ /safe_halt|idle|cpuidle/) part = "idle"
+		if ($2 == "[.]") part = "user space (other processes on this CPU)"
+		else if (sym ~ /_fibfast_xdp$|htab|lookup_nulls_elem/) part = "fibfast program and its map lookups"
+		else if (sym ~ /fib|neigh|rt6_|nexthop|dev_get_by_index/) part = "kernel FIB and neighbour lookup (bpf_fib_lookup)"
+		else if (sym ~ /_gen$|test_run|bpf_test|page_pool/) part = "traffic generator (live frames)"
+		else if (sym ~ /_sink$/) part = "sink program"
+		else if (sym ~ /veth|redirect|dev_map|bq_|xdp|napi|net_rx|spin|rcu_read/) part = "veth, redirect, NAPI, ring locks"
+		else if (sym ~ /safe_halt|idle/) part = "idle"
 		else part = "other kernel"
 		share[part] += pct
 	}
@@ -31,7 +32,7 @@ profile_missed_targets() { # TABLE
 	while read -r fam table; do
 		log "target missed for ipv$fam $table: profiling fibfast on CPU $GEN_CPU"
 		data=$OUT/perf-ipv$fam-$table.data rep=$OUT/perf-ipv$fam-$table.txt
-		mode_on fibfast
+		mode_on fibfast || continue
 		generate "$fam" "$table" packets=100000 >/dev/null
 		perf record -q -C "$GEN_CPU" -g -e cpu-clock -o "$data" -- \
 			sleep "$SECONDS_PER_RUN" >/dev/null 2>&1 &

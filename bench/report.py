@@ -132,7 +132,7 @@ def text_report(meta, scens, share, tgts, costs):
         above = s.get("ns_above_bound", {})
         if "kernel" in above and "fibfast" in above:
             k, f = above["kernel"], above["fibfast"]
-            times = f"  fibfast's work {k / f:.1f}x cheaper" if f > 0 else ""
+            times = f"  (kernel's work / fibfast's: {k / f:.1f}x)" if f > 0 else ""
             w.append(f"  {s['family'] + ' ' + TABLE_NAMES[s['table']]:<32}kernel +{k} ns  fibfast +{f} ns{times}")
     w.append("")
     if tgts and meta.get("smoke") != "1":
@@ -157,7 +157,7 @@ def text_report(meta, scens, share, tgts, costs):
         w.append("")
     profiles = sorted(f for f in os.listdir(OUT) if f.startswith("profile-"))
     for p in profiles:
-        w.append(f"profile ({p}): where the time goes, fibfast mode, all CPUs")
+        w.append(f"profile ({p}): where the time goes while fibfast forwards")
         with open(os.path.join(OUT, p)) as f:
             w.extend("  " + line.rstrip() for line in f)
         w.append("")
