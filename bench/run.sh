@@ -2,7 +2,7 @@
 # fibfast benchmark: kernel forwarding vs fibfast vs a redirect-only XDP bound,
 # all measured in one run with the same generator and the same counting sink.
 #
-#   bench/run.sh            the full benchmark (about 15 minutes), `make bench`
+#   bench/run.sh            the full benchmark (about 7 minutes), `make bench`
 #   bench/run.sh --smoke    one second of IPv4 traffic, one route, every mode;
 #                           fails if any mode delivered nothing, `make bench-smoke`
 #
@@ -37,7 +37,7 @@ fi
 "$here/install-deps.sh"
 mkdir -p "$OUT"
 rm -f "$OUT"/raw.tsv "$OUT"/cost.tsv "$OUT"/meta.tsv "$OUT"/agent.log "$OUT"/profile-*.txt \
-	"$OUT"/results.* "$OUT"/chart.png
+	"$OUT"/results.* "$OUT"/chart.* "$OUT"/perf-*
 "$here/build.sh" "$BIN"
 
 # shellcheck source=bench/lab.sh
@@ -58,7 +58,11 @@ FIBFAST=$(agent_find_binary "$root")
 meta cpu "$(lscpu | sed -n 's/^Model name: *//p' | head -1), $(nproc) vCPU"
 meta kernel "$(uname -r)"
 meta date "$(date -u +%FT%TZ)"
-meta command "bench/run.sh $([[ $SMOKE == 1 ]] && echo --smoke) --runs $RUNS --seconds $SECONDS_PER_RUN$([[ $FULL == 0 && $SMOKE == 0 ]] && echo ' --no-full')"
+if [[ $SMOKE == 1 ]]; then
+	meta command "bench/run.sh --smoke"
+else
+	meta command "bench/run.sh --runs $RUNS --seconds $SECONDS_PER_RUN$([[ $FULL == 0 ]] && echo ' --no-full')"
+fi
 meta fibfast "${FIBFAST:-missing}"
 meta seconds "$SECONDS_PER_RUN"
 meta runs "$RUNS"
