@@ -260,6 +260,13 @@ def main(argv):
             print(f"bench-smoke: {fam} {table} fibfast forwarded in XDP: "
                   f"{'ok' if ok else 'FAILED, every frame went to the kernel'} ({', '.join(shares)})")
             passed, failed = passed + ok, failed + (not ok)
+        for c in costs:
+            if c["table"] != "one" or c["packet"] not in ("ipv4-udp", "ipv6-udp"):
+                continue
+            ok = c["action"] == "REDIRECT"
+            print(f"bench-smoke: cost of {c['program']} on {c['packet']}: "
+                  f"{'ok' if ok else 'FAILED'} ({c['ns_per_packet']} ns, XDP_{c['action']})")
+            passed, failed = passed + ok, failed + (not ok)
         if not runs:
             failed += 1
         print(f"bench-smoke: {passed} passed, {failed} failed")
