@@ -114,7 +114,7 @@ def text_report(meta, scens, share, tgts, costs):
     w.append(f"machine: {meta.get('cpu', '?')}; kernel {meta.get('kernel', '?')}")
     w.append(f"command: {meta.get('command', '?')}  (median of {meta.get('runs')} rounds of "
              f"{meta.get('seconds')} s each)")
-    w.append(f"fibfast: {meta.get('fibfast', 'missing')}")
+    w.append(f"fibfast: {meta.get('fibfast', 'missing')}; source tree {meta.get('tree', '?')}")
     w.append("")
     w.append("64-byte UDP frames, Mpps delivered to the sink (median of rounds)")
     hdr = f"{'scenario':<34}{'kernel':>8}{'fibfast':>9}{'redirect':>10}{'ff/kern':>9}{'ff/redir':>10}  in XDP"
@@ -280,6 +280,7 @@ def main(argv):
     result = {
         "machine": {"cpu": meta.get("cpu"), "kernel": meta.get("kernel")},
         "date": meta.get("date"), "command": meta.get("command"), "fibfast": meta.get("fibfast"),
+        "tree": meta.get("tree"),
         "rounds": int(meta.get("runs", 0)), "seconds_per_round": float(meta.get("seconds", 0)),
         "scenarios": scens, "targets": tgts, "cost": costs,
         "agent": {k: int(v) for k, v in meta.items() if k.startswith(("agent_", "table_"))},

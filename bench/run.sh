@@ -63,7 +63,8 @@ if [[ $SMOKE == 1 ]]; then
 else
 	meta command "bench/run.sh --runs $RUNS --seconds $SECONDS_PER_RUN$([[ $FULL == 0 ]] && echo ' --no-full')"
 fi
-meta fibfast "${FIBFAST:-missing}"
+meta fibfast "${FIBFAST:-missing}${FIBFAST:+ (built $(date -r "$FIBFAST" -u +%FT%TZ))}"
+meta tree "$(git -C "$root" describe --always --dirty 2>/dev/null || echo unknown)"
 meta seconds "$SECONDS_PER_RUN"
 meta runs "$RUNS"
 meta smoke "$SMOKE"
