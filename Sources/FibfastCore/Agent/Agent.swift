@@ -10,10 +10,12 @@ import Logging
 public actor Agent {
     public let request: AttachRequest
     let logger: Logger
-    private var program: FastPathProgram?
+    var program: FastPathProgram?
     private var links: [XDPLink] = []
     private var failureWatch: XDPFailureWatch?
     private(set) var plan: AttachPlan?
+    /// What the safety watch last saw (Agent+Safety.swift).
+    var safety = SafetyState()
 
     public init(request: AttachRequest, logger: Logger) {
         self.request = request
@@ -27,6 +29,7 @@ public actor Agent {
             request, privileges: .current(), links: try Links.all(),
             addresses: try Links.addresses(), sysctl: Sysctl.read)
         let replacing = try checkPortsAreFree(plan.ports)
+        try checkNetfilter()
 
         // Forwarding switched on here is switched off again if the start
         // fails: a failed attach leaves the kernel as it found it.
@@ -46,6 +49,7 @@ public actor Agent {
         try configure(program.maps, ports: plan.ports)
         // Before the ports: the first frame a port cannot send is counted too.
         let failureWatch = watchFailures(program)
+        try refreshReversePath(program.maps, ports: plan.ports)
 
         var attached: [XDPLink] = []
         for port in plan.ports {
@@ -129,7 +133,7 @@ public actor Agent {
 
     /// Fills the maps before any port is attached, so the first frame
     /// already finds its port, its config and its egress.
-    private func configure(_ maps: FastPathMaps, ports: [Link]) throws {
+    func configure(_ maps: FastPathMaps, ports: [Link]) throws {
         var config = ff_config()
         config.fib_flags = request.direct ? UInt32(BPF_FIB_LOOKUP_DIRECT) : 0
         config.agent_pid = UInt32(bitPattern: getpid())

@@ -24,6 +24,8 @@ public enum FibfastError: Error, Equatable, CustomStringConvertible {
     case lookupFamilyMismatch(source: String, destination: String)
     case metricsAddress(String)
     case metricsListen(address: String, Errno)
+    case netfilterRules([NetfilterRule])
+    case netfilterUnreadable(tool: String, reason: String)
 
     public var description: String {
         switch self {
@@ -80,6 +82,15 @@ public enum FibfastError: Error, Equatable, CustomStringConvertible {
             return "--metrics \(text) is not ADDRESS:PORT or PORT (for example 127.0.0.1:9464 or [::1]:9464)"
         case .metricsListen(let address, let errno):
             return "cannot serve metrics on \(address): \(errno); pick another port with --metrics"
+        case .netfilterRules(let rules):
+            let list = rules.prefix(20).map { "\n  " + $0.description }.joined()
+            let more = rules.count > 20 ? "\n  ... and \(rules.count - 20) more" : ""
+            return "netfilter filters or rewrites forwarded packets here, and XDP forwarding would bypass it:"
+                + list + more
+                + "\nremove these rules, or pass --bypass-netfilter to forward past them anyway"
+        case .netfilterUnreadable(let tool, let reason):
+            return "cannot check for netfilter rules that XDP forwarding would bypass (\(tool): \(reason)); "
+                + "install nftables, or pass --bypass-netfilter to attach without the check"
         }
     }
 }
