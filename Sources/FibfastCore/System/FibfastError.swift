@@ -1,3 +1,5 @@
+import Glibc
+
 /// Everything that can stop a fibfast command, each case naming the port or
 /// setting at fault and what the operator can do about it.
 public enum FibfastError: Error, Equatable, CustomStringConvertible {
@@ -48,14 +50,18 @@ public enum FibfastError: Error, Equatable, CustomStringConvertible {
         case .portServedByAgent(let port, let pid):
             return "port \(port) is already served by a fibfast agent (pid \(pid)); stop it or run `fibfast detach \(port)`"
         case .loadRejected(let errno, let log):
-            let tail = log.suffix(20).joined(separator: "\n  ")
-            return "the kernel refused the fast-path program: \(errno)" + (tail.isEmpty ? "" : "\n  " + tail)
+            let lines = Self.verifierExcerpt(log).joined(separator: "\n  ")
+            return "the kernel refused the fast-path program: \(errno)" + (lines.isEmpty ? "" : "\n  " + lines)
+                + "\nthis kernel (\(Self.kernelRelease)) or its configuration does not accept fibfast's program; "
+                + "the router keeps forwarding through the kernel. Report the lines above with `uname -a`"
         case .attachFailed(let port, let mode, let errno):
             var hint = ""
             if mode == .native && errno == .notSupported {
                 hint = "; the driver has no native XDP, try --mode generic"
             } else if errno == .busy {
                 hint = "; another XDP program is attached, see `fibfast status`"
+            } else if errno == Errno(ENODEV) || errno == Errno(ENXIO) {
+                hint = "; the port vanished while fibfast was attaching (deleted or moved to another namespace)"
             }
             return "attaching to port \(port) in \(mode) mode failed: \(errno)\(hint)"
         case .detachFailed(let port, let errno):
@@ -91,6 +97,29 @@ public enum FibfastError: Error, Equatable, CustomStringConvertible {
         case .netfilterUnreadable(let tool, let reason):
             return "cannot check for netfilter rules that XDP forwarding would bypass (\(tool): \(reason)); "
                 + "install nftables, or pass --bypass-netfilter to attach without the check"
+        }
+    }
+}
+
+extension FibfastError {
+    /// The lines of a libbpf log that explain a rejection: the end of the
+    /// verifier's own log (its verdict sits just before the instruction
+    /// count), then libbpf's summary. A verifier log runs to thousands of
+    /// lines; the operator needs the last few.
+    static func verifierExcerpt(_ log: [String]) -> [String] {
+        guard let begin = log.firstIndex(where: { $0.contains("BEGIN PROG LOAD LOG") }),
+              let end = log[begin...].firstIndex(where: { $0.contains("END PROG LOAD LOG") })
+        else { return Array(log.suffix(12)) }
+        let verifier = log[(begin + 1)..<end].filter { !$0.hasPrefix("processed ") && !$0.isEmpty }
+        let summary = log[..<begin].suffix(1) + log[(end + 1)...].prefix(2)
+        return Array(summary.prefix(1)) + verifier.suffix(8).map { "verifier: " + $0 } + Array(summary.dropFirst())
+    }
+
+    static var kernelRelease: String {
+        var names = utsname()
+        uname(&names)
+        return withUnsafeBytes(of: names.release) { raw in
+            String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
         }
     }
 }
