@@ -31,6 +31,12 @@ struct Attach: AsyncParsableCommand {
     @Flag(help: "Forward in XDP although netfilter rules filter or NAT forwarded packets; XDP skips them.")
     var bypassNetfilter = false
 
+    @Flag(help: "On exit, leave the fast path pinned and forwarding; the next attach on these ports adopts it without a gap.")
+    var keepOnExit = false
+
+    @Option(help: "The bpffs for --keep-on-exit pins, mounted in the root mount namespace (visible from every ip netns exec).")
+    var bpffs: String = Pins.defaultBPFFS
+
     @Option(help: ArgumentHelp(
         "Serve the counters for Prometheus at http://ADDRESS:PORT/metrics (off by default).",
         discussion: "A bare PORT or ADDRESS binds to 127.0.0.1 (port 9464 if omitted); use [::1]:PORT for IPv6.",
@@ -47,7 +53,8 @@ struct Attach: AsyncParsableCommand {
         let logger = Output.logger()
         let agent = Agent(
             request: AttachRequest(ports: ports, mode: mode, direct: direct, force: force,
-                                   enableForwarding: enableForwarding, bypassNetfilter: bypassNetfilter),
+                                   enableForwarding: enableForwarding, bypassNetfilter: bypassNetfilter,
+                                   keepOnExit: keepOnExit, bpffs: bpffs),
             logger: logger)
         try await reportingErrors {
             try await agent.start()

@@ -28,6 +28,10 @@ public enum FibfastError: Error, Equatable, CustomStringConvertible {
     case metricsListen(address: String, Errno)
     case netfilterRules([NetfilterRule])
     case netfilterUnreadable(tool: String, reason: String)
+    case bpffsMissing(path: String, mountFailed: Bool)
+    case pinFailed(path: String, Errno)
+    case pinnedPortNotRequested(port: String)
+    case adoptionFailed(reason: String)
 
     public var description: String {
         switch self {
@@ -94,6 +98,20 @@ public enum FibfastError: Error, Equatable, CustomStringConvertible {
             return "netfilter filters or rewrites forwarded packets here, and XDP forwarding would bypass it:"
                 + list + more
                 + "\nremove these rules, or pass --bypass-netfilter to forward past them anyway"
+        case .bpffsMissing(let path, let mountFailed):
+            if mountFailed {
+                return "could not mount a bpffs at \(path) for --keep-on-exit; mount one yourself: mount -t bpf -o mode=0700 bpf \(path)"
+            }
+            return "\(path) is not a bpffs, and fibfast runs in a private mount namespace (ip netns exec?) where a mount would vanish with it; "
+                + "mount it in the root mount namespace first: mkdir -p \(path) && mount -t bpf -o mode=0700 bpf \(path), or pass --bpffs"
+        case .pinFailed(let path, let errno):
+            let hint = errno == Errno(EROFS) || errno == .permission || errno == Errno(EACCES)
+                ? "; the bpffs is read-only or not writable by fibfast: remount it read-write or pass --bpffs" : ""
+            return "pinning \(path) for --keep-on-exit failed: \(errno)\(hint)"
+        case .pinnedPortNotRequested(let port):
+            return "the pinned fast path in this namespace also serves port \(port); name it too, or run `fibfast detach \(port)` first"
+        case .adoptionFailed(let reason):
+            return "cannot adopt the pinned fast path: \(reason); run `fibfast detach` first (the kernel forwards meanwhile)"
         case .netfilterUnreadable(let tool, let reason):
             return "cannot check for netfilter rules that XDP forwarding would bypass (\(tool): \(reason)); "
                 + "install nftables, or pass --bypass-netfilter to attach without the check"
