@@ -19,6 +19,8 @@ final class DifferentialTests: XCTestCase {
         // Both runs must get every ICMP error the kernel wants to send, and a
         // neighbour that never answers must fail fast.
         try lab.sysctl(.rtr, "net.ipv4.icmp_ratelimit=0", "net.ipv6.icmp.ratelimit=0",
+                       "net.ipv4.neigh.p0.mcast_solicit=1", "net.ipv4.neigh.p0.retrans_time_ms=200",
+                       "net.ipv6.neigh.p0.mcast_solicit=1", "net.ipv6.neigh.p0.retrans_time_ms=200",
                        "net.ipv4.neigh.p1.mcast_solicit=1", "net.ipv4.neigh.p1.retrans_time_ms=200",
                        "net.ipv6.neigh.p1.mcast_solicit=1", "net.ipv6.neigh.p1.retrans_time_ms=200")
         // The sink records and never answers: IP is dropped before its stack
@@ -77,6 +79,8 @@ final class DifferentialTests: XCTestCase {
         let answered = kernel.values.filter { !($0["src"] as? [String] ?? []).isEmpty }.count
         print("differential, rp_filter \(rpFilter): \(kernel.count) cases, \(delivered) reach dst, \(answered) answer src; fibfast forwarded \(stats.forwarded.packets) in XDP, passed \(stats.passReasons.mapValues(\.packets))")
         XCTAssertGreaterThan(kernel.count, 80)
+        XCTAssertEqual(kernel["(after the corpus)"]?["src"] as? [String], [], "a late answer would be credited to the wrong case")
+        XCTAssertEqual(kernel["(after the corpus)"]?["dst"] as? [String], [])
         XCTAssertGreaterThan(delivered, 25)
         XCTAssertGreaterThan(answered, 10)
         XCTAssertGreaterThan(stats.forwarded.packets, 15, "too little of the corpus took the fast path")

@@ -54,14 +54,14 @@ final class FuzzTests: XCTestCase {
             // would only ever exercise the pass paths.
             for (ingress, frame) in seeds {
                 let run = try XDPTestRun.run(programFD: program.programFD, frame: frame, ingressIfindex: ingress.ifindex)
-                XCTAssertEqual(run.action, .redirect, "seed \(Frames.hex(frame)) not forwarded")
+                XCTAssertEqual(run.action, .redirect, "seed \(RawFrames.hex(frame)) not forwarded")
             }
             for i in 0..<iterations {
                 let (ingress, frame) = mutate(seeds, rng: &rng)
                 let run = try XDPTestRun.run(programFD: program.programFD, frame: frame, ingressIfindex: ingress.ifindex)
                 tally[run.action.description, default: 0] += 1
                 if let problem = check(run, input: frame, ingress: ingress, ports: [p0, p1]) {
-                    XCTFail("seed \(seed), frame #\(i) on \(ingress.name): \(problem)\n  in:  \(Frames.hex(frame))\n  out: \(Frames.hex(run.frame))")
+                    XCTFail("seed \(seed), frame #\(i) on \(ingress.name): \(problem)\n  in:  \(RawFrames.hex(frame))\n  out: \(RawFrames.hex(run.frame))")
                     return
                 }
             }
@@ -81,19 +81,19 @@ final class FuzzTests: XCTestCase {
         var seeds: [(Port, [UInt8])] = []
         for size in [0, 7, 100, 1000] {
             let payload = (0..<size).map { UInt8(truncatingIfNeeded: $0 &* 7) }
-            seeds.append((p0, Frames.udp4(ethDst: p0.mac, ethSrc: p0.peerMAC, src: "10.1.0.2", dst: "10.2.0.2", payload: payload)))
-            seeds.append((p1, Frames.udp4(ethDst: p1.mac, ethSrc: p1.peerMAC, src: "10.2.0.2", dst: "10.1.0.2", payload: payload)))
-            seeds.append((p0, Frames.udp6(ethDst: p0.mac, ethSrc: p0.peerMAC, src: "fd00:1::2", dst: "fd00:2::2", payload: payload)))
-            seeds.append((p1, Frames.udp6(ethDst: p1.mac, ethSrc: p1.peerMAC, src: "fd00:2::2", dst: "fd00:1::2", payload: payload)))
+            seeds.append((p0, RawFrames.udp4(ethDst: p0.mac, ethSrc: p0.peerMAC, src: "10.1.0.2", dst: "10.2.0.2", payload: payload)))
+            seeds.append((p1, RawFrames.udp4(ethDst: p1.mac, ethSrc: p1.peerMAC, src: "10.2.0.2", dst: "10.1.0.2", payload: payload)))
+            seeds.append((p0, RawFrames.udp6(ethDst: p0.mac, ethSrc: p0.peerMAC, src: "fd00:1::2", dst: "fd00:2::2", payload: payload)))
+            seeds.append((p1, RawFrames.udp6(ethDst: p1.mac, ethSrc: p1.peerMAC, src: "fd00:2::2", dst: "fd00:1::2", payload: payload)))
         }
         // TCP and ICMP echo: same IPv4 header, another protocol and L4 header.
         for proto: UInt8 in [6, 1] {
-            var frame = Frames.udp4(ethDst: p0.mac, ethSrc: p0.peerMAC, src: "10.1.0.2", dst: "10.2.0.2",
+            var frame = RawFrames.udp4(ethDst: p0.mac, ethSrc: p0.peerMAC, src: "10.1.0.2", dst: "10.2.0.2",
                                     payload: Array(repeating: 0x55, count: 24))
             frame[23] = proto
             if proto == 1 { frame[34] = 8; frame[35] = 0 }  // echo request
             frame[24] = 0; frame[25] = 0
-            frame[24...25] = Frames.be16(Frames.checksum(Array(frame[14..<34])))[...]
+            frame[24...25] = RawFrames.be16(RawFrames.checksum(Array(frame[14..<34])))[...]
             seeds.append((p0, frame))
         }
         return seeds
@@ -146,7 +146,7 @@ final class FuzzTests: XCTestCase {
         let length = Int(frame[14] & 0x0f) * 4
         guard length >= 20, frame.count >= 14 + length else { return }
         frame[24] = 0; frame[25] = 0
-        frame[24...25] = Frames.be16(Frames.checksum(Array(frame[14..<(14 + length)])))[...]
+        frame[24...25] = RawFrames.be16(RawFrames.checksum(Array(frame[14..<(14 + length)])))[...]
     }
 
     /// nil when the verdict and output obey the program's contract.
@@ -171,7 +171,7 @@ final class FuzzTests: XCTestCase {
         case (0x08, 0x00):
             let length = Int(ip[2]) << 8 | Int(ip[3])
             guard ip[0] == 0x45 else { return "forwarded IPv4 with options or a bad version/IHL" }
-            guard Frames.checksum(Array(ip[0..<20])) == 0 else { return "forwarded a bad header checksum" }
+            guard RawFrames.checksum(Array(ip[0..<20])) == 0 else { return "forwarded a bad header checksum" }
             guard ip[8] > 1 else { return "forwarded TTL \(ip[8])" }
             guard length >= 20, length <= ip.count else { return "forwarded a bad total length" }
             guard out.count == 14 + length else { return "output is \(out.count) bytes, IP says \(14 + length)" }
@@ -179,7 +179,7 @@ final class FuzzTests: XCTestCase {
             expected.replaceSubrange(0..<12, with: Array(out[0..<12]))
             expected[22] -= 1
             expected[24] = 0; expected[25] = 0
-            expected[24...25] = Frames.be16(Frames.checksum(Array(expected[14..<34])))[...]
+            expected[24...25] = RawFrames.be16(RawFrames.checksum(Array(expected[14..<34])))[...]
             return out == expected ? nil : "IPv4 rewrite differs from MACs + TTL-1 + checksum"
         case (0x86, 0xdd):
             guard ip.count >= 40, ip[0] >> 4 == 6 else { return "forwarded a bad IPv6 header" }

@@ -42,8 +42,11 @@ ROUTER_V4 = {socket.inet_aton("10.1.0.1"), socket.inet_aton("10.2.0.1")}
 QUIET = 0.15     # seconds of silence that end a case
 LONGEST = 1.0    # a case never takes longer than this...
 # ...except one whose answer comes when neighbour resolution gives up (ICMP host / address
-# unreachable): the caller shortens that to ~0.2 s with the neighbour sysctls of p1.
-SLOW = {"v4-dst-no-neighbour": 1.5, "v6-dst-no-neighbour": 1.5}
+# unreachable): the caller shortens that to ~0.2 s with the neighbour sysctls of p0 and p1.
+SLOW = {"v4-dst-no-neighbour": 1.5, "v6-dst-no-neighbour": 1.5, "v6-dst-link-local": 1.5}
+# Whatever still arrives this long after the last case is recorded as a case of its own, so a
+# late answer shows up as such instead of being credited to the first case of the next run.
+AFTER = 2.0
 
 libc = ctypes.CDLL(None, use_errno=True)
 
@@ -347,6 +350,18 @@ def cmd_run(a):
                     seen["dst" if s is sink else "src"].append(normalise(data).hex())
                     last = time.monotonic()
         result[name] = {"sent": frame.hex(), **seen}
+    late = {"dst": [], "src": []}
+    deadline = time.monotonic() + AFTER
+    while time.monotonic() < deadline:
+        for s in select.select([sink, source], [], [], 0.1)[0]:
+            while True:
+                try:
+                    data, addr = s.recvfrom(1 << 17)
+                except BlockingIOError:
+                    break
+                if addr[2] != PACKET_OUTGOING and not is_noise(data, s is sink):
+                    late["dst" if s is sink else "src"].append(normalise(data).hex())
+    result["(after the corpus)"] = {"sent": "", **late}
     json.dump(result, sys.stdout, indent=1, sort_keys=True)
     print()
 
