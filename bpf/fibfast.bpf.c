@@ -19,8 +19,11 @@
  *  - every FIB answer but SUCCESS: see lib/fib.h.
  *  - egress port == ingress port: the kernel may owe the sender a redirect.
  *  - egress port not in the fast path: its driver may not take redirects.
- * bpf_fib_lookup bypasses netfilter and the reverse-path filter; the agent
- * is responsible for not attaching where those matter.
+ *  - IPv4 sources the kernel would refuse: its own addresses, and under
+ *    rp_filter those without a route back (loose) or whose route back
+ *    leaves by another port (strict). See ff_ipv4_source_ok.
+ * bpf_fib_lookup bypasses netfilter: the agent refuses to attach where
+ * forward-path rules exist, and steps aside when they appear.
  */
 #include <linux/bpf.h>
 #include <linux/if_ether.h>
@@ -73,7 +76,8 @@ static __always_inline __u32 ff_route(struct xdp_md *ctx, struct bpf_fib_lookup 
 }
 
 static __always_inline __u32 ff_ipv4(struct xdp_md *ctx, struct ethhdr *eth,
-				     __u32 fib_flags, struct ff_forward *out)
+				     __u32 fib_flags, __u16 port_flags,
+				     struct ff_forward *out)
 {
 	void *data_end = (void *)(long)ctx->data_end;
 	struct iphdr *iph = (void *)(eth + 1);
@@ -131,6 +135,10 @@ static __always_inline __u32 ff_ipv4(struct xdp_md *ctx, struct ethhdr *eth,
 	verdict = ff_route(ctx, &fib, fib_flags, out);
 	if (verdict != FF_FORWARDED)
 		return verdict;
+	/* Last, so that only frames that would otherwise be forwarded pay
+	 * for the second lookup. */
+	if (!ff_ipv4_source_ok(ctx, iph, port_flags))
+		return FF_PASS_SOURCE_CHECK;
 
 	ff_ipv4_decrease_ttl(iph);
 	ff_set_macs(eth, &fib);
@@ -216,7 +224,7 @@ static __always_inline __u32 ff_decide(struct xdp_md *ctx,
 
 	switch (eth->h_proto) {
 	case bpf_htons(ETH_P_IP):
-		return ff_ipv4(ctx, eth, config->fib_flags, out);
+		return ff_ipv4(ctx, eth, config->fib_flags, in_port->flags, out);
 	case bpf_htons(ETH_P_IPV6):
 		return ff_ipv6(ctx, eth, config->fib_flags, out);
 	default:

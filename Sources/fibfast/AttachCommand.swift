@@ -28,6 +28,15 @@ struct Attach: AsyncParsableCommand {
     @Flag(help: "Switch on IP forwarding for the families in use instead of refusing to start.")
     var enableForwarding = false
 
+    @Flag(help: "Forward in XDP although netfilter rules filter or NAT forwarded packets; XDP skips them.")
+    var bypassNetfilter = false
+
+    @Flag(help: "On exit, leave the fast path pinned and forwarding; the next attach on these ports adopts it without a gap.")
+    var keepOnExit = false
+
+    @Option(help: "The bpffs for --keep-on-exit pins, mounted in the root mount namespace (visible from every ip netns exec).")
+    var bpffs: String = Pins.defaultBPFFS
+
     @Option(help: ArgumentHelp(
         "Serve the counters for Prometheus at http://ADDRESS:PORT/metrics (off by default).",
         discussion: "A bare PORT or ADDRESS binds to 127.0.0.1 (port 9464 if omitted); use [::1]:PORT for IPv6.",
@@ -44,7 +53,8 @@ struct Attach: AsyncParsableCommand {
         let logger = Output.logger()
         let agent = Agent(
             request: AttachRequest(ports: ports, mode: mode, direct: direct, force: force,
-                                   enableForwarding: enableForwarding),
+                                   enableForwarding: enableForwarding, bypassNetfilter: bypassNetfilter,
+                                   keepOnExit: keepOnExit, bpffs: bpffs),
             logger: logger)
         try await reportingErrors {
             try await agent.start()
@@ -62,11 +72,13 @@ struct Attach: AsyncParsableCommand {
                 throw ExitCode.failure
             }
         }
+        let watch = Task { await agent.watch() }
         for await signal in Signals.termination() {
             logger.info("\(Signals.name(signal)) received, stopping")
             break
         }
         server?.stop()
+        watch.cancel()
         await agent.stop()
     }
 }

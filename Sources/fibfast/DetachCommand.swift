@@ -13,9 +13,12 @@ struct Detach: AsyncParsableCommand {
     @Argument(help: "Ports to detach from (default: every fibfast port).")
     var ports: [String] = []
 
+    @Option(help: "The bpffs where a --keep-on-exit fast path is pinned.")
+    var bpffs: String = Pins.defaultBPFFS
+
     func run() async throws {
         try await reportingErrors {
-            let detached = try Detacher.detach(ports: ports)
+            let detached = try Detacher.detach(ports: ports, bpffs: bpffs)
             if detached.isEmpty {
                 print("fibfast is not attached to \(ports.isEmpty ? "any port" : ports.joined(separator: ", "))")
             }

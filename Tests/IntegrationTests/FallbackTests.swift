@@ -1,3 +1,4 @@
+import Foundation
 import XCTest
 
 /// However fibfast goes away, the ports are left to plain kernel forwarding.
@@ -45,5 +46,32 @@ final class FallbackTests: XCTestCase {
         XCTAssertTrue(again.succeeded)
         XCTAssertTrue(again.stdout.contains("not attached"), again.stdout)
         try agent.stop()
+    }
+
+    /// Starts `count` datagrams paced `interval` apart from src to dst.
+    func steadyTraffic(_ lab: Lab, count: Int, interval: Double, port: Int) throws -> BackgroundProcess {
+        try BackgroundProcess(["ip", "netns", "exec", lab.namespace(.src), "python3", Lab.packetTool, "send",
+                               "--dst", "10.2.0.2", "--count", "\(count)", "--port", "\(port)",
+                               "--interval", "\(interval)"])
+    }
+
+    func testSIGKILLUnderTrafficLeavesKernelForwardingIntact() throws {
+        let lab = try Lab(self)
+        let agent = try lab.attach()
+        let count = 2000
+        var forwardedBeforeKill: UInt64 = 0
+        let seen = try lab.capture(on: .dst, count: count, proto: "udp", dport: 7001, timeout: 12) {
+            let sender = try steadyTraffic(lab, count: count, interval: 0.002, port: 7001)
+            Thread.sleep(forTimeInterval: 1.5)
+            forwardedBeforeKill = try XCTUnwrap(lab.stats().port("p0")).forwarded.packets
+            agent.kill(signal: SIGKILL)
+            _ = try sender.finish(timeout: 15)
+            XCTAssertEqual(sender.exitStatus, 0, sender.stderr)
+        }
+        XCTAssertGreaterThan(forwardedBeforeKill, 100, "traffic went through XDP before the kill")
+        XCTAssertEqual(seen.count, count, "every datagram reached dst, across the crash")
+        XCTAssertFalse(agent.isRunning)
+        XCTAssertEqual(try lab.portsWithXDP(), [], "a dead agent leaves no program behind")
+        XCTAssertFalse(try lab.fibfast(["stats"]).succeeded, "nothing to report: the fast path is gone")
     }
 }

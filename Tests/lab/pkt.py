@@ -2,6 +2,7 @@
 """Packet helper for fibfast lab tests (stdlib only; run inside a namespace with ip netns exec).
 
   pkt.py send --dst ADDR [--ttl N] [--count N] [--port N] [--sport N] [--size N] [--proto udp|tcp]
+              [--interval S]
   pkt.py capture --iface IF --count N --timeout S [--proto P] [--dport N] [--family 4|6]
   pkt.py frame --iface IF --hex HEX [--count N]
 
@@ -103,6 +104,8 @@ def cmd_send(a):
         for i in range(a.count):
             # sendto, not connect: an unconnected socket does not turn ICMP errors into send failures.
             sendto_retry(s, payload(i, a.size), (a.dst, a.port))
+            if a.interval:
+                time.sleep(a.interval)
         return
     # tcp: the kernel adds the IP header (no IP_HDRINCL), we supply a SYN segment.
     s = socket.socket(af, socket.SOCK_RAW, socket.IPPROTO_TCP)
@@ -257,6 +260,7 @@ def main():
     p.add_argument("--sport", type=int, default=0, help="source port (default: any)")
     p.add_argument("--size", type=int, default=32, help="L4 payload bytes")
     p.add_argument("--proto", choices=("udp", "tcp"), default="udp")
+    p.add_argument("--interval", type=float, default=0, help="seconds between udp datagrams (steady traffic)")
 
     p = sub.add_parser("capture", help="print received IP packets as JSON lines")
     p.add_argument("--iface", required=True)

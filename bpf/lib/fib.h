@@ -59,4 +59,38 @@ static __always_inline __u32 ff_fib_verdict(int rc)
 	}
 }
 
+/*
+ * The source validation ip_route_input_slow makes before it forwards
+ * (fib_validate_source): the source is looked up as a destination, from the
+ * loopback device (iif 1, as the kernel does), with the packet's destination
+ * as the source address.
+ *  - rp_filter off: the kernel refuses a source that is one of its own
+ *    addresses; that lookup answers "local", not SUCCESS.
+ *  - loose: the source needs a unicast route.
+ *  - strict: that route must leave by the port the packet came in on.
+ * Whatever this lookup cannot vouch for goes to the kernel, which decides, so
+ * the check may only be stricter than the kernel's (an ECMP route whose
+ * hashed next hop is another port), never looser. The lookup never uses
+ * DIRECT: the router's own addresses live in the local table, which a
+ * rule-free lookup skips.
+ */
+static __always_inline int ff_ipv4_source_ok(struct xdp_md *ctx,
+					     const struct iphdr *iph,
+					     __u16 port_flags)
+{
+	struct bpf_fib_lookup rev = {};
+
+	rev.family = AF_INET;
+	rev.tos = iph->tos;
+	rev.ipv4_src = iph->daddr;
+	rev.ipv4_dst = iph->saddr;
+	rev.ifindex = 1;
+	if (bpf_fib_lookup(ctx, &rev, sizeof(rev), BPF_FIB_LOOKUP_SKIP_NEIGH) !=
+	    BPF_FIB_LKUP_RET_SUCCESS)
+		return 0;
+	if (port_flags & FF_PORT_RPF_STRICT)
+		return rev.ifindex == ctx->ingress_ifindex;
+	return 1;
+}
+
 #endif

@@ -57,6 +57,7 @@ enum ff_verdict {
 	FF_PASS_UNKNOWN_PORT,    /* ingress port not (yet) configured by the agent */
 	FF_PASS_STEPPED_ASIDE,   /* the agent told the fast path to let the kernel forward */
 	FF_TRANSMITTED,          /* egress side: frames sent out of this port by the fast path */
+	FF_PASS_SOURCE_CHECK,    /* IPv4 source fails rp_filter, or is not a unicast route (e.g. the router's own) */
 	FF_VERDICT_COUNT
 };
 
@@ -85,6 +86,10 @@ struct ff_port_info {
 /* The port takes part in the fast path: frames received on it are looked up,
  * frames may be redirected to it. Cleared while the port is down. */
 #define FF_PORT_ENABLED (1 << 0)
+/* The kernel's effective IPv4 rp_filter on this port, max(conf.all,
+ * conf.PORT), as the agent last read it: strict (1) or loose (2). */
+#define FF_PORT_RPF_STRICT (1 << 1)
+#define FF_PORT_RPF_LOOSE (1 << 2)
 
 /* Single-entry array map, key 0: set by the agent, read on every packet. */
 struct ff_config {

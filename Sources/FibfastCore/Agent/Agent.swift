@@ -10,10 +10,13 @@ import Logging
 public actor Agent {
     public let request: AttachRequest
     let logger: Logger
-    private var program: FastPathProgram?
-    private var links: [XDPLink] = []
+    var program: FastPathProgram?
+    var links: [XDPLink] = []
     private var failureWatch: XDPFailureWatch?
+    var pins: Pins?
     private(set) var plan: AttachPlan?
+    /// What the safety watch last saw (Agent+Safety.swift).
+    var safety = SafetyState()
 
     public init(request: AttachRequest, logger: Logger) {
         self.request = request
@@ -23,10 +26,16 @@ public actor Agent {
     /// Checks everything, then loads and attaches. Either every port ends
     /// up attached or none is, and the error says which port and why.
     public func start() throws {
+        let allLinks = try Links.all()
         let plan = try AttachPlan.make(
-            request, privileges: .current(), links: try Links.all(),
+            request, privileges: .current(), links: allLinks,
             addresses: try Links.addresses(), sysctl: Sysctl.read)
-        let replacing = try checkPortsAreFree(plan.ports)
+        // A fast path left pinned (--keep-on-exit) by an agent that is gone
+        // is taken over rather than replaced: same maps, same links.
+        let pins = request.keepOnExit ? try Pins.prepare(bpffs: request.bpffs) : Pins.existing(bpffs: request.bpffs)
+        let pinned = try pins.flatMap { try PinnedFastPath.find(pins: $0, ports: plan.ports, allLinks: allLinks) }
+        let replacing = try checkPortsAreFree(plan.ports, adopting: Set(pinned.map { Array($0.links.keys) } ?? []))
+        try checkNetfilter()
 
         // Forwarding switched on here is switched off again if the start
         // fails: a failed attach leaves the kernel as it found it.
@@ -42,13 +51,23 @@ public actor Agent {
             enabled.append(family)
         }
 
-        let program = try FastPathProgram.load()
+        let program = try FastPathProgram.load(reusing: pinned?.mapDescriptors ?? [:])
         try configure(program.maps, ports: plan.ports)
         // Before the ports: the first frame a port cannot send is counted too.
         let failureWatch = watchFailures(program)
+        try refreshReversePath(program.maps, ports: plan.ports)
 
         var attached: [XDPLink] = []
         for port in plan.ports {
+            if let link = pinned?.links[port.ifindex] {
+                let adopted = XDPLink(port: port.name, ifindex: port.ifindex,
+                                      mode: (try? XDPAttachment.query(ifindex: port.ifindex))??.mode ?? request.mode,
+                                      descriptor: link)
+                try adopted.update(programFD: program.programFD)
+                attached.append(adopted)
+                logger.notice("port \(port.name): adopted the pinned fast path (program replaced in place, counters kept)")
+                continue
+            }
             if let existing = replacing[port.ifindex] {
                 try XDPLinks.detach(port: port.name, ifindex: port.ifindex, attachment: existing)
                 logger.notice("port \(port.name): replaced XDP program id \(existing.programID) (--force)")
@@ -58,6 +77,18 @@ public actor Agent {
             let link = try XDPLink.attach(programFD: program.programFD, port: port.name,
                                           ifindex: port.ifindex, mode: request.mode)
             attached.append(link)
+        }
+        if request.keepOnExit, let pins {
+            do {
+                try pinAll(pins, program: program, links: attached)
+            } catch {
+                // Half a set of pins would be adopted wrongly later.
+                pins.removeAll()
+                throw error
+            }
+        } else if let pinned {
+            // Adopted without --keep-on-exit: this agent's exit ends it.
+            pinned.pins.removeAll()
         }
         started = true
         for family in enabled {
@@ -71,6 +102,7 @@ public actor Agent {
         self.links = attached
         self.failureWatch = failureWatch
         self.plan = plan
+        self.pins = request.keepOnExit ? pins : nil
     }
 
     /// Forwarding works without the tracepoints; only failures would go
@@ -91,6 +123,12 @@ public actor Agent {
 
     /// Detaches from every port; the kernel forwards alone from here on.
     public func stop() {
+        if request.keepOnExit {
+            leavePinned()
+            links.removeAll()
+            program = nil
+            return
+        }
         for link in links {
             logger.info("port \(link.port): detached, kernel forwarding")
         }
@@ -101,7 +139,7 @@ public actor Agent {
 
     /// Refuses ports that already run XDP: another agent's fast path always,
     /// anything else unless --force. Returns what --force will replace.
-    private func checkPortsAreFree(_ ports: [Link]) throws -> [UInt32: XDPAttachment] {
+    private func checkPortsAreFree(_ ports: [Link], adopting: Set<UInt32>) throws -> [UInt32: XDPAttachment] {
         var replacing: [UInt32: XDPAttachment] = [:]
         for port in ports {
             guard let existing = try XDPAttachment.query(ifindex: port.ifindex) else { continue }
@@ -111,6 +149,7 @@ public actor Agent {
                let agent = running.agent {
                 throw FibfastError.portServedByAgent(port: port.name, pid: agent.pid)
             }
+            if adopting.contains(port.ifindex) { continue }
             guard request.force else {
                 let name = (try? programName(id: existing.programID)) ?? "?"
                 throw FibfastError.portBusy(port: port.name, program: name, id: existing.programID)
@@ -129,20 +168,27 @@ public actor Agent {
 
     /// Fills the maps before any port is attached, so the first frame
     /// already finds its port, its config and its egress.
-    private func configure(_ maps: FastPathMaps, ports: [Link]) throws {
+    func configure(_ maps: FastPathMaps, ports: [Link]) throws {
         var config = ff_config()
         config.fib_flags = request.direct ? UInt32(BPF_FIB_LOOKUP_DIRECT) : 0
         config.agent_pid = UInt32(bitPattern: getpid())
         config.agent_started = UInt64(Date().timeIntervalSince1970)
         try maps.config.update(UInt32(0), config)
 
-        for (slot, port) in ports.enumerated() {
+        // Ports of an adopted fast path keep their counter rows.
+        var slots: [UInt32: UInt32] = [:]
+        for ifindex in maps.portInfo.keys(as: UInt32.self) {
+            slots[ifindex] = maps.portInfo.lookup(ifindex, as: ff_port_info.self)?.slot
+        }
+        var free = (0..<UInt32(FF_SLOT_UNKNOWN)).filter { !slots.values.contains($0) }.makeIterator()
+        for port in ports {
+            guard let slot = slots[port.ifindex] ?? free.next() else { break }
             var info = ff_port_info()
             withUnsafeMutableBytes(of: &info.mac) { $0.copyBytes(from: port.mac) }
             // A port that is down takes no redirects; the netlink side of the
             // agent enables it when it comes up.
             info.flags = port.isUp ? UInt16(FF_PORT_ENABLED) : 0
-            info.slot = UInt32(slot)
+            info.slot = slot
             try maps.portInfo.update(port.ifindex, info)
             try maps.ports.update(port.ifindex, port.ifindex)
         }

@@ -8,14 +8,29 @@ public struct AttachRequest: Sendable {
     public var force: Bool
     /// Switch IP forwarding on where it is off, instead of refusing.
     public var enableForwarding: Bool
+    /// Forward in XDP even where netfilter rules filter or rewrite forwarded
+    /// packets (the fast path skips them); without it fibfast refuses to
+    /// attach, and steps aside when such rules appear while it runs.
+    public var bypassNetfilter: Bool
+    /// Leave the fast path pinned and forwarding when the agent stops, for
+    /// the next `fibfast attach` to adopt.
+    public var keepOnExit: Bool
+    /// The bpffs for --keep-on-exit pins (and where attach looks for a
+    /// fast path to adopt).
+    public var bpffs: String
 
     public init(ports: [String], mode: XDPMode = .auto, direct: Bool = false,
-                force: Bool = false, enableForwarding: Bool = false) {
+                force: Bool = false, enableForwarding: Bool = false,
+                bypassNetfilter: Bool = false, keepOnExit: Bool = false,
+                bpffs: String = Pins.defaultBPFFS) {
+        self.keepOnExit = keepOnExit
+        self.bpffs = bpffs
         self.ports = ports
         self.mode = mode
         self.direct = direct
         self.force = force
         self.enableForwarding = enableForwarding
+        self.bypassNetfilter = bypassNetfilter
     }
 }
 

@@ -1,9 +1,12 @@
+import Foundation
+import Glibc
+
 /// Takes fibfast off ports, whoever attached it: a running agent (through
 /// its link), one that crashed mid-way, or a fast path left pinned.
 public enum Detacher {
     /// Detaches from the named ports, or from every fibfast port when none
     /// is named. Returns the ports it detached from.
-    public static func detach(ports names: [String]) throws -> [String] {
+    public static func detach(ports names: [String], bpffs: String = Pins.defaultBPFFS) throws -> [String] {
         let missing = Privileges.current().missingForInspection
         if !missing.isEmpty { throw FibfastError.notPrivileged(missing: missing) }
         let links = try Links.all()
@@ -21,6 +24,13 @@ public enum Detacher {
             else { continue }
             try XDPLinks.detach(port: link.name, ifindex: link.ifindex, attachment: attachment)
             detached.append(link.name)
+        }
+        // A detached link stays pinned as a husk; and once no port is left,
+        // neither is a reason to keep the program and maps pinned.
+        if let pins = Pins.existing(bpffs: bpffs) {
+            for link in targets { unlink(pins.linkPath(ifindex: link.ifindex)) }
+            let left = (try? FileManager.default.contentsOfDirectory(atPath: pins.directory)) ?? []
+            if !left.contains(where: { $0.hasPrefix("link-") }) { pins.removeAll() }
         }
         return detached
     }

@@ -15,18 +15,42 @@ public final class FastPathProgram: @unchecked Sendable {
 
     /// Opens and verifies the embedded object. A verifier rejection comes
     /// back with the lines of the kernel's log that explain it.
-    public static func load() throws -> FastPathProgram {
+    /// - Parameter reusing: pinned maps (by name) to use instead of new
+    ///   ones, so that a new program takes over a running fast path's state.
+    public static func load(reusing maps: [String: Int32] = [:]) throws -> FastPathProgram {
+        try load(bytes: UnsafeRawBufferPointer(start: fastpath_object_data(), count: Int(fastpath_object_size())),
+                 reusing: maps)
+    }
+
+    /// Loads another build of the object (tests use a deliberately broken
+    /// one to check what the operator sees when the kernel says no). The
+    /// binary itself only ever loads its embedded object.
+    public static func load(object: [UInt8]) throws -> FastPathProgram {
+        try object.withUnsafeBytes { try load(bytes: $0) }
+    }
+
+    // libbpf reads the ELF image until bpf_object__load returns, so `bytes`
+    // must outlive both calls; both callers guarantee it.
+    private static func load(bytes: UnsafeRawBufferPointer, reusing maps: [String: Int32] = [:]) throws -> FastPathProgram {
         LibbpfLog.install()
         _ = LibbpfLog.take()
         var options = bpf_object_open_opts()
         options.sz = MemoryLayout<bpf_object_open_opts>.size
         let object: OpaquePointer
         do {
-            object = try Errno.libbpf(bpf_object__open_mem(fastpath_object_data(), Int(fastpath_object_size()), &options))
+            object = try Errno.libbpf(bpf_object__open_mem(bytes.baseAddress, bytes.count, &options))
         } catch {
             throw FibfastError.loadRejected(error, log: LibbpfLog.take())
         }
         skipFailureTracepointsWithoutBTF(object)
+        for (name, fd) in maps {
+            // libbpf checks type, sizes and limits; a mismatch means the
+            // pinned fast path comes from an incompatible build.
+            guard let map = bpf_object__find_map_by_name(object, name), bpf_map__reuse_fd(map, fd) == 0 else {
+                bpf_object__close(object)
+                throw FibfastError.adoptionFailed(reason: "its map \(name) does not fit this build of fibfast")
+            }
+        }
         let rc = bpf_object__load(object)
         if rc < 0 {
             let log = LibbpfLog.take()

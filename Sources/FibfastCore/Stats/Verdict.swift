@@ -22,6 +22,7 @@ public enum Verdict: UInt32, CaseIterable, Sendable, Codable, CustomStringConver
     case unknownPort
     case steppedAside
     case transmitted
+    case sourceCheck
 
     /// Short name for output and JSON keys.
     public var description: String {
@@ -45,6 +46,7 @@ public enum Verdict: UInt32, CaseIterable, Sendable, Codable, CustomStringConver
         case .unknownPort: return "unknown-port"
         case .steppedAside: return "stepped-aside"
         case .transmitted: return "transmitted"
+        case .sourceCheck: return "source-check"
         }
     }
 
@@ -70,6 +72,7 @@ public enum Verdict: UInt32, CaseIterable, Sendable, Codable, CustomStringConver
         case .unknownPort: return "ingress port not configured by the agent"
         case .steppedAside: return "the fast path stepped aside: the kernel forwards everything"
         case .transmitted: return "sent out of this port by the fast path"
+        case .sourceCheck: return "IPv4 source refused by rp_filter or one of the router's own: the kernel decides"
         }
     }
 

@@ -1,3 +1,5 @@
+import Glibc
+
 /// Everything that can stop a fibfast command, each case naming the port or
 /// setting at fault and what the operator can do about it.
 public enum FibfastError: Error, Equatable, CustomStringConvertible {
@@ -24,6 +26,12 @@ public enum FibfastError: Error, Equatable, CustomStringConvertible {
     case lookupFamilyMismatch(source: String, destination: String)
     case metricsAddress(String)
     case metricsListen(address: String, Errno)
+    case netfilterRules([NetfilterRule])
+    case netfilterUnreadable(tool: String, reason: String)
+    case bpffsMissing(path: String, mountFailed: Bool)
+    case pinFailed(path: String, Errno)
+    case pinnedPortNotRequested(port: String)
+    case adoptionFailed(reason: String)
 
     public var description: String {
         switch self {
@@ -46,14 +54,18 @@ public enum FibfastError: Error, Equatable, CustomStringConvertible {
         case .portServedByAgent(let port, let pid):
             return "port \(port) is already served by a fibfast agent (pid \(pid)); stop it or run `fibfast detach \(port)`"
         case .loadRejected(let errno, let log):
-            let tail = log.suffix(20).joined(separator: "\n  ")
-            return "the kernel refused the fast-path program: \(errno)" + (tail.isEmpty ? "" : "\n  " + tail)
+            let lines = Self.verifierExcerpt(log).joined(separator: "\n  ")
+            return "the kernel refused the fast-path program: \(errno)" + (lines.isEmpty ? "" : "\n  " + lines)
+                + "\nthis kernel (\(Self.kernelRelease)) or its configuration does not accept fibfast's program; "
+                + "the router keeps forwarding through the kernel. Report the lines above with `uname -a`"
         case .attachFailed(let port, let mode, let errno):
             var hint = ""
             if mode == .native && errno == .notSupported {
                 hint = "; the driver has no native XDP, try --mode generic"
             } else if errno == .busy {
                 hint = "; another XDP program is attached, see `fibfast status`"
+            } else if errno == Errno(ENODEV) || errno == Errno(ENXIO) {
+                hint = "; the port vanished while fibfast was attaching (deleted or moved to another namespace)"
             }
             return "attaching to port \(port) in \(mode) mode failed: \(errno)\(hint)"
         case .detachFailed(let port, let errno):
@@ -80,6 +92,52 @@ public enum FibfastError: Error, Equatable, CustomStringConvertible {
             return "--metrics \(text) is not ADDRESS:PORT or PORT (for example 127.0.0.1:9464 or [::1]:9464)"
         case .metricsListen(let address, let errno):
             return "cannot serve metrics on \(address): \(errno); pick another port with --metrics"
+        case .netfilterRules(let rules):
+            let list = rules.prefix(20).map { "\n  " + $0.description }.joined()
+            let more = rules.count > 20 ? "\n  ... and \(rules.count - 20) more" : ""
+            return "netfilter filters or rewrites forwarded packets here, and XDP forwarding would bypass it:"
+                + list + more
+                + "\nremove these rules, or pass --bypass-netfilter to forward past them anyway"
+        case .bpffsMissing(let path, let mountFailed):
+            if mountFailed {
+                return "could not mount a bpffs at \(path) for --keep-on-exit; mount one yourself: mount -t bpf -o mode=0700 bpf \(path)"
+            }
+            return "\(path) is not a bpffs, and fibfast runs in a private mount namespace (ip netns exec?) where a mount would vanish with it; "
+                + "mount it in the root mount namespace first: mkdir -p \(path) && mount -t bpf -o mode=0700 bpf \(path), or pass --bpffs"
+        case .pinFailed(let path, let errno):
+            let hint = errno == Errno(EROFS) || errno == .permission || errno == Errno(EACCES)
+                ? "; the bpffs is read-only or not writable by fibfast: remount it read-write or pass --bpffs" : ""
+            return "pinning \(path) for --keep-on-exit failed: \(errno)\(hint)"
+        case .pinnedPortNotRequested(let port):
+            return "the pinned fast path in this namespace also serves port \(port); name it too, or run `fibfast detach \(port)` first"
+        case .adoptionFailed(let reason):
+            return "cannot adopt the pinned fast path: \(reason); run `fibfast detach` first (the kernel forwards meanwhile)"
+        case .netfilterUnreadable(let tool, let reason):
+            return "cannot check for netfilter rules that XDP forwarding would bypass (\(tool): \(reason)); "
+                + "install nftables, or pass --bypass-netfilter to attach without the check"
+        }
+    }
+}
+
+extension FibfastError {
+    /// The lines of a libbpf log that explain a rejection: the end of the
+    /// verifier's own log (its verdict sits just before the instruction
+    /// count), then libbpf's summary. A verifier log runs to thousands of
+    /// lines; the operator needs the last few.
+    static func verifierExcerpt(_ log: [String]) -> [String] {
+        guard let begin = log.firstIndex(where: { $0.contains("BEGIN PROG LOAD LOG") }),
+              let end = log[begin...].firstIndex(where: { $0.contains("END PROG LOAD LOG") })
+        else { return Array(log.suffix(12)) }
+        let verifier = log[(begin + 1)..<end].filter { !$0.hasPrefix("processed ") && !$0.isEmpty }
+        let summary = log[..<begin].suffix(1) + log[(end + 1)...].prefix(2)
+        return Array(summary.prefix(1)) + verifier.suffix(8).map { "verifier: " + $0 } + Array(summary.dropFirst())
+    }
+
+    static var kernelRelease: String {
+        var names = utsname()
+        uname(&names)
+        return withUnsafeBytes(of: names.release) { raw in
+            String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
         }
     }
 }

@@ -1,0 +1,195 @@
+import Foundation
+
+/// A netfilter rule (or chain policy) that the kernel applies to forwarded
+/// packets and that XDP forwarding would skip: bpf_fib_lookup + redirect
+/// never enters the prerouting, forward or postrouting hooks, nor the
+/// netdev ingress/egress hooks of the ports.
+public struct NetfilterRule: Sendable, Equatable, CustomStringConvertible {
+    /// "nftables" (which includes iptables-nft), "iptables-legacy" or "ip6tables-legacy".
+    public var source: String
+    /// "inet filter", "ip nat", ... or the iptables table name.
+    public var table: String
+    public var chain: String
+    public var hook: String
+    /// The rule as its tool prints it, or "policy drop" for a chain that drops by default.
+    public var rule: String
+
+    public init(source: String, table: String, chain: String, hook: String, rule: String) {
+        self.source = source
+        self.table = table
+        self.chain = chain
+        self.hook = hook
+        self.rule = rule
+    }
+
+    public var description: String {
+        "\(source) table \(table) chain \(chain) (\(hook) hook): \(rule)"
+    }
+}
+
+/// Finds forward-path filtering and NAT in this network namespace.
+public enum Netfilter {
+    /// Hooks a forwarded packet passes through, per nftables family. The
+    /// input and output hooks see only the router's own traffic, which the
+    /// fast path never touches.
+    static let forwardHooks: [String: Set<String>] = [
+        "ip": ["prerouting", "forward", "postrouting"],
+        "ip6": ["prerouting", "forward", "postrouting"],
+        "inet": ["prerouting", "forward", "postrouting", "ingress"],
+        "netdev": ["ingress", "egress"],
+    ]
+
+    /// Every rule fibfast would bypass, from nftables and legacy iptables.
+    /// Throws when it cannot tell: an unchecked firewall is not a clean one.
+    public static func forwardPathRules() throws -> [NetfilterRule] {
+        var rules: [NetfilterRule] = []
+        let json = try run("nft", ["-j", "list", "ruleset"])
+        // Rule text for the message; the JSON is what is trusted.
+        let text = (try? run("nft", ["-a", "list", "ruleset"])) ?? ""
+        rules += try nftRules(json: json, text: text)
+        // iptables-legacy keeps its tables outside nftables. The kernel lists
+        // loaded legacy tables in /proc; without them there is nothing to save,
+        // and running the save command would only load modules.
+        for (tool, names, source) in [("iptables-legacy-save", "/proc/net/ip_tables_names", "iptables-legacy"),
+                                      ("ip6tables-legacy-save", "/proc/net/ip6_tables_names", "ip6tables-legacy")] {
+            let tables = (try? String(contentsOfFile: names, encoding: .utf8)) ?? ""
+            if tables.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty { continue }
+            rules += iptablesRules(save: try run(tool, []), source: source)
+        }
+        return rules
+    }
+
+    /// Base chains on a forward-path hook that have rules or drop by
+    /// default, from `nft -j list ruleset`; `text` is `nft -a list ruleset`
+    /// and only lends the rules' wording.
+    public static func nftRules(json: String, text: String = "") throws -> [NetfilterRule] {
+        guard let object = try? JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any],
+              let items = object["nftables"] as? [[String: Any]]
+        else { throw FibfastError.netfilterUnreadable(tool: "nft -j list ruleset", reason: "unexpected JSON") }
+
+        struct ChainKey: Hashable { var family: String, table: String, chain: String }
+        var hooked: [ChainKey: (hook: String, policy: String?)] = [:]
+        var order: [ChainKey] = []
+        var rulesByChain: [ChainKey: [Int]] = [:]
+        for item in items {
+            if let chain = item["chain"] as? [String: Any],
+               let family = chain["family"] as? String, let table = chain["table"] as? String,
+               let name = chain["name"] as? String, let hook = chain["hook"] as? String,
+               forwardHooks[family]?.contains(hook) == true {
+                let key = ChainKey(family: family, table: table, chain: name)
+                hooked[key] = (hook, chain["policy"] as? String)
+                order.append(key)
+            } else if let rule = item["rule"] as? [String: Any],
+                      let family = rule["family"] as? String, let table = rule["table"] as? String,
+                      let chain = rule["chain"] as? String {
+                rulesByChain[ChainKey(family: family, table: table, chain: chain), default: []]
+                    .append(rule["handle"] as? Int ?? -1)
+            }
+        }
+        let wording = nftRuleText(text)
+        var result: [NetfilterRule] = []
+        for key in order {
+            guard let (hook, policy) = hooked[key] else { continue }
+            let table = "\(key.family) \(key.table)"
+            for handle in rulesByChain[key] ?? [] {
+                let words = wording["\(table)/\(key.chain)/\(handle)"] ?? "rule"
+                result.append(NetfilterRule(source: "nftables", table: table, chain: key.chain, hook: hook,
+                                            rule: "\(words) # handle \(handle)"))
+            }
+            if policy == "drop" {
+                result.append(NetfilterRule(source: "nftables", table: table, chain: key.chain, hook: hook,
+                                            rule: "policy drop"))
+            }
+        }
+        return result
+    }
+
+    /// "family table/chain/handle" -> rule text, from `nft -a list ruleset`.
+    static func nftRuleText(_ text: String) -> [String: String] {
+        var result: [String: String] = [:]
+        var table = "", chain = ""
+        for raw in text.split(separator: "\n") {
+            let line = raw.trimmingCharacters(in: .whitespaces)
+            let words = line.split(separator: " ").map(String.init)
+            if words.first == "table", words.count >= 3 {
+                table = "\(words[1]) \(words[2])"
+            } else if words.first == "chain", words.count >= 2 {
+                chain = words[1]
+            } else if let marker = line.range(of: " # handle "), !line.hasPrefix("type ") {
+                let handle = line[marker.upperBound...].trimmingCharacters(in: .whitespaces)
+                // Counter values change with traffic; a rule must read the
+                // same from one look to the next.
+                let wording = String(line[..<marker.lowerBound]).replacingOccurrences(
+                    of: #"packets \d+ bytes \d+"#, with: "", options: .regularExpression)
+                    .replacingOccurrences(of: "  ", with: " ")
+                result["\(table)/\(chain)/\(handle)"] = wording.trimmingCharacters(in: .whitespaces)
+            }
+        }
+        return result
+    }
+
+    /// Built-in chains of each iptables table that forwarded packets cross.
+    static let iptablesChains: [String: Set<String>] = [
+        "filter": ["FORWARD"],
+        "nat": ["PREROUTING", "POSTROUTING"],
+        "mangle": ["PREROUTING", "FORWARD", "POSTROUTING"],
+        "raw": ["PREROUTING"],
+        "security": ["FORWARD"],
+    ]
+
+    /// Rules and non-ACCEPT policies on forward-path chains, from
+    /// iptables-save output. User chains are reached only by jumps from
+    /// these, so a rule there always shows up here as the jump.
+    public static func iptablesRules(save: String, source: String) -> [NetfilterRule] {
+        var result: [NetfilterRule] = []
+        var table = ""
+        for raw in save.split(separator: "\n") {
+            let line = String(raw)
+            if line.hasPrefix("*") {
+                table = String(line.dropFirst())
+            } else if line.hasPrefix(":") {
+                let words = line.dropFirst().split(separator: " ").map(String.init)
+                if words.count >= 2, iptablesChains[table]?.contains(words[0]) == true,
+                   words[1] != "ACCEPT" && words[1] != "-" {
+                    result.append(NetfilterRule(source: source, table: table, chain: words[0],
+                                                hook: words[0].lowercased(), rule: "policy \(words[1])"))
+                }
+            } else if line.hasPrefix("-A ") {
+                let words = line.split(separator: " ", maxSplits: 2).map(String.init)
+                if words.count >= 2, iptablesChains[table]?.contains(words[1]) == true {
+                    result.append(NetfilterRule(source: source, table: table, chain: words[1],
+                                                hook: words[1].lowercased(), rule: line))
+                }
+            }
+        }
+        return result
+    }
+
+    /// Runs one of the netfilter tools from the usual sbin directories.
+    static func run(_ tool: String, _ arguments: [String]) throws -> String {
+        let directories = ["/usr/sbin", "/sbin", "/usr/bin", "/bin"]
+        guard let path = directories.map({ "\($0)/\(tool)" }).first(where: FileManager.default.isExecutableFile)
+        else {
+            throw FibfastError.netfilterUnreadable(tool: tool, reason: "not installed")
+        }
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: path)
+        process.arguments = arguments
+        let out = Pipe(), err = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        process.standardInput = FileHandle.nullDevice
+        do { try process.run() } catch {
+            throw FibfastError.netfilterUnreadable(tool: tool, reason: "\(error)")
+        }
+        // Rulesets are small; stderr is read after stdout reaches EOF.
+        let output = out.fileHandleForReading.readDataToEndOfFile()
+        let errors = err.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        guard process.terminationStatus == 0 else {
+            let message = String(decoding: errors, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+            throw FibfastError.netfilterUnreadable(tool: ([tool] + arguments).joined(separator: " "), reason: message)
+        }
+        return String(decoding: output, as: UTF8.self)
+    }
+}

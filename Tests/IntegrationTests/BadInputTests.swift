@@ -1,0 +1,96 @@
+import FibfastCore
+import Foundation
+import XCTest
+
+/// Every way an operator can point fibfast at the wrong thing: a clear
+/// message naming it, a non-zero exit, and no XDP program left on any port.
+final class BadInputTests: XCTestCase {
+    func assertRefused(_ lab: Lab, _ arguments: [String], naming expected: [String],
+                       file: StaticString = #filePath, line: UInt = #line) throws {
+        let (status, message) = try lab.attachRefused(arguments)
+        XCTAssertNotEqual(status, 0, "\(arguments) must fail", file: file, line: line)
+        for text in expected {
+            XCTAssertTrue(message.contains(text), "\(arguments): message lacks '\(text)': \(message)",
+                          file: file, line: line)
+        }
+        XCTAssertFalse(message.contains("fast path running"), file: file, line: line)
+        XCTAssertEqual(try lab.portsWithXDP(), [], "\(arguments) left XDP attached", file: file, line: line)
+    }
+
+    func testInterfacesThatCannotBePorts() throws {
+        let lab = try Lab(self, warm: false)
+        XCTAssertTrue(try lab.exec(.rtr, ["ip", "tuntap", "add", "dev", "tun0", "mode", "tun"]).succeeded)
+        XCTAssertTrue(try lab.exec(.rtr, ["ip", "link", "set", "tun0", "up"]).succeeded)
+
+        try assertRefused(lab, ["p0", "nosuch0"], naming: ["nosuch0", "does not exist"])
+        // eth0 exists, but in the src namespace: from here it does not.
+        try assertRefused(lab, ["p0", "eth0"], naming: ["eth0", "this network namespace"])
+        try assertRefused(lab, ["p0", "lo"], naming: ["lo", "loopback"])
+        try assertRefused(lab, ["p0", "tun0"], naming: ["tun0", "no Ethernet framing"])
+        try assertRefused(lab, ["p0"], naming: ["at least two ports"])
+        try assertRefused(lab, ["p0", "p0"], naming: ["p0", "more than once"])
+    }
+
+    func testMalformedOptionValues() throws {
+        let lab = try Lab(self, warm: false)
+        try assertRefused(lab, ["p0", "p1", "--mode", "turbo"], naming: ["--mode", "turbo"])
+        try assertRefused(lab, ["p0", "p1", "--no-such-option"], naming: ["--no-such-option"])
+    }
+
+    func testADriverWithoutNativeXDPLeavesNoPortHalfAttached() throws {
+        let lab = try Lab(self, warm: false)
+        // macvlan has no native XDP; p0 (veth) does, and is attached first.
+        XCTAssertTrue(try lab.exec(.rtr, ["ip", "link", "add", "mv0", "link", "p1", "type", "macvlan"]).succeeded)
+        XCTAssertTrue(try lab.exec(.rtr, ["ip", "link", "set", "mv0", "up"]).succeeded)
+        try assertRefused(lab, ["p0", "mv0", "--mode", "native"], naming: ["mv0", "native", "--mode generic"])
+    }
+
+    func testTwoAgentsOnTheSamePort() throws {
+        let lab = try Lab(self, warm: false)
+        let first = try lab.attach()
+        let before = try lab.portsWithXDP()
+        let (status, message) = try lab.attachRefused(["p1", "p0"])
+        XCTAssertNotEqual(status, 0)
+        XCTAssertTrue(message.contains("already served by a fibfast agent (pid"), message)
+        XCTAssertTrue(first.isRunning, "the first agent must be left alone")
+        XCTAssertEqual(try lab.portsWithXDP(), before)
+        try first.stop()
+        XCTAssertEqual(try lab.portsWithXDP(), [])
+    }
+
+    /// The binary loads only its embedded object, so a kernel that rejects
+    /// it is shown with a deliberately broken build of the same program,
+    /// loaded through the same code path.
+    func testAVerifierRejectionShowsTheVerifiersReason() throws {
+        try Lab.requireRoot()
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("ff-broken-\(getpid())")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let source = directory.appendingPathComponent("broken.bpf.c")
+        try """
+            #include <linux/bpf.h>
+            #include <bpf/bpf_helpers.h>
+            SEC("xdp")
+            int fibfast_xdp(struct xdp_md *ctx)
+            {
+                unsigned char *data = (void *)(long)ctx->data;
+                /* No bounds check against data_end: the verifier must say no. */
+                return data[20] == 1 ? XDP_DROP : XDP_PASS;
+            }
+            char _license[] SEC("license") = "GPL";
+            """.write(to: source, atomically: true, encoding: .utf8)
+        let object = directory.appendingPathComponent("broken.bpf.o")
+        let clang = FileManager.default.isExecutableFile(atPath: "/opt/swift/usr/bin/clang") ? "/opt/swift/usr/bin/clang" : "clang"
+        let build = try Command.run([clang, "-O2", "-g", "-target", "bpf", "-I/usr/include/x86_64-linux-gnu",
+                                     "-c", source.path, "-o", object.path])
+        XCTAssertTrue(build.succeeded, build.stderr)
+
+        XCTAssertThrowsError(try FastPathProgram.load(object: Array(try Data(contentsOf: object)))) { error in
+            let text = "\(error)"
+            XCTAssertTrue(text.contains("the kernel refused the fast-path program"), text)
+            XCTAssertTrue(text.contains("verifier: ") && text.contains("invalid access to packet"), text)
+            XCTAssertTrue(text.contains("keeps forwarding through the kernel"), text)
+            print(text)
+        }
+    }
+}

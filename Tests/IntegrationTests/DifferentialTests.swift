@@ -1,0 +1,99 @@
+import Foundation
+import XCTest
+
+/// Same bytes as the kernel: every frame of Tests/lab/difftest.py's corpus
+/// goes through the lab router once with the kernel alone and once with
+/// fibfast attached; what reaches dst and what comes back to src must be
+/// identical, byte for byte (after the one normalisation difftest.py
+/// documents: the IP ID and header checksum of IPv4 packets the router
+/// itself originates).
+final class DifferentialTests: XCTestCase {
+    static let tool = Command.root.appendingPathComponent("Tests/lab/difftest.py").path
+
+    typealias Outcome = [String: [String: Any]]
+
+    func prepare(_ lab: Lab) throws {
+        // Egress MTU below ingress MTU: DF packets too big, fragmentation.
+        XCTAssertTrue(try lab.exec(.rtr, ["ip", "link", "set", "p1", "mtu", "1400"]).succeeded)
+        XCTAssertTrue(try lab.exec(.dst, ["ip", "link", "set", "eth0", "mtu", "1400"]).succeeded)
+        // Both runs must get every ICMP error the kernel wants to send, and a
+        // neighbour that never answers must fail fast.
+        try lab.sysctl(.rtr, "net.ipv4.icmp_ratelimit=0", "net.ipv6.icmp.ratelimit=0",
+                       "net.ipv4.neigh.p0.mcast_solicit=1", "net.ipv4.neigh.p0.retrans_time_ms=200",
+                       "net.ipv6.neigh.p0.mcast_solicit=1", "net.ipv6.neigh.p0.retrans_time_ms=200",
+                       "net.ipv4.neigh.p1.mcast_solicit=1", "net.ipv4.neigh.p1.retrans_time_ms=200",
+                       "net.ipv6.neigh.p1.mcast_solicit=1", "net.ipv6.neigh.p1.retrans_time_ms=200")
+        // The sink records and never answers: IP is dropped before its stack
+        // (so no reassembly timer fires into a later case), neighbour
+        // discovery is let through so the router keeps its next hop.
+        let ruleset = """
+            table netdev sink {
+              chain in {
+                type filter hook ingress device "eth0" priority 0; policy accept;
+                icmpv6 type { nd-neighbor-solicit, nd-neighbor-advert } accept
+                meta protocol { ip, ip6 } drop
+              }
+            }
+            """
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("ff-sink-\(lab.name).nft")
+        try ruleset.write(to: file, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(at: file) }
+        let nft = try lab.exec(.dst, ["nft", "-f", file.path])
+        XCTAssertTrue(nft.succeeded, nft.stderr)
+    }
+
+    func runCorpus(_ lab: Lab) throws -> Outcome {
+        let result = try Command.run(["python3", Self.tool, "run", "--lab", lab.name])
+        guard result.succeeded,
+              let object = try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? Outcome
+        else { throw LabError.command("difftest.py", result.stderr) }
+        return object
+    }
+
+    func differences(_ kernel: Outcome, _ fibfast: Outcome) -> [String] {
+        var report: [String] = []
+        for name in kernel.keys.sorted() {
+            for side in ["dst", "src"] {
+                let k = kernel[name]?[side] as? [String] ?? []
+                let f = fibfast[name]?[side] as? [String] ?? []
+                if k != f {
+                    report.append("\(name) at \(side):\n    kernel:  \(k)\n    fibfast: \(f)\n    sent:    \(kernel[name]?["sent"] ?? "?")")
+                }
+            }
+        }
+        return report
+    }
+
+    func compare(rpFilter: Int) throws {
+        let lab = try Lab(self)
+        try prepare(lab)
+        try lab.sysctl(.rtr, "net.ipv4.conf.all.rp_filter=\(rpFilter)")
+        let kernel = try runCorpus(lab)
+        let agent = try lab.attach()
+        let fibfast = try runCorpus(lab)
+        let stats = try XCTUnwrap(lab.stats().port("p0"))
+        try agent.stop()
+
+        // The corpus must exercise both outcomes, or equality proves little.
+        let delivered = kernel.values.filter { !($0["dst"] as? [String] ?? []).isEmpty }.count
+        let answered = kernel.values.filter { !($0["src"] as? [String] ?? []).isEmpty }.count
+        print("differential, rp_filter \(rpFilter): \(kernel.count) cases, \(delivered) reach dst, \(answered) answer src; fibfast forwarded \(stats.forwarded.packets) in XDP, passed \(stats.passReasons.mapValues(\.packets))")
+        XCTAssertGreaterThan(kernel.count, 80)
+        XCTAssertEqual(kernel["(after the corpus)"]?["src"] as? [String], [], "a late answer would be credited to the wrong case")
+        XCTAssertEqual(kernel["(after the corpus)"]?["dst"] as? [String], [])
+        XCTAssertGreaterThan(delivered, 25)
+        XCTAssertGreaterThan(answered, 10)
+        XCTAssertGreaterThan(stats.forwarded.packets, 15, "too little of the corpus took the fast path")
+        XCTAssertEqual(Set(kernel.keys), Set(fibfast.keys))
+        let report = differences(kernel, fibfast)
+        XCTAssertTrue(report.isEmpty, "fibfast differs from the kernel in \(report.count) places:\n" + report.joined(separator: "\n"))
+    }
+
+    func testSameBytesAsTheKernel() throws {
+        try compare(rpFilter: 0)
+    }
+
+    func testSameBytesAsTheKernelWithStrictReversePathFiltering() throws {
+        try compare(rpFilter: 1)
+    }
+}

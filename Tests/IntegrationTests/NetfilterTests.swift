@@ -1,0 +1,92 @@
+import Foundation
+import XCTest
+
+/// XDP forwarding bypasses netfilter: fibfast must not silently switch a
+/// router's firewall or NAT off.
+final class NetfilterTests: XCTestCase {
+    func nft(_ lab: Lab, _ arguments: String...) throws {
+        let result = try lab.exec(.rtr, ["nft"] + arguments)
+        guard result.succeeded else { throw LabError.command("nft \(arguments)", result.stderr) }
+    }
+
+    func assertRefused(_ lab: Lab, naming expected: [String], file: StaticString = #filePath, line: UInt = #line) throws {
+        let (status, message) = try lab.attachRefused(["p0", "p1"])
+        XCTAssertNotEqual(status, 0, "attach must fail", file: file, line: line)
+        for text in expected + ["--bypass-netfilter"] {
+            XCTAssertTrue(message.contains(text), "message lacks '\(text)': \(message)", file: file, line: line)
+        }
+        XCTAssertEqual(try lab.portsWithXDP(), [], "nothing may stay attached", file: file, line: line)
+    }
+
+    func testRefusesToAttachOverAForwardChain() throws {
+        let lab = try Lab(self)
+        try nft(lab, "add", "table", "inet", "fw")
+        try nft(lab, "add", "chain", "inet", "fw", "forward", "{ type filter hook forward priority 0; }")
+        // An empty base chain with an accept policy filters nothing.
+        _ = try lab.attach().stop()
+        try nft(lab, "add", "rule", "inet", "fw", "forward", "tcp", "dport", "22", "drop")
+        try assertRefused(lab, naming: ["table inet fw chain forward", "tcp dport 22 drop"])
+    }
+
+    func testRefusesOverADropPolicyAndNAT() throws {
+        let lab = try Lab(self)
+        try nft(lab, "add", "table", "ip", "f")
+        try nft(lab, "add", "chain", "ip", "f", "fw", "{ type filter hook forward priority 0; policy drop; }")
+        try assertRefused(lab, naming: ["chain fw", "policy drop"])
+        try nft(lab, "flush", "ruleset")
+        // iptables-nft shows up in nftables.
+        XCTAssertTrue(try lab.exec(.rtr, ["iptables", "-t", "nat", "-A", "POSTROUTING", "-o", "p1", "-j", "MASQUERADE"]).succeeded)
+        try assertRefused(lab, naming: ["POSTROUTING", "masquerade"])
+    }
+
+    func testRefusesOverLegacyIptables() throws {
+        let lab = try Lab(self)
+        XCTAssertTrue(try lab.exec(.rtr, ["iptables-legacy", "-A", "FORWARD", "-s", "10.9.0.0/16", "-j", "DROP"]).succeeded)
+        try assertRefused(lab, naming: ["iptables-legacy", "-A FORWARD -s 10.9.0.0/16 -j DROP"])
+        XCTAssertTrue(try lab.exec(.rtr, ["ip6tables-legacy", "-t", "mangle", "-A", "PREROUTING", "-j", "MARK", "--set-mark", "1"]).succeeded)
+        try assertRefused(lab, naming: ["ip6tables-legacy", "mangle"])
+    }
+
+    func testBypassIsTheOperatorsExplicitChoice() throws {
+        let lab = try Lab(self)
+        try nft(lab, "add", "table", "inet", "fw")
+        try nft(lab, "add", "chain", "inet", "fw", "forward", "{ type filter hook forward priority 0; }")
+        try nft(lab, "add", "rule", "inet", "fw", "forward", "udp", "dport", "5555", "drop")
+        let agent = try lab.attach(["p0", "p1", "--bypass-netfilter"])
+        XCTAssertTrue(agent.log.contains("bypassing netfilter"), agent.log)
+        try lab.send(to: "10.2.0.2", count: 10, port: 5555)
+        Thread.sleep(forTimeInterval: 0.3)
+        // The documented consequence: the drop rule is not applied.
+        XCTAssertEqual(try XCTUnwrap(lab.stats().port("p0")).forwarded.packets, 10)
+    }
+
+    func testStepsAsideWhenRulesAppearAndComesBackWhenTheyGo() throws {
+        let lab = try Lab(self)
+        let agent = try lab.attach()
+        try nft(lab, "add", "table", "inet", "fw")
+        try nft(lab, "add", "chain", "inet", "fw", "forward", "{ type filter hook forward priority 0; }")
+        try nft(lab, "add", "rule", "inet", "fw", "forward", "udp", "dport", "5555", "counter", "drop")
+        try agent.background.waitForLine("stepped aside", inStderr: true, timeout: 5)
+        XCTAssertTrue(agent.log.contains("udp dport 5555"), agent.log)
+
+        // The kernel forwards, so its firewall applies: 5555 is dropped, the rest delivered.
+        let dropped = try lab.capture(on: .dst, count: 10, proto: "udp", dport: 5555, timeout: 1) {
+            try lab.send(to: "10.2.0.2", count: 10, port: 5555)
+        }
+        XCTAssertEqual(dropped.count, 0, "the firewall rule must apply")
+        let delivered = try lab.capture(on: .dst, count: 10, proto: "udp", dport: 6666, timeout: 2) {
+            try lab.send(to: "10.2.0.2", count: 10, port: 6666)
+        }
+        XCTAssertEqual(delivered.count, 10)
+        var p0 = try XCTUnwrap(lab.stats().port("p0"))
+        XCTAssertEqual(p0.forwarded.packets, 0)
+        XCTAssertEqual(p0.passed("stepped-aside"), 20)
+
+        try nft(lab, "flush", "ruleset")
+        try agent.background.waitForLine("forwarding again", inStderr: true, timeout: 5)
+        try lab.send(to: "10.2.0.2", count: 10, port: 5555)
+        Thread.sleep(forTimeInterval: 0.3)
+        p0 = try XCTUnwrap(lab.stats().port("p0"))
+        XCTAssertEqual(p0.forwarded.packets, 10)
+    }
+}

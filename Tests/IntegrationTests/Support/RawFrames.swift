@@ -1,0 +1,101 @@
+import Foundation
+
+/// Raw Ethernet frames for tests that need exact bytes (spoofed sources,
+/// bad checksums, fuzzing) rather than what a socket would send.
+enum RawFrames {
+    static func mac(_ text: String) -> [UInt8] {
+        text.split(separator: ":").map { UInt8($0, radix: 16)! }
+    }
+
+    static func ipv4(_ text: String) -> [UInt8] {
+        var addr = in_addr()
+        precondition(inet_pton(AF_INET, text, &addr) == 1, "bad IPv4 address \(text)")
+        return withUnsafeBytes(of: &addr) { Array($0) }
+    }
+
+    static func ipv6(_ text: String) -> [UInt8] {
+        var addr = in6_addr()
+        precondition(inet_pton(AF_INET6, text, &addr) == 1, "bad IPv6 address \(text)")
+        return withUnsafeBytes(of: &addr) { Array($0) }
+    }
+
+    static func be16(_ value: UInt16) -> [UInt8] { [UInt8(value >> 8), UInt8(value & 0xff)] }
+
+    /// The Internet checksum (RFC 1071).
+    static func checksum(_ bytes: [UInt8]) -> UInt16 {
+        var sum: UInt32 = 0
+        var i = 0
+        while i + 1 < bytes.count {
+            sum += UInt32(bytes[i]) << 8 | UInt32(bytes[i + 1])
+            i += 2
+        }
+        if i < bytes.count { sum += UInt32(bytes[i]) << 8 }
+        while sum >> 16 != 0 { sum = (sum & 0xffff) + (sum >> 16) }
+        return ~UInt16(sum)
+    }
+
+    static func udp4(ethDst: [UInt8], ethSrc: [UInt8], src: String, dst: String, ttl: UInt8 = 64,
+                     sport: UInt16 = 40000, dport: UInt16 = 9999, payload: [UInt8] = Array("fibfast".utf8),
+                     id: UInt16 = 1, tos: UInt8 = 0) -> [UInt8] {
+        var udp = be16(sport) + be16(dport) + be16(UInt16(8 + payload.count)) + [0, 0] + payload
+        let pseudo = ipv4(src) + ipv4(dst) + [0, 17] + be16(UInt16(udp.count))
+        let sum = checksum(pseudo + udp)
+        udp[6...7] = (be16(sum == 0 ? 0xffff : sum))[...]
+        var ip: [UInt8] = [0x45, tos] + be16(UInt16(20 + udp.count)) + be16(id) + [0x40, 0, ttl, 17, 0, 0]
+            + ipv4(src) + ipv4(dst)
+        ip[10...11] = be16(checksum(ip))[...]
+        return ethDst + ethSrc + [0x08, 0x00] + ip + udp
+    }
+
+    static func udp6(ethDst: [UInt8], ethSrc: [UInt8], src: String, dst: String, hopLimit: UInt8 = 64,
+                     sport: UInt16 = 40000, dport: UInt16 = 9999, payload: [UInt8] = Array("fibfast".utf8)) -> [UInt8] {
+        var udp = be16(sport) + be16(dport) + be16(UInt16(8 + payload.count)) + [0, 0] + payload
+        let pseudo = ipv6(src) + ipv6(dst) + [0, 0] + be16(UInt16(udp.count)) + [0, 0, 0, 17]
+        let sum = checksum(pseudo + udp)
+        udp[6...7] = (be16(sum == 0 ? 0xffff : sum))[...]
+        let ip: [UInt8] = [0x60, 0, 0, 0] + be16(UInt16(udp.count)) + [17, hopLimit] + ipv6(src) + ipv6(dst)
+        return ethDst + ethSrc + [0x86, 0xdd] + ip + udp
+    }
+
+    static func hex(_ bytes: [UInt8]) -> String { bytes.map { String(format: "%02x", $0) }.joined() }
+}
+
+extension Lab {
+    /// The MAC address of an interface in one of the lab's namespaces.
+    func mac(_ host: Host, _ interface: String) throws -> [UInt8] {
+        let result = try exec(host, ["cat", "/sys/class/net/\(interface)/address"])
+        guard result.succeeded else { throw LabError.command("reading \(interface)'s MAC", result.stderr) }
+        return RawFrames.mac(result.stdout.trimmingCharacters(in: .whitespacesAndNewlines))
+    }
+
+    /// Writes a raw frame out of a host's eth0 `count` times.
+    func inject(_ frame: [UInt8], from host: Host = .src, count: Int = 1) throws {
+        let result = try exec(host, ["python3", Lab.packetTool, "frame", "--iface", "eth0",
+                                     "--hex", RawFrames.hex(frame), "--count", "\(count)"])
+        guard result.succeeded else { throw LabError.command("frame", result.stderr) }
+    }
+
+    func sysctl(_ host: Host, _ assignments: String...) throws {
+        let result = try exec(host, ["sysctl", "-q", "-w"] + assignments)
+        guard result.succeeded else { throw LabError.command("sysctl", result.stderr) }
+    }
+}
+
+extension Lab {
+    /// Ports of the router that have any XDP program attached, from `ip -d link show`.
+    func portsWithXDP(_ host: Host = .rtr) throws -> [String] {
+        let result = try exec(host, ["ip", "-d", "-j", "link", "show"])
+        guard result.succeeded,
+              let links = try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [[String: Any]]
+        else { throw LabError.command("ip link show", result.stderr) }
+        return links.filter { $0["xdp"] != nil }.compactMap { $0["ifname"] as? String }
+    }
+
+    /// Runs `fibfast attach` in the router expecting it to refuse; returns
+    /// its exit status and stderr.
+    func attachRefused(_ arguments: [String], timeout: Double = 10) throws -> (status: Int32, message: String) {
+        let process = try BackgroundProcess(["ip", "netns", "exec", namespace(.rtr), Command.fibfast, "attach"] + arguments)
+        _ = try process.finish(timeout: timeout)
+        return (process.exitStatus ?? -1, process.stderr)
+    }
+}
