@@ -172,24 +172,14 @@ public enum Netfilter {
         else {
             throw FibfastError.netfilterUnreadable(tool: tool, reason: "not installed")
         }
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: path)
-        process.arguments = arguments
-        let out = Pipe(), err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        process.standardInput = FileHandle.nullDevice
-        do { try process.run() } catch {
+        let result: Subprocess.Result
+        do { result = try Subprocess.run(path, arguments) } catch {
             throw FibfastError.netfilterUnreadable(tool: tool, reason: "\(error)")
         }
-        // Rulesets are small; stderr is read after stdout reaches EOF.
-        let output = out.fileHandleForReading.readDataToEndOfFile()
-        let errors = err.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 else {
-            let message = String(decoding: errors, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        guard result.status == 0 else {
+            let message = result.stderr.trimmingCharacters(in: .whitespacesAndNewlines)
             throw FibfastError.netfilterUnreadable(tool: ([tool] + arguments).joined(separator: " "), reason: message)
         }
-        return String(decoding: output, as: UTF8.self)
+        return result.stdout
     }
 }
