@@ -40,12 +40,19 @@ struct Attach: AsyncParsableCommand {
         }
     }
 
+    @Flag(name: .shortAndLong, help: "Also log every route and address event (debug level).")
+    var verbose = false
+
+    @Option(help: ArgumentHelp("Receive buffer of the netlink event socket, in bytes (tests use a small one to provoke overruns).",
+                               visibility: .hidden))
+    var eventBufferSize: Int = EventSocket.defaultBufferSize
+
     func run() async throws {
-        let logger = Output.logger()
+        let logger = Output.logger(verbose: verbose)
         let agent = Agent(
             request: AttachRequest(ports: ports, mode: mode, direct: direct, force: force,
                                    enableForwarding: enableForwarding),
-            logger: logger)
+            logger: logger, eventBufferSize: eventBufferSize)
         try await reportingErrors {
             try await agent.start()
         }
@@ -62,11 +69,33 @@ struct Attach: AsyncParsableCommand {
                 throw ExitCode.failure
             }
         }
-        for await signal in Signals.termination() {
-            logger.info("\(Signals.name(signal)) received, stopping")
-            break
+        // The agent follows the kernel until a signal arrives; then both
+        // tasks end and the ports are handed back to the kernel.
+        let failure: Error? = await withTaskGroup(of: Error?.self) { group in
+            group.addTask {
+                do {
+                    try await agent.run()
+                    return nil
+                } catch {
+                    return error
+                }
+            }
+            group.addTask {
+                for await signal in Signals.termination() {
+                    logger.info("\(Signals.name(signal)) received, stopping")
+                    break
+                }
+                return nil
+            }
+            let first = await group.next() ?? nil
+            group.cancelAll()
+            return first
         }
         server?.stop()
         await agent.stop()
+        if let failure {
+            Output.error("the agent stopped following the kernel: \(failure)")
+            throw ExitCode.failure
+        }
     }
 }
