@@ -83,9 +83,10 @@ public actor Agent {
         self.ports = table
         self.failureWatch = failureWatch
         self.plan = plan
-        self.keeper = try NeighbourKeeper(logger: logger) { [weak table] ifindex in
-            table?.name(ifindex: ifindex) ?? Interfaces.name(ifindex)
-        }
+        self.keeper = try NeighbourKeeper(
+            logger: logger,
+            portName: { [weak table] ifindex in table?.name(ifindex: ifindex) ?? Interfaces.name(ifindex) },
+            portEnabled: { [weak table] ifindex in table?.isEnabled(ifindex: ifindex) ?? false })
     }
 
     /// Forwarding works without the tracepoints; only failures would go

@@ -33,11 +33,15 @@ final class NeighbourKeeper {
     private let control: NeighbourControl
     private let logger: Logger
     private let portName: (UInt32) -> String
+    /// Whether a port is up and in the fast path: entries on a port that
+    /// is down are flushed by the kernel and made again when it comes up.
+    private let portEnabled: (UInt32) -> Bool
 
-    init(logger: Logger, portName: @escaping (UInt32) -> String) throws {
+    init(logger: Logger, portName: @escaping (UInt32) -> String, portEnabled: @escaping (UInt32) -> Bool) throws {
         control = try NeighbourControl()
         self.logger = logger
         self.portName = portName
+        self.portEnabled = portEnabled
     }
 
     var routeCount: Int { store.count }
@@ -91,7 +95,7 @@ final class NeighbourKeeper {
         let key = NeighbourKey(address: entry.address, ifindex: entry.ifindex)
         if deleted {
             neighbours.removeValue(forKey: key)
-            if owned[key] != nil && store.gatewayUsers[key] != nil {
+            if owned[key] != nil && store.gatewayUsers[key] != nil && portEnabled(key.ifindex) {
                 logger.info("next hop \(describe(key)): its neighbour entry was removed; creating the managed entry again")
                 owned.removeValue(forKey: key)
                 ensure(key)
@@ -124,6 +128,7 @@ final class NeighbourKeeper {
     // MARK: - Managed entries
 
     private func ensure(_ key: NeighbourKey) {
+        guard portEnabled(key.ifindex) else { return }
         let existing = neighbours[key]
         if let existing, existing.isStatic { return }
         if owned[key] != nil, existing?.managed == true { return }
