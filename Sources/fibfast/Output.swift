@@ -22,7 +22,7 @@ struct TerseLogHandler: LogHandler {
 enum Output {
     static func logger(verbose: Bool = false) -> Logger {
         var logger = Logger(label: "fibfast") { _ in TerseLogHandler() }
-        logger.logLevel = verbose ? .debug : .info
+        logger.logLevel = verbose ? (ProcessInfo.processInfo.environment["FIBFAST_TRACE"] != nil ? .trace : .debug) : .info
         return logger
     }
 

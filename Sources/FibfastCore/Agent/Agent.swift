@@ -114,6 +114,13 @@ public actor Agent {
         logger.info("following the kernel: netlink event buffer \(socket.grantedBufferSize / 1024) KiB")
         // Subscribed first, dumped second: nothing falls between the two.
         resync(reason: nil)
+        let ticker = Task { [weak self] in
+            while !Task.isCancelled {
+                try? await Task.sleep(for: .seconds(1))
+                await self?.tick()
+            }
+        }
+        defer { ticker.cancel() }
         for await event in socket.events {
             handle(event)
         }
@@ -159,6 +166,10 @@ public actor Agent {
         case .overrun(let reason):
             resync(reason: reason)
         }
+    }
+
+    private func tick() {
+        keeper?.refresh()
     }
 
     private func scheduleRouteResync() {

@@ -12,6 +12,11 @@ import Logging
 ///   entries (NTF_EXT_MANAGED, kernel >= 5.16): the kernel resolves them as
 ///   soon as they are created, so a new route's first packets find their
 ///   next hop, and re-resolves them when they fail.
+/// - Those gateways are also re-confirmed (put into PROBE) every half
+///   base_reachable_time of their port, the shortest reachable time the
+///   kernel can draw: a managed entry that times out goes to DELAY without
+///   a notification and waits 5 s before probing, so without this the
+///   fast path would only be as quick as the kernel alone.
 /// - Any entry on a fast-path port that goes STALE (gateway or directly
 ///   connected host) is put into PROBE at once: unicast probes confirm it,
 ///   or fail it after ucast_probes * retrans_time, after which the next
@@ -29,6 +34,13 @@ final class NeighbourKeeper {
     /// Neighbour entries on fast-path ports, as the kernel last reported them.
     private var neighbours: [NeighbourKey: Neighbour] = [:]
     private var owned: [NeighbourKey: Ownership] = [:]
+    /// The last MAC address seen for each entry (INCOMPLETE and FAILED
+    /// reports carry none), to tell the operator when a next hop moved.
+    private var lastMAC: [NeighbourKey: [UInt8]] = [:]
+    /// When each next hop's entry was last seen confirmed (REACHABLE).
+    private var confirmed: [NeighbourKey: ContinuousClock.Instant] = [:]
+    /// Half of each port's base_reachable_time, per family.
+    private var refreshIntervals: [NeighbourKey.Port: Duration] = [:]
     private(set) var attached: Set<UInt32> = []
     private let control: NeighbourControl
     private let logger: Logger
@@ -72,6 +84,9 @@ final class NeighbourKeeper {
     func resync(attached ports: Set<UInt32>, neighbours entries: [Neighbour], routes: (( Route) -> Void) throws -> Void) rethrows {
         attached = ports
         neighbours = [:]
+        refreshIntervals = [:]
+        confirmed = confirmed.filter { ports.contains($0.key.ifindex) }
+        lastMAC = lastMAC.filter { ports.contains($0.key.ifindex) }
         for entry in entries where ports.contains(entry.ifindex) {
             neighbours[NeighbourKey(address: entry.address, ifindex: entry.ifindex)] = entry
         }
@@ -85,7 +100,8 @@ final class NeighbourKeeper {
         }
         for hop in after.sorted() { ensure(hop) }
         for hop in before.union(owned.keys).subtracting(after).sorted() { release(hop) }
-        for entry in neighbours.values where entry.isStale { probe(entry) }
+        for entry in neighbours.values where entry.needsConfirmation { probe(entry) }
+        for (key, entry) in neighbours where !entry.lladdr.isEmpty { lastMAC[key] = entry.lladdr }
     }
 
     // MARK: - Neighbours
@@ -95,6 +111,8 @@ final class NeighbourKeeper {
         let key = NeighbourKey(address: entry.address, ifindex: entry.ifindex)
         if deleted {
             neighbours.removeValue(forKey: key)
+            lastMAC.removeValue(forKey: key)
+            confirmed.removeValue(forKey: key)
             if owned[key] != nil && store.gatewayUsers[key] != nil && portEnabled(key.ifindex) {
                 logger.info("next hop \(describe(key)): its neighbour entry was removed; creating the managed entry again")
                 owned.removeValue(forKey: key)
@@ -105,21 +123,68 @@ final class NeighbourKeeper {
             return
         }
         let previous = neighbours.updateValue(entry, forKey: key)
-        if let previous, !previous.lladdr.isEmpty, !entry.lladdr.isEmpty, previous.lladdr != entry.lladdr {
-            logger.info("neighbour \(describe(key)) moved from \(previous.mac) to \(entry.mac): the fast path follows")
+        if !entry.lladdr.isEmpty {
+            if let known = lastMAC.updateValue(entry.lladdr, forKey: key), known != entry.lladdr {
+                logger.info("neighbour \(describe(key)) moved from \(PortTable.Port.format(known)) to \(entry.mac): the fast path follows")
+            }
         }
         if entry.state == UInt16(NUD_FAILED) && previous?.state != entry.state && store.gatewayUsers[key] != nil {
             logger.info("next hop \(describe(key)) unreachable (neighbour failed): its traffic goes to the kernel, which resolves it again")
         }
-        if entry.isStale && previous?.state != entry.state { probe(entry) }
+        if entry.state == UInt16(NUD_REACHABLE) && previous?.state != entry.state {
+            confirmed[key] = .now
+        }
+        if entry.needsConfirmation && previous?.state != entry.state { probe(entry) }
     }
 
+    /// Re-confirms the next hops whose entries were confirmed longer ago
+    /// than half their port's base_reachable_time. Called every second.
+    func refresh() {
+        let now = ContinuousClock.now
+        for key in store.gatewayUsers.keys {
+            guard let known = neighbours[key], known.isValid, !known.isStatic else {
+                logger.trace("refresh \(describe(key)): known \(neighbours[key]?.stateName ?? "-")")
+                continue
+            }
+            guard let last = confirmed[key] else { confirmed[key] = now; continue }
+            logger.trace("refresh \(describe(key)): known \(known.stateName) age \(now - last)")
+            guard now - last >= refreshInterval(key) else { continue }
+            confirmed[key] = now
+            // Ask the kernel: an entry already in PROBE must be left to finish.
+            guard var entry = control.get(key.address, ifindex: key.ifindex),
+                  entry.state & UInt16(NUD_REACHABLE | NUD_STALE | NUD_DELAY) != 0 else { continue }
+            // Every admin update sets the managed flag anew: keep it.
+            entry.managed = entry.managed || known.managed || owned[key] != nil
+            do {
+                try control.probe(entry)
+                logger.debug("next hop \(describe(key)): re-confirming its neighbour entry (\(entry.stateName))")
+            } catch {
+                logger.warning("next hop \(describe(key)): re-probe failed: \(error)")
+            }
+        }
+    }
+
+    private func refreshInterval(_ key: NeighbourKey) -> Duration {
+        let port = key.port
+        if let known = refreshIntervals[port] { return known }
+        let family = key.address.family == .ipv4 ? "ipv4" : "ipv6"
+        let text = Sysctl.read("net.\(family).neigh.\(portName(key.ifindex)).base_reachable_time_ms") ?? "30000"
+        let interval = Duration.milliseconds(max(1000, (Int(text) ?? 30000) / 2))
+        refreshIntervals[port] = interval
+        return interval
+    }
+
+    /// STALE (plain entries) and DELAY (managed ones, and entries the
+    /// kernel itself used) wait for a confirmation that traffic forwarded
+    /// in XDP never brings: probe at once instead.
     private func probe(_ entry: Neighbour) {
         guard !entry.lladdr.isEmpty else { return }
         let key = NeighbourKey(address: entry.address, ifindex: entry.ifindex)
+        var entry = entry
+        entry.managed = entry.managed || owned[key] != nil
         do {
             try control.probe(entry)
-            logger.info("neighbour \(describe(key)) went stale: probing it now (traffic forwarded in XDP never confirms it)")
+            logger.info("neighbour \(describe(key)) unconfirmed (\(entry.stateName)): probing it now, traffic forwarded in XDP never confirms it")
         } catch {
             logger.warning("neighbour \(describe(key)): re-probe failed: \(error)")
         }
@@ -149,17 +214,17 @@ final class NeighbourKeeper {
         }
     }
 
-    private func release(_ key: NeighbourKey) {
+    private func release(_ key: NeighbourKey, why: String = "no route uses it any more") {
         guard let ownership = owned.removeValue(forKey: key) else { return }
         do {
             switch ownership {
             case .created:
                 try control.delete(key.address, ifindex: key.ifindex)
-                logger.info("next hop \(describe(key)): no route uses it any more, managed neighbour entry removed")
+                logger.info("next hop \(describe(key)): \(why), managed neighbour entry removed")
             case .converted:
                 guard let entry = neighbours[key] else { return }
                 try control.unmanage(entry)
-                logger.info("next hop \(describe(key)): no route uses it any more, neighbour entry no longer managed")
+                logger.info("next hop \(describe(key)): \(why), neighbour entry no longer managed")
             }
         } catch {
             logger.warning("next hop \(describe(key)): cleaning up its managed neighbour entry failed: \(error)")
@@ -168,6 +233,6 @@ final class NeighbourKeeper {
 
     /// Leaves the kernel's neighbour tables as the agent found them.
     func releaseAll() {
-        for key in owned.keys.sorted() { release(key) }
+        for key in owned.keys.sorted() { release(key, why: "agent stopping") }
     }
 }

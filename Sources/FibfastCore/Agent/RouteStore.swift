@@ -118,3 +118,12 @@ public struct NeighbourKey: Hashable, Comparable, Sendable {
         (a.ifindex, a.address) < (b.ifindex, b.address)
     }
 }
+
+extension NeighbourKey {
+    /// A port and an address family: neighbour settings are per both.
+    struct Port: Hashable {
+        var ifindex: UInt32
+        var family: AddressFamily
+    }
+    var port: Port { Port(ifindex: ifindex, family: address.family) }
+}

@@ -30,6 +30,8 @@ public struct Neighbour: Sendable, Equatable {
     }
     public var isStatic: Bool { state & UInt16(NUD_PERMANENT | NUD_NOARP) != 0 }
     public var isStale: Bool { state == UInt16(NUD_STALE) }
+    /// Valid but unconfirmed: the kernel would wait for traffic to confirm it.
+    public var needsConfirmation: Bool { state == UInt16(NUD_STALE) || state == UInt16(NUD_DELAY) }
 
     public var stateName: String { Neighbour.stateName(state) }
 
@@ -82,8 +84,43 @@ final class NeighbourControl {
     static let origin: UInt8 = 251
 
     private let socket: RouteSocket
+    private let lookups: RouteSocket
 
-    init() throws { socket = try RouteSocket() }
+    init() throws {
+        socket = try RouteSocket()
+        lookups = try RouteSocket()
+        // One answer per question: no ACK left behind to be read as the
+        // answer to the next one.
+        nl_socket_disable_auto_ack(lookups.handle)
+    }
+
+    private final class Answer { var entry: Neighbour? }
+
+    /// The kernel's entry right now (events do not report every change of
+    /// state: REACHABLE to DELAY, for one, is silent).
+    func get(_ address: IPAddress, ifindex: UInt32) -> Neighbour? {
+        guard let message = nlmsg_alloc_simple(Int32(RTM_GETNEIGH), 0) else { return nil }
+        defer { nlmsg_free(message) }
+        var header = ndmsg()
+        header.ndm_family = UInt8(address.kernelFamily)
+        header.ndm_ifindex = Int32(bitPattern: ifindex)
+        var dst = address.bytes
+        guard nlmsg_append(message, &header, MemoryLayout<ndmsg>.size, Int32(NLMSG_ALIGNTO)) >= 0,
+              nla_put(message, Int32(NDA_DST), Int32(dst.count), &dst) >= 0 else { return nil }
+        let answer = Answer()
+        let context = Unmanaged.passUnretained(answer).toOpaque()
+        return withExtendedLifetime(answer) {
+            nl_socket_modify_cb(lookups.handle, NL_CB_VALID, NL_CB_CUSTOM, { message, context in
+                guard let message, let context else { return Int32(NL_OK.rawValue) }
+                let answer = Unmanaged<Answer>.fromOpaque(context).takeUnretainedValue()
+                if case .neighbour(let entry, false) = MessageParser.parse(message) { answer.entry = entry }
+                return Int32(NL_OK.rawValue)
+            }, context)
+            guard nl_send_auto(lookups.handle, message) >= 0 else { return nil }
+            _ = nl_recvmsgs_default(lookups.handle)
+            return answer.entry
+        }
+    }
 
     /// Creates a managed entry, or makes an existing one managed keeping
     /// its state and address: the kernel resolves it at once and keeps it
