@@ -142,19 +142,16 @@ final class NeighbourKeeper {
     func refresh() {
         let now = ContinuousClock.now
         for key in store.gatewayUsers.keys {
-            guard let known = neighbours[key], known.isValid, !known.isStatic else {
-                logger.trace("refresh \(describe(key)): known \(neighbours[key]?.stateName ?? "-")")
-                continue
-            }
-            guard let last = confirmed[key] else { confirmed[key] = now; continue }
-            logger.trace("refresh \(describe(key)): known \(known.stateName) age \(now - last)")
-            guard now - last >= refreshInterval(key) else { continue }
+            if let last = confirmed[key], now - last < refreshInterval(key) { continue }
             confirmed[key] = now
-            // Ask the kernel: an entry already in PROBE must be left to finish.
-            guard var entry = control.get(key.address, ifindex: key.ifindex),
+            // The kernel's word, not the last event: REACHABLE to DELAY is
+            // silent, and an entry already probing must be left to finish.
+            let current = control.get(key.address, ifindex: key.ifindex)
+            logger.trace("refresh \(describe(key)): kernel says \(current?.stateName ?? "nothing")")
+            guard var entry = current,
                   entry.state & UInt16(NUD_REACHABLE | NUD_STALE | NUD_DELAY) != 0 else { continue }
             // Every admin update sets the managed flag anew: keep it.
-            entry.managed = entry.managed || known.managed || owned[key] != nil
+            entry.managed = entry.managed || owned[key] != nil
             do {
                 try control.probe(entry)
                 logger.debug("next hop \(describe(key)): re-confirming its neighbour entry (\(entry.stateName))")

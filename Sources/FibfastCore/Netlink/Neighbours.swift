@@ -4,7 +4,7 @@ import Glibc
 
 /// A neighbour (ARP / NDP) entry.
 public struct Neighbour: Sendable, Equatable {
-    public var address: IPAddress
+    public var address: PackedAddress
     public var ifindex: UInt32
     public var lladdr: [UInt8]
     /// NUD_* bits.
@@ -14,7 +14,7 @@ public struct Neighbour: Sendable, Equatable {
     /// NDA_PROTOCOL: who made the entry (fibfast marks its own).
     public var origin: UInt8
 
-    public init(address: IPAddress, ifindex: UInt32, lladdr: [UInt8], state: UInt16,
+    public init(address: PackedAddress, ifindex: UInt32, lladdr: [UInt8], state: UInt16,
                 managed: Bool = false, origin: UInt8 = 0) {
         self.address = address
         self.ifindex = ifindex
@@ -54,7 +54,7 @@ public struct Neighbour: Sendable, Equatable {
 
     init?(_ neigh: OpaquePointer, header: UnsafeMutablePointer<nlmsghdr>) {
         guard let family = AddressFamily(kernel: rtnl_neigh_get_family(neigh)),
-              let address = IPAddress(bytes: Netlink.bytes(of: rtnl_neigh_get_dst(neigh))),
+              let address = PackedAddress(bytes: Netlink.bytes(of: rtnl_neigh_get_dst(neigh))),
               address.family == family
         else { return nil }
         self.address = address
@@ -98,7 +98,7 @@ final class NeighbourControl {
 
     /// The kernel's entry right now (events do not report every change of
     /// state: REACHABLE to DELAY, for one, is silent).
-    func get(_ address: IPAddress, ifindex: UInt32) -> Neighbour? {
+    func get(_ address: PackedAddress, ifindex: UInt32) -> Neighbour? {
         guard let message = nlmsg_alloc_simple(Int32(RTM_GETNEIGH), 0) else { return nil }
         defer { nlmsg_free(message) }
         var header = ndmsg()
@@ -125,7 +125,7 @@ final class NeighbourControl {
     /// Creates a managed entry, or makes an existing one managed keeping
     /// its state and address: the kernel resolves it at once and keeps it
     /// resolved from then on.
-    func makeManaged(_ address: IPAddress, ifindex: UInt32, existing: Neighbour?) throws {
+    func makeManaged(_ address: PackedAddress, ifindex: UInt32, existing: Neighbour?) throws {
         if let existing, existing.isValid {
             try send(RTM_NEWNEIGH, flags: NLM_F_REPLACE, address: address, ifindex: ifindex,
                      state: existing.state, lladdr: existing.lladdr, managed: true, origin: nil)
@@ -150,7 +150,7 @@ final class NeighbourControl {
                  state: state, lladdr: neighbour.isValid ? neighbour.lladdr : nil, managed: false, origin: nil)
     }
 
-    func delete(_ address: IPAddress, ifindex: UInt32) throws {
+    func delete(_ address: PackedAddress, ifindex: UInt32) throws {
         do {
             try send(RTM_DELNEIGH, flags: 0, address: address, ifindex: ifindex,
                      state: 0, lladdr: nil, managed: false, origin: nil)
@@ -159,7 +159,7 @@ final class NeighbourControl {
         }
     }
 
-    private func send(_ type: Int, flags: Int32, address: IPAddress, ifindex: UInt32, state: UInt16,
+    private func send(_ type: Int, flags: Int32, address: PackedAddress, ifindex: UInt32, state: UInt16,
                       lladdr: [UInt8]?, managed: Bool, origin: UInt8?) throws {
         guard let message = nlmsg_alloc_simple(Int32(type), flags) else {
             throw FibfastError.netlink(operation: "neighbour update", code: -NLE_NOMEM)

@@ -1,8 +1,8 @@
 import Glibc
 
-/// An IPv4 or IPv6 address stored inline (no heap), so that tables of
+/// An IPv4 or IPv6 address stored inline in 16 bytes (no heap), so that tables of
 /// hundreds of thousands of routes stay compact.
-public struct IPAddress: Hashable, Sendable, Comparable, CustomStringConvertible {
+public struct PackedAddress: Hashable, Sendable, Comparable, CustomStringConvertible {
     public var family: AddressFamily
     /// Network-order bytes: IPv4 in the first 4 bytes of `high`.
     var high: UInt64
@@ -53,7 +53,7 @@ public struct IPAddress: Hashable, Sendable, Comparable, CustomStringConvertible
 
     var kernelFamily: Int32 { family == .ipv4 ? AF_INET : AF_INET6 }
 
-    public static func < (a: IPAddress, b: IPAddress) -> Bool {
+    public static func < (a: PackedAddress, b: PackedAddress) -> Bool {
         (a.family == .ipv4 ? 0 : 1, a.high, a.low) < (b.family == .ipv4 ? 0 : 1, b.high, b.low)
     }
 }
