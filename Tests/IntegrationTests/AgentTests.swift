@@ -22,7 +22,7 @@ final class AgentTests: XCTestCase {
         try lab.send(to: "10.2.0.2", count: 10)
         let after = try lab.stats().port("p0")!
         XCTAssertEqual(after.forwarded.packets, before.forwarded.packets, "nothing forwarded to a port without carrier")
-        XCTAssertEqual(after.passed.packets - before.passed.packets, 10, "all handed to the kernel")
+        XCTAssertGreaterThanOrEqual(after.passed.packets - before.passed.packets, 10, "all handed to the kernel (ARP and ND count too)")
 
         try lab.check(lab.exec(.dst, ["ip", "link", "set", "eth0", "up"]))
         // Taking eth0 down removed the host's default route; put it back.
