@@ -76,7 +76,7 @@ static __always_inline __u32 ff_route(struct xdp_md *ctx, struct bpf_fib_lookup 
 }
 
 static __always_inline __u32 ff_ipv4(struct xdp_md *ctx, struct ethhdr *eth,
-				     __u32 fib_flags, __u16 port_flags,
+				     const struct ff_config *config, __u16 port_flags,
 				     struct ff_forward *out)
 {
 	void *data_end = (void *)(long)ctx->data_end;
@@ -132,12 +132,12 @@ static __always_inline __u32 ff_ipv4(struct xdp_md *ctx, struct ethhdr *eth,
 		}
 	}
 
-	verdict = ff_route(ctx, &fib, fib_flags, out);
+	verdict = ff_route(ctx, &fib, config->fib_flags, out);
 	if (verdict != FF_FORWARDED)
 		return verdict;
 	/* Last, so that only frames that would otherwise be forwarded pay
 	 * for the second lookup. */
-	if (!ff_ipv4_source_ok(ctx, iph, port_flags))
+	if (!ff_ipv4_source_ok(ctx, iph, port_flags, config->flags))
 		return FF_PASS_SOURCE_CHECK;
 
 	ff_ipv4_decrease_ttl(iph);
@@ -224,7 +224,7 @@ static __always_inline __u32 ff_decide(struct xdp_md *ctx,
 
 	switch (eth->h_proto) {
 	case bpf_htons(ETH_P_IP):
-		return ff_ipv4(ctx, eth, config->fib_flags, in_port->flags, out);
+		return ff_ipv4(ctx, eth, config, in_port->flags, out);
 	case bpf_htons(ETH_P_IPV6):
 		return ff_ipv6(ctx, eth, config->fib_flags, out);
 	default:

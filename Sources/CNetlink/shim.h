@@ -8,3 +8,7 @@
 #include <netlink/route/neighbour.h>
 #include <netlink/route/rule.h>
 #include <linux/rtnetlink.h>
+#include <netlink/route/nexthop.h>
+#include <linux/neighbour.h>
+#include <linux/fib_rules.h>
+#include <sys/eventfd.h>

@@ -49,13 +49,20 @@ struct Attach: AsyncParsableCommand {
         }
     }
 
+    @Flag(name: .shortAndLong, help: "Also log every route and address event (debug level).")
+    var verbose = false
+
+    @Option(help: ArgumentHelp("Receive buffer of the netlink event socket, in bytes (tests use a small one to provoke overruns).",
+                               visibility: .hidden))
+    var eventBufferSize: Int = EventSocket.defaultBufferSize
+
     func run() async throws {
-        let logger = Output.logger()
+        let logger = Output.logger(verbose: verbose)
         let agent = Agent(
             request: AttachRequest(ports: ports, mode: mode, direct: direct, force: force,
                                    enableForwarding: enableForwarding, bypassNetfilter: bypassNetfilter,
                                    keepOnExit: keepOnExit, bpffs: bpffs),
-            logger: logger)
+            logger: logger, eventBufferSize: eventBufferSize)
         try await reportingErrors {
             try await agent.start()
         }
@@ -72,13 +79,38 @@ struct Attach: AsyncParsableCommand {
                 throw ExitCode.failure
             }
         }
-        let watch = Task { await agent.watch() }
-        for await signal in Signals.termination() {
-            logger.info("\(Signals.name(signal)) received, stopping")
-            break
+        // The agent follows the kernel (netlink events) and watches the
+        // firewall and rp_filter until a signal arrives or following fails;
+        // then every task ends and the ports are handed back to the kernel.
+        let failure: Error? = await withTaskGroup(of: Error?.self) { group in
+            group.addTask {
+                do {
+                    try await agent.run()
+                    return nil
+                } catch {
+                    return error
+                }
+            }
+            group.addTask {
+                await agent.watch()
+                return nil
+            }
+            group.addTask {
+                for await signal in Signals.termination() {
+                    logger.info("\(Signals.name(signal)) received, stopping")
+                    break
+                }
+                return nil
+            }
+            let first = await group.next() ?? nil
+            group.cancelAll()
+            return first
         }
         server?.stop()
-        watch.cancel()
         await agent.stop()
+        if let failure {
+            Output.error("the agent stopped following the kernel: \(failure)")
+            throw ExitCode.failure
+        }
     }
 }

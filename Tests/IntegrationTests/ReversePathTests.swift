@@ -65,4 +65,26 @@ final class ReversePathTests: XCTestCase {
         XCTAssertEqual(try delivered(lab, source: "10.2.0.1"), 0, "fibfast forwarded a martian")
         XCTAssertEqual(try XCTUnwrap(lab.stats().port("p0")).passed("source-check"), 20)
     }
+
+    /// With rp_filter off the fast path answers "is this one of my
+    /// addresses?" from a table the agent keeps; an address added while it
+    /// runs must be refused at once, and a policy rule must switch it to the
+    /// kernel's full check.
+    func testOwnAddressesAddedWhileRunningAndPolicyRules() throws {
+        let lab = try Lab(self)
+        let agent = try lab.attach()
+        XCTAssertTrue(try lab.exec(.rtr, ["ip", "addr", "add", "10.7.7.7/32", "dev", "lo"]).succeeded)
+        usleep(300_000)
+        let before = try XCTUnwrap(lab.stats().port("p0")).passed("source-check")
+        XCTAssertEqual(try delivered(lab, source: "10.7.7.7"), 0, "fibfast forwarded a source that is the router's own")
+        XCTAssertEqual(try XCTUnwrap(lab.stats().port("p0")).passed("source-check") - before, 20)
+        XCTAssertEqual(try delivered(lab, source: "10.1.0.77"), 20, "an ordinary foreign source is forwarded")
+
+        XCTAssertFalse(agent.log.contains("validates IPv4 sources with a full FIB lookup"), agent.log)
+        XCTAssertTrue(try lab.exec(.rtr, ["ip", "rule", "add", "from", "10.9.0.0/16", "lookup", "main", "pref", "100"]).succeeded)
+        usleep(300_000)
+        XCTAssertTrue(agent.log.contains("validates IPv4 sources with a full FIB lookup"), agent.log)
+        XCTAssertEqual(try delivered(lab, source: "10.1.0.2"), 20)
+        XCTAssertEqual(try delivered(lab, source: "10.7.7.7"), 0)
+    }
 }

@@ -7,6 +7,7 @@
 #include <linux/bpf.h>
 #include <bpf/bpf_helpers.h>
 #include "fastpath_abi.h"
+#include "maps.h"
 
 #ifndef AF_INET
 #define AF_INET 2
@@ -61,11 +62,14 @@ static __always_inline __u32 ff_fib_verdict(int rc)
 
 /*
  * The source validation ip_route_input_slow makes before it forwards
- * (fib_validate_source): the source is looked up as a destination, from the
- * loopback device (iif 1, as the kernel does), with the packet's destination
- * as the source address.
- *  - rp_filter off: the kernel refuses a source that is one of its own
- *    addresses; that lookup answers "local", not SUCCESS.
+ * (fib_validate_source).
+ *  - rp_filter off, no policy rules, no user-added local routes: the kernel
+ *    only refuses a source that is one of its own addresses (a hash lookup,
+ *    inet_lookup_ifaddr_rcu); so does the fast path, in ff_local_v4.
+ * Otherwise the source is looked up as a destination, from the loopback
+ * device (iif 1, as the kernel does), with the packet's destination as the
+ * source address:
+ *  - rp_filter off (full check): own addresses answer "local", not SUCCESS.
  *  - loose: the source needs a unicast route.
  *  - strict: that route must leave by the port the packet came in on.
  * Whatever this lookup cannot vouch for goes to the kernel, which decides, so
@@ -76,9 +80,13 @@ static __always_inline __u32 ff_fib_verdict(int rc)
  */
 static __always_inline int ff_ipv4_source_ok(struct xdp_md *ctx,
 					     const struct iphdr *iph,
-					     __u16 port_flags)
+					     __u16 port_flags, __u32 config_flags)
 {
 	struct bpf_fib_lookup rev = {};
+
+	if (!(port_flags & (FF_PORT_RPF_STRICT | FF_PORT_RPF_LOOSE)) &&
+	    !(config_flags & FF_CONFIG_FULL_SOURCE_CHECK))
+		return bpf_map_lookup_elem(&ff_local_v4, &iph->saddr) == NULL;
 
 	rev.family = AF_INET;
 	rev.tos = iph->tos;

@@ -30,6 +30,15 @@ struct {
 	__type(value, struct ff_counter);
 } ff_counters SEC(".maps");
 
+/* The router's own IPv4 addresses, keyed by address (network order). With
+ * rp_filter off, a source found here is the only one the kernel refuses. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, FF_MAX_LOCAL_V4);
+	__type(key, __be32);
+	__type(value, __u8);
+} ff_local_v4 SEC(".maps");
+
 /* An array map rather than .rodata: the agent changes it while running
  * (stepping aside when a firewall rule appears) without reloading. */
 struct {

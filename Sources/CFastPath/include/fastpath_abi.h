@@ -27,6 +27,10 @@
 #define FF_MAP_CONFIG "ff_config"
 #define FF_MAP_XDP_ERRORS "ff_xdp_errors"
 #define FF_MAP_XDP_WATCH "ff_xdp_watch"
+#define FF_MAP_LOCAL_V4 "ff_local_v4"
+
+/* The router's own IPv4 addresses the agent keeps in ff_local_v4. */
+#define FF_MAX_LOCAL_V4 4096
 
 #define FF_MAX_PORTS 256
 /* Counter slot for frames from a port the agent has not configured (yet). */
@@ -101,6 +105,11 @@ struct ff_config {
 };
 
 #define FF_CONFIG_STEP_ASIDE (1 << 0) /* pass every packet to the kernel */
+/* The kernel validates sources with a full FIB lookup even where rp_filter
+ * is off, because policy rules or user-added local routes exist
+ * (fib_validate_source); without them it only refuses its own addresses,
+ * which ff_local_v4 answers for a fraction of a lookup's cost. */
+#define FF_CONFIG_FULL_SOURCE_CHECK (1 << 1)
 
 /*
  * Failures after the fast path said "forward": the kernel reports them only

@@ -80,7 +80,7 @@ extension Agent {
             config.agent_pid = 0
             try? program.maps.config.update(UInt32(0), config)
         }
-        let ports = links.map(\.port).joined(separator: ", ")
+        let ports = (self.ports?.names ?? []).joined(separator: ", ")
         logger.notice("leaving the fast path pinned and forwarding on \(ports) (in \(pins?.directory ?? "?")); `fibfast attach` adopts it, `fibfast detach` removes it")
     }
 }

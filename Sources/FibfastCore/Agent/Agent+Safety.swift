@@ -43,9 +43,10 @@ extension Agent {
     public func watch() async {
         while !Task.isCancelled {
             do { try await Task.sleep(for: Self.safetyInterval) } catch { return }
-            guard let program, let plan else { continue }
+            // The ports as they are now: a re-created port is a new ifindex.
+            guard let program, let current = ports?.currentLinks else { continue }
             do {
-                try refreshReversePath(program.maps, ports: plan.ports)
+                try refreshReversePath(program.maps, ports: current)
             } catch {
                 logger.error("updating rp_filter flags failed: \(error)")
             }

@@ -11,16 +11,25 @@ public actor Agent {
     public let request: AttachRequest
     let logger: Logger
     var program: FastPathProgram?
-    var links: [XDPLink] = []
     private var failureWatch: XDPFailureWatch?
+    var ports: PortTable?
+    private var keeper: NeighbourKeeper?
+    private var sourceCheck: SourceCheck?
+    private var events: EventSocket?
     var pins: Pins?
     private(set) var plan: AttachPlan?
     /// What the safety watch last saw (Agent+Safety.swift).
     var safety = SafetyState()
+    /// Size of the netlink event socket's receive buffer.
+    private let eventBufferSize: Int
+    /// A route resync is scheduled (IPv4 drops routes silently when a
+    /// device goes down or loses an address).
+    private var routeResyncPending = false
 
-    public init(request: AttachRequest, logger: Logger) {
+    public init(request: AttachRequest, logger: Logger, eventBufferSize: Int = EventSocket.defaultBufferSize) {
         self.request = request
         self.logger = logger
+        self.eventBufferSize = eventBufferSize
     }
 
     /// Checks everything, then loads and attaches. Either every port ends
@@ -52,7 +61,13 @@ public actor Agent {
         }
 
         let program = try FastPathProgram.load(reusing: pinned?.mapDescriptors ?? [:])
-        try configure(program.maps, ports: plan.ports)
+        try configure(program.maps)
+        let table = PortTable(names: plan.ports.map(\.name), maps: program.maps, programFD: program.programFD,
+                              mode: request.mode, logger: logger)
+        try table.configure(plan.ports)
+        let sourceCheck = SourceCheck(maps: program.maps, logger: logger)
+        sourceCheck.sync(try Links.addresses())
+        try Dump.rules { sourceCheck.ruleSeen($0) }
         // Before the ports: the first frame a port cannot send is counted too.
         let failureWatch = watchFailures(program)
         try refreshReversePath(program.maps, ports: plan.ports)
@@ -95,14 +110,20 @@ public actor Agent {
             logger.info("\(family) forwarding enabled (\(family.forwardingSysctl) = 1)")
         }
         for link in attached {
-            logger.info("port \(link.port) (ifindex \(link.ifindex)): attached in \(link.mode) mode")
+            table.adopt(link)
+            logger.info("port \(link.port) (ifindex \(link.ifindex)): attached in \(link.mode) mode\(table.isEnabled(ifindex: link.ifindex) ? "" : ", down: waiting for it to come up")")
         }
         logger.info("fast path running: program id \(program.info.id), \(request.direct ? "direct" : "full") FIB lookup, \(attached.count) ports")
         self.program = program
-        self.links = attached
+        self.ports = table
         self.failureWatch = failureWatch
         self.plan = plan
         self.pins = request.keepOnExit ? pins : nil
+        self.sourceCheck = sourceCheck
+        self.keeper = try NeighbourKeeper(
+            logger: logger,
+            portName: { [weak table] ifindex in table?.name(ifindex: ifindex) ?? Interfaces.name(ifindex) },
+            portEnabled: { [weak table] ifindex in table?.isEnabled(ifindex: ifindex) ?? false })
     }
 
     /// Forwarding works without the tracepoints; only failures would go
@@ -121,20 +142,134 @@ public actor Agent {
     /// The id of the fast-path program this agent runs, once started.
     public var programID: UInt32? { program?.info.id }
 
-    /// Detaches from every port; the kernel forwards alone from here on.
+    /// Follows the kernel until cancelled: subscribes to rtnetlink events,
+    /// takes a full dump, then applies every event as it comes.
+    public func run() async throws {
+        let socket = try EventSocket(bufferSize: eventBufferSize)
+        events = socket
+        socket.start()
+        logger.info("following the kernel: netlink event buffer \(socket.grantedBufferSize / 1024) KiB")
+        // Subscribed first, dumped second: nothing falls between the two.
+        resync(reason: nil)
+        let ticker = Task { [weak self] in
+            while !Task.isCancelled {
+                try? await Task.sleep(for: .seconds(1))
+                await self?.tick()
+            }
+        }
+        defer { ticker.cancel() }
+        for await event in socket.events {
+            handle(event)
+        }
+        socket.stop()
+    }
+
+    /// Detaches from every port and hands back the neighbour entries it
+    /// managed; the kernel forwards alone from here on.
+    /// With --keep-on-exit the fast path stays attached and pinned instead.
     public func stop() {
+        events?.stop()
+        events = nil
+        keeper?.releaseAll()
+        keeper = nil
         if request.keepOnExit {
             leavePinned()
-            links.removeAll()
-            program = nil
-            return
+            ports?.releaseLinks()
+        } else {
+            ports?.detachAll()
         }
-        for link in links {
-            logger.info("port \(link.port): detached, kernel forwarding")
-        }
-        links.removeAll()
+        ports = nil
         failureWatch = nil
         program = nil
+    }
+
+    // MARK: - Events
+
+    private func handle(_ event: NetlinkEvent) {
+        guard let ports, let keeper else { return }
+        switch event {
+        case .link(let link, let deleted):
+            let changed = deleted ? ports.remove(ifindex: link.ifindex) : ports.update(link)
+            if changed || (deleted && keeper.attached.contains(link.ifindex)) {
+                scheduleRouteResync()
+            } else if !deleted && !link.isRunning {
+                // IPv4 routes through a device going down vanish without a word.
+                scheduleRouteResync()
+            }
+        case .address(let address, let deleted):
+            logger.debug("address \(address.bytes) \(deleted ? "removed from" : "added to") ifindex \(address.ifindex)")
+            sourceCheck?.addressChanged(address, deleted: deleted)
+            if deleted { scheduleRouteResync() }
+        case .route(let route, let deleted):
+            logger.debug("route \(deleted ? "deleted" : "added"): \(route)")
+            if !deleted { sourceCheck?.routeSeen(route) }
+            keeper.routeChanged(route, deleted: deleted)
+        case .neighbour(let neighbour, let deleted):
+            keeper.neighbourChanged(neighbour, deleted: deleted)
+        case .rule(let rule, let deleted):
+            if !deleted { sourceCheck?.ruleSeen(rule) }
+            logger.info("\(rule) \(deleted ? "deleted" : "added"): \(request.direct ? "ignored by the fast path (--direct)" : "the fast path's FIB lookups follow it from the next packet")")
+        case .overrun(let reason):
+            resync(reason: reason)
+        }
+    }
+
+    private func tick() {
+        keeper?.refresh()
+    }
+
+    private func scheduleRouteResync() {
+        guard !routeResyncPending else { return }
+        routeResyncPending = true
+        Task {
+            try? await Task.sleep(for: .milliseconds(300))
+            self.resyncRoutes()
+        }
+    }
+
+    private func resyncRoutes() {
+        guard routeResyncPending else { return }
+        routeResyncPending = false
+        resync(reason: nil, full: false)
+    }
+
+    /// Rebuilds what the agent knows from full dumps: ports (full only),
+    /// neighbours and routes.
+    private func resync(reason: String?, full: Bool = true) {
+        guard let ports, let keeper else { return }
+        let started = ContinuousClock.now
+        if let reason {
+            logger.warning("netlink events lost (\(reason)): resynchronising from a full dump")
+        }
+        do {
+            if full {
+                var links: [Link] = []
+                try Dump.links(restart: { links.removeAll() }) { links.append($0) }
+                ports.reconcile(links)
+            }
+            var neighbours: [Neighbour] = []
+            let attached = ports.attachedIfindexes
+            try Dump.neighbours(restart: { neighbours.removeAll() }) {
+                if attached.contains($0.ifindex) { neighbours.append($0) }
+            }
+            let sourceCheck = self.sourceCheck
+            try keeper.resync(attached: attached, neighbours: neighbours) { add in
+                try Dump.routes { route in
+                    sourceCheck?.routeSeen(route)
+                    add(route)
+                }
+            }
+            sourceCheck?.sync(try Links.addresses())
+        } catch {
+            logger.error("resynchronising failed, will retry on the next change: \(error)")
+            return
+        }
+        if reason != nil {
+            let took = ContinuousClock.now - started
+            logger.warning("resynchronised in \(took.formatted(.units(allowed: [.seconds, .milliseconds], width: .narrow))): \(keeper.routeCount) routes through fast-path ports, \(keeper.nextHopCount) next hops, \(keeper.managedCount) managed neighbour entries")
+        } else if full {
+            logger.info("in step with the kernel: \(keeper.routeCount) routes through fast-path ports, \(keeper.nextHopCount) next hops, \(keeper.managedCount) managed neighbour entries")
+        }
     }
 
     /// Refuses ports that already run XDP: another agent's fast path always,
@@ -166,31 +301,13 @@ public actor Agent {
         return try ProgramInfo.of(programFD: owned.rawValue).name
     }
 
-    /// Fills the maps before any port is attached, so the first frame
-    /// already finds its port, its config and its egress.
-    func configure(_ maps: FastPathMaps, ports: [Link]) throws {
+    /// Fills the config before any port is attached (the ports follow in
+    /// PortTable.configure), so the first frame already finds its config.
+    func configure(_ maps: FastPathMaps) throws {
         var config = ff_config()
         config.fib_flags = request.direct ? UInt32(BPF_FIB_LOOKUP_DIRECT) : 0
         config.agent_pid = UInt32(bitPattern: getpid())
         config.agent_started = UInt64(Date().timeIntervalSince1970)
         try maps.config.update(UInt32(0), config)
-
-        // Ports of an adopted fast path keep their counter rows.
-        var slots: [UInt32: UInt32] = [:]
-        for ifindex in maps.portInfo.keys(as: UInt32.self) {
-            slots[ifindex] = maps.portInfo.lookup(ifindex, as: ff_port_info.self)?.slot
-        }
-        var free = (0..<UInt32(FF_SLOT_UNKNOWN)).filter { !slots.values.contains($0) }.makeIterator()
-        for port in ports {
-            guard let slot = slots[port.ifindex] ?? free.next() else { break }
-            var info = ff_port_info()
-            withUnsafeMutableBytes(of: &info.mac) { $0.copyBytes(from: port.mac) }
-            // A port that is down takes no redirects; the netlink side of the
-            // agent enables it when it comes up.
-            info.flags = port.isUp ? UInt16(FF_PORT_ENABLED) : 0
-            info.slot = slot
-            try maps.portInfo.update(port.ifindex, info)
-            try maps.ports.update(port.ifindex, port.ifindex)
-        }
     }
 }

@@ -114,6 +114,9 @@ public struct FastPathMaps: Sendable {
     /// Failures reported by the kernel's XDP tracepoints and the filter that
     /// picks ours; nil in a program built before they existed.
     public let xdpFailures: BPFMap?
+    /// The router's own IPv4 addresses, for the source check; nil in a
+    /// program built before it existed.
+    public let localV4: BPFMap?
     public let xdpWatch: BPFMap?
 
     init?(byName maps: [String: BPFMap]) {
@@ -126,5 +129,6 @@ public struct FastPathMaps: Sendable {
         self.config = config
         xdpFailures = maps[FF_MAP_XDP_ERRORS]
         xdpWatch = maps[FF_MAP_XDP_WATCH]
+        localV4 = maps[FF_MAP_LOCAL_V4]
     }
 }

@@ -1,0 +1,227 @@
+import CFastPath
+import Foundation
+import Logging
+
+/// The ports the operator named, as the fast path sees them: which device
+/// (ifindex) each name is now, whether it takes part (ff_port_info flag and
+/// devmap entry), and the XDP link that attaches the program to it.
+///
+/// A port is identified by its name: a device deleted and created again
+/// under the same name is a new ifindex and is attached again; its counter
+/// slot stays the same.
+final class PortTable {
+    struct Port {
+        let name: String
+        var slot: UInt32
+        var link: Link?
+        var xdp: XDPLink?
+        var enabled = false
+    }
+
+    private(set) var ports: [Port]
+    private let maps: FastPathMaps
+    private let programFD: Int32
+    private let mode: XDPMode
+    private let logger: Logger
+
+    init(names: [String], maps: FastPathMaps, programFD: Int32, mode: XDPMode, logger: Logger) {
+        ports = names.enumerated().map { Port(name: $1, slot: UInt32($0)) }
+        self.maps = maps
+        self.programFD = programFD
+        self.mode = mode
+        self.logger = logger
+    }
+
+    /// The ifindexes of ports that exist and have the program attached.
+    var attachedIfindexes: Set<UInt32> {
+        Set(ports.compactMap { $0.xdp != nil ? $0.link?.ifindex : nil })
+    }
+
+    func isEnabled(ifindex: UInt32) -> Bool {
+        ports.contains { $0.link?.ifindex == ifindex && $0.enabled }
+    }
+
+    func name(ifindex: UInt32) -> String? {
+        ports.first { $0.link?.ifindex == ifindex }?.name
+    }
+
+    /// Fills ff_port_info for every port before any is attached, so the
+    /// first frame already finds its port; the devmap only gets ports that
+    /// are up. Ports of an adopted (pinned) fast path keep their counter rows.
+    func configure(_ links: [Link]) throws {
+        var kept: [Int: UInt32] = [:]
+        for index in ports.indices {
+            if let link = links.first(where: { $0.name == ports[index].name }),
+               let info = maps.portInfo.lookup(link.ifindex, as: ff_port_info.self) {
+                kept[index] = info.slot
+            }
+        }
+        var free = (0..<UInt32(FF_SLOT_UNKNOWN)).filter { !kept.values.contains($0) }.makeIterator()
+        for index in ports.indices {
+            ports[index].slot = kept[index] ?? free.next() ?? UInt32(FF_SLOT_UNKNOWN)
+        }
+        for index in ports.indices {
+            guard let link = links.first(where: { $0.name == ports[index].name }) else { continue }
+            ports[index].link = link
+            try writeInfo(index)
+        }
+    }
+
+    /// Takes over the links made by the first attach.
+    func adopt(_ link: XDPLink) {
+        guard let index = ports.firstIndex(where: { $0.link?.ifindex == link.ifindex }) else { return }
+        ports[index].xdp = link
+    }
+
+    /// A link appeared or changed. Returns true when a port's reachability
+    /// changed (up/down, new device), which may have moved routes.
+    @discardableResult
+    func update(_ link: Link) -> Bool {
+        if let index = ports.firstIndex(where: { $0.link?.ifindex == link.ifindex }) {
+            if ports[index].name != link.name {
+                logger.info("port \(ports[index].name) renamed to \(link.name): removed from the fast path")
+                forget(index)
+                return true
+            }
+            return change(index, to: link)
+        }
+        guard let index = ports.firstIndex(where: { $0.name == link.name }) else { return false }
+        if let old = ports[index].link {
+            // Same name, new device, and the old one's deletion not seen (yet).
+            logger.info("port \(link.name) is now ifindex \(link.ifindex) (was \(old.ifindex))")
+            forget(index)
+        }
+        attach(index, link)
+        return true
+    }
+
+    /// A link was deleted. Returns true when it was one of the ports.
+    @discardableResult
+    func remove(ifindex: UInt32) -> Bool {
+        guard let index = ports.firstIndex(where: { $0.link?.ifindex == ifindex }) else { return false }
+        let others = ports.indices.filter { $0 != index && ports[$0].enabled }.map { ports[$0].name }
+        logger.warning("port \(ports[index].name) deleted: removed from the fast path, attached again if it comes back; \(others.isEmpty ? "no port left forwarding" : "still forwarding on " + others.joined(separator: ", "))")
+        forget(index)
+        return true
+    }
+
+    /// Brings the table in line with a full link dump.
+    @discardableResult
+    func reconcile(_ links: [Link]) -> Bool {
+        var changed = false
+        for index in ports.indices {
+            if let current = ports[index].link, !links.contains(where: { $0.ifindex == current.ifindex && $0.name == current.name }) {
+                changed = remove(ifindex: current.ifindex) || changed
+            }
+        }
+        for link in links where ports.contains(where: { $0.name == link.name }) {
+            changed = update(link) || changed
+        }
+        return changed
+    }
+
+    /// The devices the ports are now, for checks that follow each port
+    /// (rp_filter) across a re-creation.
+    var currentLinks: [Link] { ports.compactMap(\.link) }
+
+    var names: [String] { ports.map(\.name) }
+
+    /// Closes this process's link descriptors without logging a detach:
+    /// pinned links (--keep-on-exit) stay attached after their last
+    /// descriptor closes.
+    func releaseLinks() {
+        for index in ports.indices { ports[index].xdp = nil }
+    }
+
+    /// Detaches from every port.
+    func detachAll() {
+        for index in ports.indices where ports[index].xdp != nil {
+            logger.info("port \(ports[index].name): detached, kernel forwarding")
+            ports[index].xdp = nil
+        }
+    }
+
+    // MARK: - Changes
+
+    private func change(_ index: Int, to link: Link) -> Bool {
+        guard let old = ports[index].link else { return false }
+        ports[index].link = link
+        let name = link.name
+        if old.mtu != link.mtu {
+            logger.info("port \(name) MTU \(old.mtu) -> \(link.mtu): packets larger than that go to the kernel (fragmentation or ICMP)")
+        }
+        if old.mac != link.mac {
+            logger.info("port \(name) MAC address now \(Port.format(link.mac)): fast path follows")
+        }
+        let wasEnabled = ports[index].enabled
+        do { try writeInfo(index) } catch {
+            logger.error("port \(name): updating the fast path failed: \(error)")
+        }
+        return wasEnabled != ports[index].enabled
+    }
+
+    private func attach(_ index: Int, _ link: Link) {
+        ports[index].link = link
+        do {
+            if let existing = try XDPAttachment.query(ifindex: link.ifindex) {
+                logger.error("port \(link.name) (ifindex \(link.ifindex)) came back with XDP program id \(existing.programID) on it: left alone, not in the fast path")
+                ports[index].link = nil
+                return
+            }
+            try writeInfo(index)
+            ports[index].xdp = try XDPLink.attach(programFD: programFD, port: link.name,
+                                                  ifindex: link.ifindex, mode: mode)
+            logger.info("port \(link.name) (ifindex \(link.ifindex)) appeared: attached in \(ports[index].xdp!.mode) mode, \(ports[index].enabled ? "in the fast path" : "waiting for it to come up")")
+        } catch {
+            logger.error("port \(link.name) (ifindex \(link.ifindex)): attaching failed, its traffic stays with the kernel: \(error)")
+            forget(index)
+        }
+    }
+
+    /// Drops the port's device: map entries out, link closed (the old
+    /// device, if it still exists, goes back to the kernel).
+    private func forget(_ index: Int) {
+        if let link = ports[index].link {
+            try? maps.ports.delete(link.ifindex)
+            try? maps.portInfo.delete(link.ifindex)
+        }
+        ports[index].link = nil
+        ports[index].xdp = nil
+        ports[index].enabled = false
+    }
+
+    /// Writes the port's ff_port_info and its devmap entry from its link.
+    /// Ports that are down or without carrier take no redirects: the
+    /// kernel forwards (or drops) their traffic as it would without us.
+    private func writeInfo(_ index: Int) throws {
+        guard let link = ports[index].link else { return }
+        let enabled = link.isUp && link.isRunning
+        var info = ff_port_info()
+        withUnsafeMutableBytes(of: &info.mac) { $0.copyBytes(from: link.mac.prefix(6)) }
+        // Only the enabled bit is ours; the rp_filter bits belong to the
+        // safety watch (Agent+Safety.swift).
+        let others = (maps.portInfo.lookup(link.ifindex, as: ff_port_info.self)?.flags ?? 0) & ~UInt16(FF_PORT_ENABLED)
+        info.flags = others | (enabled ? UInt16(FF_PORT_ENABLED) : 0)
+        info.slot = ports[index].slot
+        if enabled {
+            try maps.ports.update(link.ifindex, link.ifindex)
+            try maps.portInfo.update(link.ifindex, info)
+        } else {
+            try maps.portInfo.update(link.ifindex, info)
+            try maps.ports.delete(link.ifindex)
+        }
+        let was = ports[index].enabled
+        ports[index].enabled = enabled
+        if was != enabled && ports[index].xdp != nil {
+            if enabled {
+                logger.info("port \(link.name) up: back in the fast path")
+            } else {
+                logger.info("port \(link.name) \(link.isUp ? "lost carrier" : "down"): removed from the fast path, its traffic goes to the kernel")
+            }
+        }
+    }
+}
+
+extension PortTable.Port {
+    static func format(_ mac: [UInt8]) -> String { mac.map { String(format: "%02x", $0) }.joined(separator: ":") }
+}

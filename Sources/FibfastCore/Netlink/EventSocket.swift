@@ -1,0 +1,140 @@
+import CNetlink
+import Foundation
+import Glibc
+
+/// rtnetlink notifications for links, addresses, IPv4 and IPv6 routes,
+/// neighbours and rules, read by a dedicated thread that blocks on the
+/// socket and hands typed events to an AsyncStream.
+///
+/// Lost events are never silent: an ENOBUFS from the kernel (its receive
+/// queue overflowed) or a full stream (the agent fell behind) becomes one
+/// `.overrun` event, after which only a full dump tells the truth.
+public final class EventSocket: @unchecked Sendable {
+    /// The kernel queues this much for us before it drops events.
+    public static let defaultBufferSize = 32 << 20
+    /// Events decoded but not yet handled by the agent.
+    static let streamCapacity = 16_384
+
+    private let socket: OpaquePointer
+    private let wakeup: Int32
+    private let sink: Sink
+    private let bufferSize: Int
+    public let events: AsyncStream<NetlinkEvent>
+
+    private final class Sink: @unchecked Sendable {
+        let continuation: AsyncStream<NetlinkEvent>.Continuation
+        /// Set when an event could not be delivered: deliver nothing more
+        /// until the overrun itself is delivered.
+        var lost: String?
+        init(_ continuation: AsyncStream<NetlinkEvent>.Continuation) { self.continuation = continuation }
+
+        func deliver(_ event: NetlinkEvent) {
+            guard lost == nil else { return }
+            if case .dropped = continuation.yield(event) {
+                lost = "the agent fell behind the kernel's events"
+            }
+        }
+    }
+
+    public init(bufferSize: Int = EventSocket.defaultBufferSize) throws {
+        guard let socket = nl_socket_alloc() else {
+            throw FibfastError.netlink(operation: "socket", code: -NLE_NOMEM)
+        }
+        self.socket = socket
+        self.bufferSize = bufferSize
+        let (stream, continuation) = AsyncStream<NetlinkEvent>.makeStream(
+            bufferingPolicy: .bufferingOldest(EventSocket.streamCapacity))
+        events = stream
+        sink = Sink(continuation)
+        wakeup = eventfd(0, Int32(EFD_CLOEXEC | EFD_NONBLOCK))
+
+        nl_socket_disable_seq_check(socket)
+        let context = Unmanaged.passUnretained(sink).toOpaque()
+        nl_socket_modify_cb(socket, NL_CB_VALID, NL_CB_CUSTOM, { message, context in
+            guard let message, let context else { return Int32(NL_OK.rawValue) }
+            let sink = Unmanaged<Sink>.fromOpaque(context).takeUnretainedValue()
+            if let event = MessageParser.parse(message) { sink.deliver(event) }
+            return Int32(NL_OK.rawValue)
+        }, context)
+        var rc = nl_connect(socket, NETLINK_ROUTE)
+        if rc < 0 {
+            nl_socket_free(socket)
+            throw FibfastError.netlink(operation: "connect", code: rc)
+        }
+        let groups = [RTNLGRP_LINK, RTNLGRP_IPV4_IFADDR, RTNLGRP_IPV6_IFADDR, RTNLGRP_IPV4_ROUTE,
+                      RTNLGRP_IPV6_ROUTE, RTNLGRP_NEIGH, RTNLGRP_IPV4_RULE, RTNLGRP_IPV6_RULE]
+        for group in groups {
+            rc = nl_socket_add_membership(socket, Int32(group.rawValue))
+            if rc < 0 {
+                nl_socket_free(socket)
+                throw FibfastError.netlink(operation: "joining group \(group.rawValue)", code: rc)
+            }
+        }
+        // SO_RCVBUF is capped by net.core.rmem_max; root may go past it.
+        _ = nl_socket_set_buffer_size(socket, Int32(bufferSize), 0)
+        var size = Int32(bufferSize)
+        _ = setsockopt(nl_socket_get_fd(socket), SOL_SOCKET, SO_RCVBUFFORCE, &size, socklen_t(MemoryLayout<Int32>.size))
+        _ = nl_socket_set_nonblocking(socket)
+        continuation.onTermination = { [wakeup] _ in
+            var one: UInt64 = 1
+            _ = write(wakeup, &one, 8)
+        }
+    }
+
+    /// The receive buffer the kernel granted (it doubles what is asked).
+    public var grantedBufferSize: Int {
+        var size: Int32 = 0
+        var length = socklen_t(MemoryLayout<Int32>.size)
+        getsockopt(nl_socket_get_fd(socket), SOL_SOCKET, SO_RCVBUF, &size, &length)
+        return Int(size)
+    }
+
+    /// Starts the reader thread; it ends when the stream's consumer goes
+    /// away (or `stop()` is called).
+    public func start() {
+        let thread = Thread { [self] in self.readLoop() }
+        thread.name = "fibfast-netlink"
+        thread.start()
+    }
+
+    public func stop() {
+        sink.continuation.finish()
+    }
+
+    private func readLoop() {
+        var fds = [pollfd(fd: nl_socket_get_fd(socket), events: Int16(POLLIN), revents: 0),
+                   pollfd(fd: wakeup, events: Int16(POLLIN), revents: 0)]
+        while true {
+            fds[0].revents = 0
+            fds[1].revents = 0
+            let ready = poll(&fds, 2, -1)
+            if ready < 0 && errno == EINTR { continue }
+            if ready < 0 || fds[1].revents != 0 { break }
+            // Drain what is queued; NLE_AGAIN means the queue is empty.
+            while true {
+                let rc = nl_recvmsgs_default(socket)
+                if rc >= 0 { continue }
+                if rc == -NLE_AGAIN { break }
+                if rc == -NLE_NOMEM {
+                    // libnl reports the kernel's ENOBUFS as NLE_NOMEM.
+                    if sink.lost == nil { sink.lost = "the kernel dropped events (ENOBUFS)" }
+                    continue
+                }
+                if sink.lost == nil { sink.lost = "netlink receive failed: \(Netlink.errorString(rc))" }
+                break
+            }
+            if let reason = sink.lost {
+                // Wait for room for the one event that makes up for all lost ones.
+                while true {
+                    if case .enqueued = sink.continuation.yield(.overrun(reason: reason)) { break }
+                    var wake = [pollfd(fd: wakeup, events: Int16(POLLIN), revents: 0)]
+                    if poll(&wake, 1, 5) != 0 { break }
+                }
+                sink.lost = nil
+            }
+        }
+        sink.continuation.finish()
+        nl_socket_free(socket)
+        close(wakeup)
+    }
+}

@@ -1,0 +1,170 @@
+import Foundation
+import XCTest
+
+/// Additions to the Lab for the agent's tests: more hosts behind more
+/// router ports, captures in any namespace, and a look at the agent.
+extension Lab {
+    /// Adds a host behind a new router port:
+    /// rtr PORT 10.N.0.1/24 fd00:N::1/64 -- host eth0 10.N.0.2/24 fd00:N::2/64,
+    /// with a default route back through the router. Returns its namespace.
+    /// The namespace is removed by the test's teardown.
+    @discardableResult
+    func addHost(_ host: String, port: String, subnet: Int, test: XCTestCase) throws -> String {
+        let ns = "\(name)-\(host)"
+        try check(Command.run(["ip", "netns", "add", ns]))
+        test.addTeardownBlock { _ = try? Command.run(["ip", "netns", "del", ns]) }
+        try check(Command.run(["ip", "netns", "exec", ns, "sysctl", "-q", "-w",
+                               "net.ipv6.conf.default.accept_dad=0", "net.ipv6.conf.all.accept_dad=0",
+                               "net.ipv6.conf.default.accept_ra=0", "net.ipv6.conf.all.accept_ra=0"]))
+        try check(Command.run(["ip", "-n", ns, "link", "set", "lo", "up"]))
+        try connect(host: ns, port: port, subnet: subnet)
+        return ns
+    }
+
+    /// (Re)creates the veth pair rtr PORT <-> host eth0 with the addresses
+    /// of subnet N, as lab.sh does for p1.
+    func connect(host ns: String, port: String, subnet: Int) throws {
+        let tmpA = "fx\(UInt16.random(in: 0...0xffff))a", tmpB = "fx\(UInt16.random(in: 0...0xffff))b"
+        try check(Command.run(["ip", "link", "add", tmpA, "type", "veth", "peer", "name", tmpB]))
+        try check(Command.run(["ip", "link", "set", tmpA, "netns", namespace(.rtr)]))
+        try check(Command.run(["ip", "link", "set", tmpB, "netns", ns]))
+        try check(Command.run(["ip", "-n", namespace(.rtr), "link", "set", tmpA, "name", port]))
+        try check(Command.run(["ip", "-n", ns, "link", "set", tmpB, "name", "eth0"]))
+        try check(Command.run(["ip", "-n", namespace(.rtr), "addr", "add", "10.\(subnet).0.1/24", "dev", port]))
+        try check(Command.run(["ip", "-n", namespace(.rtr), "-6", "addr", "add", "fd00:\(subnet)::1/64", "dev", port, "nodad"]))
+        try check(Command.run(["ip", "-n", ns, "addr", "add", "10.\(subnet).0.2/24", "dev", "eth0"]))
+        try check(Command.run(["ip", "-n", ns, "-6", "addr", "add", "fd00:\(subnet)::2/64", "dev", "eth0", "nodad"]))
+        try check(Command.run(["ip", "-n", namespace(.rtr), "link", "set", port, "up"]))
+        try check(Command.run(["ip", "-n", ns, "link", "set", "eth0", "up"]))
+        _ = try Command.run(["ip", "-n", ns, "route", "replace", "default", "via", "10.\(subnet).0.1"])
+        _ = try Command.run(["ip", "-n", ns, "-6", "route", "replace", "default", "via", "fd00:\(subnet)::1"])
+        try check(Command.run(["ip", "netns", "exec", ns, "ethtool", "-K", "eth0", "gro", "on"]))
+    }
+
+    /// Runs `ip ARGS` in the router.
+    @discardableResult
+    func ip(_ arguments: String) throws -> CommandResult {
+        try check(exec(.rtr, ["ip"] + arguments.split(separator: " ").map(String.init)))
+    }
+
+    @discardableResult
+    func check(_ result: CommandResult) throws -> CommandResult {
+        guard result.succeeded else { throw LabError.command("command", result.stderr + result.stdout) }
+        return result
+    }
+
+    /// Captures on eth0 of any namespace while `during` runs.
+    func capture(inNamespace ns: String, count: Int, dport: Int? = nil, timeout: Double = 3,
+                 during: () throws -> Void) throws -> [CapturedPacket] {
+        var arguments = ["ip", "netns", "exec", ns, "python3", Lab.packetTool, "capture",
+                         "--iface", "eth0", "--count", "\(count)", "--timeout", "\(timeout)"]
+        if let dport { arguments += ["--dport", "\(dport)"] }
+        let capture = try BackgroundProcess(arguments)
+        try capture.waitForLine("ready", timeout: 5)
+        try during()
+        let output = try capture.finish(timeout: timeout + 5)
+        return output.split(separator: "\n").compactMap { line in
+            guard line.hasPrefix("{") else { return nil }
+            return try? JSONDecoder().decode(CapturedPacket.self, from: Data(line.utf8))
+        }
+    }
+
+    /// Packets forwarded in XDP from p0 so far.
+    func forwarded(from port: String = "p0") throws -> UInt64 {
+        try stats().port(port)?.forwarded.packets ?? 0
+    }
+
+    /// The ifindexes in the devmap (ff_ports) of the fast path attached to
+    /// `port`, via bpftool (map names are not unique across namespaces).
+    func devmapIfindexes(via port: String = "p0") throws -> Set<UInt32> {
+        let link = try check(exec(.rtr, ["ip", "-d", "-j", "link", "show", "dev", port])).stdout
+        guard let links = try JSONSerialization.jsonObject(with: Data(link.utf8)) as? [[String: Any]],
+              let xdp = links.first?["xdp"] as? [String: Any], let prog = xdp["prog"] as? [String: Any],
+              let programID = prog["id"] as? Int else { return [] }
+        let info = try check(exec(.rtr, ["bpftool", "-j", "prog", "show", "id", "\(programID)"])).stdout
+        guard let program = try JSONSerialization.jsonObject(with: Data(info.utf8)) as? [String: Any],
+              let mapIDs = program["map_ids"] as? [Int] else { return [] }
+        var devmap: Int?
+        for id in mapIDs {
+            let text = try check(exec(.rtr, ["bpftool", "-j", "map", "show", "id", "\(id)"])).stdout
+            if let map = try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any],
+               map["name"] as? String == "ff_ports" { devmap = id }
+        }
+        guard let devmap else { return [] }
+        let result = try check(exec(.rtr, ["bpftool", "-j", "map", "dump", "id", "\(devmap)"]))
+        guard let entries = try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [[String: Any]] else { return [] }
+        var keys = Set<UInt32>()
+        for entry in entries {
+            if let key = entry["key"] as? Int { keys.insert(UInt32(key)) }
+            else if let bytes = entry["key"] as? [String] {
+                let value = bytes.prefix(4).enumerated().reduce(UInt32(0)) { $0 | UInt32(UInt8($1.element.dropFirst(2), radix: 16) ?? 0) << (8 * UInt32($1.offset)) }
+                keys.insert(value)
+            }
+        }
+        return keys
+    }
+
+    func ifindex(_ port: String) throws -> UInt32 {
+        let text = try check(exec(.rtr, ["cat", "/sys/class/net/\(port)/ifindex"])).stdout
+        return UInt32(text.trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0
+    }
+
+    /// `ip -d neigh show ADDR dev PORT` in the router.
+    func neighbour(_ address: String, dev: String) throws -> String {
+        try exec(.rtr, ["ip", "-d", "neigh", "show", address, "dev", dev]).stdout
+            .trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+}
+
+extension AgentProcess {
+    var pid: Int32 { background.process.processIdentifier }
+
+    /// Waits until the agent's log contains `text`.
+    func waitForLog(_ text: String, timeout: Double = 10) throws {
+        try background.waitForLine(text, inStderr: true, timeout: timeout)
+    }
+
+    /// A line of /proc/PID/status, in kB (VmRSS, VmHWM).
+    func memory(_ field: String) -> Int {
+        guard let text = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8) else { return 0 }
+        for line in text.split(separator: "\n") where line.hasPrefix(field + ":") {
+            return Int(line.split(separator: " ").dropFirst().first.map(String.init) ?? "") ?? 0
+        }
+        return 0
+    }
+}
+
+/// Polls until `condition` holds or `timeout` passes.
+func eventually(_ timeout: Double = 10, _ what: String, _ condition: () throws -> Bool) throws {
+    let deadline = Date().addingTimeInterval(timeout)
+    while Date() < deadline {
+        if try condition() { return }
+        usleep(100_000)
+    }
+    if try condition() { return }
+    throw LabError.timeout(what)
+}
+
+extension Lab {
+    /// Sends UDP datagrams of `size` payload bytes from the source host.
+    func send(to destination: String, count: Int, size: Int, port: Int = 9999) throws {
+        try check(exec(.src, ["python3", Lab.packetTool, "send", "--dst", destination, "--count", "\(count)",
+                              "--size", "\(size)", "--port", "\(port)"]))
+    }
+
+    /// How many of `flows` datagrams to `destination` (one per destination
+    /// port) arrive at each of the given hosts' eth0.
+    func arrivals(at namespaces: [String], destination: String, flows: Int = 1) throws -> [Int] {
+        var counts = [Int](repeating: 0, count: namespaces.count)
+        func nest(_ index: Int) throws {
+            if index == namespaces.count {
+                for flow in 0..<flows { try send(to: destination, count: 1, port: 20000 + flow) }
+                return
+            }
+            let got = try capture(inNamespace: namespaces[index], count: flows, timeout: 2 + Double(flows) * 0.2) { try nest(index + 1) }
+            counts[index] = got.filter { $0.dst == destination }.count
+        }
+        try nest(0)
+        return counts
+    }
+}
