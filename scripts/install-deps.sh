@@ -6,6 +6,7 @@ set -euo pipefail
 PACKAGES=(
   libbpf-dev libelf-dev zlib1g-dev libnl-3-dev libnl-route-3-dev pkg-config
   iproute2 ethtool iputils-ping bpftool nftables iptables tcpdump procps kmod python3
+  bird2 systemd groff-base
 )
 
 if [[ $(id -u) -ne 0 ]]; then
