@@ -114,6 +114,31 @@ final class RoutingDaemonTests: XCTestCase {
         }
     }
 
+    /// An upgrade is a restart: stop every agent (the kernel takes over), start the new one
+    /// (the fast path takes over again). A steady stream through the restart must not notice.
+    func testRestartingFibfastUnderTrafficDropsNothing() throws {
+        let lab = try OSPFLab(self)
+        try lab.waitConverged()
+        try lab.attachEverywhere()
+        try lab.send(count: 5, sport: 33000)
+        let count = 300
+        let sink = try lab.startSink(count: count, timeout: Double(count) * 0.01 + 5)
+        let sender = try BackgroundProcess(["ip", "netns", "exec", lab.namespace(.a), "python3", Lab.packetTool,
+                                            "send", "--dst", "10.0.2.2", "--count", "\(count)",
+                                            "--sport", "33000", "--interval", "0.01"])
+        usleep(1_000_000)
+        try lab.detachEverywhere()
+        try lab.attachEverywhere()
+        let forwardedAfterRestart = try lab.stats(.r1).port("ha")!.forwarded.packets
+        _ = try sender.finish(timeout: 10)
+        let report = try sink.finish()
+        let forwardedAtEnd = try lab.stats(.r1).port("ha")!.forwarded.packets
+        print(String(format: "restart under a 10 ms stream: %d of %d received, longest gap %.1f ms",
+                     report.received, count, report.max_gap_ms ?? -1))
+        XCTAssertEqual(report.missing, 0)
+        XCTAssertGreaterThan(forwardedAtEnd, forwardedAfterRestart, "the new agent forwards in XDP")
+    }
+
     enum Failure: CustomStringConvertible {
         case local, remote
         var description: String { self == .local ? "local" : "remote" }

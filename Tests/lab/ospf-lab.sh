@@ -70,6 +70,11 @@ link() {
   step ip -n "$NAME-$y" link set "tmp-$py" name "$py"
   step ip -n "$NAME-$x" link set "$px" up
   step ip -n "$NAME-$y" link set "$py" up
+  # A veth drops frames redirected into it unless its peer runs XDP or has GRO on. Routers run
+  # fibfast, but agents start and stop one router at a time (a restart, an upgrade): with GRO on
+  # every end, r1's fast path never depends on r2's being up.
+  step ip netns exec "$NAME-$x" ethtool -K "$px" gro on
+  step ip netns exec "$NAME-$y" ethtool -K "$py" gro on
 }
 
 addr() { step ip -n "$NAME-$1" addr add "$3" dev "$2"; }
@@ -157,14 +162,12 @@ cmd_up() {
   addr r4 hb 10.0.2.1/24;    addr b eth0 10.0.2.2/24
   step ip -n "$NAME-a" route add default via 10.0.1.1
   step ip -n "$NAME-b" route add default via 10.0.2.1
-  # A veth drops XDP-redirected frames unless its peer runs XDP or has GRO on: the routers all
-  # run fibfast in the tests, the hosts get GRO.
   # Checksum offload off on the hosts: a veth hands its peer UDP/TCP packets whose checksum is
   # left for "the hardware" (CHECKSUM_PARTIAL). The kernel's forwarding path carries that state
   # along, but a frame forwarded in XDP leaves as bare bytes, and the receiver counts a checksum
   # error (seen here: UdpInCsumErrors on b, one per datagram). Real NICs deliver complete
   # checksums, so this is about veth senders only.
-  for n in a b; do step ip netns exec "$NAME-$n" ethtool -K eth0 gro on tx off; done
+  for n in a b; do step ip netns exec "$NAME-$n" ethtool -K eth0 tx off; done
 
   for n in 1 2 3 4; do
     r=r$n
