@@ -90,8 +90,14 @@ check "man page renders without groff warnings" bash -c \
   "out=\$(groff -man -ww -z '$man_page' 2>&1); [[ -z \$out ]] || { echo \"\$out\"; exit 1; }"
 check "man page is fibfast(8) of this version" grep -q "^\.TH FIBFAST 8 .*\"fibfast $("$bin" --version)\"" "$man_page"
 options_documented() {
-  local sub opt missing=
-  for sub in "" attach detach stats; do
+  local sub opt missing= subs
+  # Every subcommand the binary lists, so a new one cannot slip past the man page.
+  subs=$("$bin" --help | sed -n '/^SUBCOMMANDS:/,/^$/p' | awk 'NR > 1 && /^  [a-z]/ {print $1}')
+  [[ -n $subs ]] || { echo "no subcommands found in fibfast --help"; return 1; }
+  for sub in $subs; do
+    grep -q "^\.B $sub\b" "$man_page" || missing+=" (subcommand $sub)"
+  done
+  for sub in "" $subs; do
     for opt in $("$bin" $sub --help | grep -o -- '--[a-z][a-z-]*' | sort -u); do
       # groff source escapes every hyphen in an option.
       grep -qF -- "${opt//-/\\-}" "$man_page" || missing+=" ${sub:-fibfast} $opt"
@@ -170,6 +176,8 @@ if [[ $(id -u) -eq 0 ]] && command -v setpriv >/dev/null; then
   run_as_unit "$caps" attach $PORTS $OPTIONS
   if wait_running; then
     ok "attach runs as an unprivileged user with the unit's capabilities ($caps)"
+    # Failure counting (tracepoints) degrades to a warning when a privilege is missing.
+    check "with no warning (failure tracepoints load too)" bash -c "! grep -i warning '$work/agent.log'"
     check "--enable-forwarding works with them" bash -c \
       "[[ \$(ip netns exec $ns sysctl -n net.ipv4.ip_forward) == 1 ]]"
     if stop_agent; then ok "SIGTERM stops it with status 0"; else bad "SIGTERM stops it with status 0" "$(cat "$work/agent.log")"; fi
