@@ -181,8 +181,6 @@ refused() { # refused NAME PATTERN CAPS ARGS...: attach must fail, say PATTERN, 
 if [[ $(id -u) -eq 0 ]] && command -v setpriv >/dev/null; then
   ns=ffic$$
   ip netns add "$ns"
-  # lo up: with 127.0.0.1 missing, Foundation cannot start the firewall check's nft process and
-  # attach hangs (seen here; see docs/operations.md).
   ip -n "$ns" link set lo up
   ip -n "$ns" link add p0 type veth peer name q0
   ip -n "$ns" link add p1 type veth peer name q1
