@@ -10,13 +10,43 @@ BPF_SOURCES := $(wildcard bpf/*.c bpf/lib/*.h) Sources/CFastPath/include/fastpat
 BPF_CFLAGS  := -O2 -g -Wall -Werror -target bpf -I/usr/include/$(shell uname -m)-linux-gnu \
                -ISources/CFastPath/include -Ibpf
 BIN_PATH     = $(shell $(SWIFT) build -c $(CONFIG) --show-bin-path)
+VERSION     := $(shell sed -n 's/.*string = "\(.*\)"/\1/p' Sources/fibfast/Version.swift)
 
-.PHONY: all deps bpf build test demo bench clean
+# Where `make install` puts things; DESTDIR is prepended to every path for staging and packaging.
+PREFIX      ?= /usr/local
+SBINDIR     ?= $(PREFIX)/sbin
+MANDIR      ?= $(PREFIX)/share/man
+DOCDIR      ?= $(PREFIX)/share/doc/fibfast
+# systemd reads units from /usr/local/lib/systemd/system as well as /usr/lib/systemd/system.
+UNITDIR     ?= $(PREFIX)/lib/systemd/system
+# Configuration lives in /etc whatever the prefix, as on every Debian system.
+SYSCONFDIR  ?= /etc
+BASHCOMPDIR ?= $(PREFIX)/share/bash-completion/completions
+ZSHCOMPDIR  ?= $(PREFIX)/share/zsh/site-functions
+FISHCOMPDIR ?= $(PREFIX)/share/fish/vendor_completions.d
+INSTALL_CONFIG ?= release
+INSTALL_BIN  = $(shell $(SWIFT) build -c $(INSTALL_CONFIG) --show-bin-path)/fibfast
+
+# Everything `make install` creates, and so everything `make uninstall` removes.
+INSTALLED   := $(SBINDIR)/fibfast $(MANDIR)/man8/fibfast.8 $(UNITDIR)/fibfast@.service \
+               $(DOCDIR)/fibfast.conf.example $(BASHCOMPDIR)/fibfast $(ZSHCOMPDIR)/_fibfast \
+               $(FISHCOMPDIR)/fibfast.fish
+SUBST        = sed -e 's|@VERSION@|$(VERSION)|g' -e 's|@SBINDIR@|$(SBINDIR)|g' \
+                   -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' -e 's|@UNITDIR@|$(UNITDIR)|g' \
+                   -e 's|@DATE@|$(MAN_DATE)|g'
+# The date of the last change to the man page's source, so rebuilding it changes nothing.
+MAN_DATE     = $(shell git log -1 --format=%cs -- docs/fibfast.8.in 2>/dev/null | grep . || date +%F)
+
+.PHONY: all deps deps-build bpf build test demo bench clean release dist install uninstall \
+        install-check
 
 all: build
 
 deps:
 	@scripts/install-deps.sh
+
+deps-build:
+	@scripts/install-deps.sh build
 
 $(BPF_OBJ): $(BPF_SOURCES)
 	@mkdir -p $(BUILD)
@@ -32,11 +62,62 @@ build: deps bpf
 	$(SWIFT) build -c $(CONFIG)
 
 # Every test: a one-second smoke run of the benchmark harness (so it cannot
-# rot), then unit tests, BPF_PROG_TEST_RUN tests and the namespace labs
-# (root). swift test runs last so its summary closes the output.
+# rot), install/uninstall into staging directories, then unit tests,
+# BPF_PROG_TEST_RUN tests and the namespace labs (root). swift test runs last
+# so its summary closes the output.
 test: build
 	FIBFAST_BIN=$(BIN_PATH)/fibfast bench/run.sh --smoke
+	@$(MAKE) --no-print-directory install-check
 	FIBFAST_BIN=$(BIN_PATH)/fibfast $(SWIFT) test -c $(CONFIG)
+
+# The binary installed. Its own target so that `make install` on a router needs only the build
+# packages, not the lab's.
+release: deps-build bpf
+	$(SWIFT) build -c $(INSTALL_CONFIG)
+
+# Files made from sources in docs/ and dist/ with the install paths filled in. Remade on every
+# run (FORCE): PREFIX and friends are baked in, and `make install PREFIX=/usr` after a
+# /usr/local install must not ship a unit pointing at /usr/local/sbin.
+$(BUILD)/fibfast.8: docs/fibfast.8.in FORCE
+	@mkdir -p $(BUILD)
+	@$(SUBST) $< > $@
+$(BUILD)/fibfast@.service: dist/fibfast@.service.in FORCE
+	@mkdir -p $(BUILD)
+	@$(SUBST) $< > $@
+$(BUILD)/fibfast.conf.example: dist/fibfast.conf.example FORCE
+	@mkdir -p $(BUILD)
+	@$(SUBST) $< > $@
+FORCE:
+
+# Completions come from the argument parser itself, so they follow the options with no upkeep.
+dist: release $(BUILD)/fibfast.8 $(BUILD)/fibfast@.service $(BUILD)/fibfast.conf.example
+	@mkdir -p $(BUILD)/completions
+	$(INSTALL_BIN) --generate-completion-script bash > $(BUILD)/completions/fibfast.bash
+	$(INSTALL_BIN) --generate-completion-script zsh > $(BUILD)/completions/_fibfast
+	$(INSTALL_BIN) --generate-completion-script fish > $(BUILD)/completions/fibfast.fish
+
+install: dist
+	install -D -m 0755 $(INSTALL_BIN) $(DESTDIR)$(SBINDIR)/fibfast
+	install -D -m 0644 $(BUILD)/fibfast.8 $(DESTDIR)$(MANDIR)/man8/fibfast.8
+	install -D -m 0644 $(BUILD)/fibfast@.service $(DESTDIR)$(UNITDIR)/fibfast@.service
+	install -D -m 0644 $(BUILD)/fibfast.conf.example $(DESTDIR)$(DOCDIR)/fibfast.conf.example
+	install -D -m 0644 $(BUILD)/completions/fibfast.bash $(DESTDIR)$(BASHCOMPDIR)/fibfast
+	install -D -m 0644 $(BUILD)/completions/_fibfast $(DESTDIR)$(ZSHCOMPDIR)/_fibfast
+	install -D -m 0644 $(BUILD)/completions/fibfast.fish $(DESTDIR)$(FISHCOMPDIR)/fibfast.fish
+	install -d -m 0755 $(DESTDIR)$(SYSCONFDIR)/fibfast
+	@if [ -z "$(DESTDIR)" ] && [ -d /run/systemd/system ]; then systemctl daemon-reload; fi
+
+# Removes exactly what install put; the configuration directory and the doc directory only if
+# they are empty, so an operator's *.conf files survive.
+uninstall:
+	rm -f $(addprefix $(DESTDIR),$(INSTALLED))
+	@for d in $(DESTDIR)$(DOCDIR) $(DESTDIR)$(SYSCONFDIR)/fibfast; do \
+		if [ -d "$$d" ]; then rmdir --ignore-fail-on-non-empty "$$d"; fi; done
+	@if [ -z "$(DESTDIR)" ] && [ -d /run/systemd/system ]; then systemctl daemon-reload; fi
+
+# install/uninstall into staging directories, the unit, man page and completions checked.
+install-check: dist
+	@scripts/install-check.sh
 
 # The benchmark (root, about 7 minutes): kernel, fibfast and a redirect-only
 # XDP bound in one run; see docs/performance.md.

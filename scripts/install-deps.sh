@@ -1,12 +1,27 @@
 #!/usr/bin/env bash
 # Installs the Debian 12 packages fibfast needs to build and to run its lab tests.
 # Safe to re-run: it touches apt only when something is missing.
+#
+#   install-deps.sh         everything (build, lab tests, install checks)
+#   install-deps.sh build   only what building and running the installed binary need: `make
+#                           install` on a router must not pull in test tools, least of all a
+#                           second routing daemon that starts itself
 set -euo pipefail
 
-PACKAGES=(
-  libbpf-dev libelf-dev zlib1g-dev libnl-3-dev libnl-route-3-dev pkg-config
-  iproute2 ethtool iputils-ping bpftool nftables iptables tcpdump procps kmod python3
+# nftables at run time: attach reads the firewall with nft and refuses when it cannot.
+BUILD_PACKAGES=(libbpf-dev libelf-dev zlib1g-dev libnl-3-dev libnl-route-3-dev pkg-config nftables)
+# bird2 for the routing-daemon lab; systemd for `systemd-analyze verify`; groff-base to lint
+# the man page.
+TEST_PACKAGES=(
+  iproute2 ethtool iputils-ping bpftool iptables tcpdump procps kmod python3
+  bird2 systemd groff-base
 )
+
+case ${1:-all} in
+  build) PACKAGES=("${BUILD_PACKAGES[@]}") ;;
+  all) PACKAGES=("${BUILD_PACKAGES[@]}" "${TEST_PACKAGES[@]}") ;;
+  *) echo "usage: install-deps.sh [build|all]" >&2; exit 2 ;;
+esac
 
 if [[ $(id -u) -ne 0 ]]; then
   echo "install-deps.sh: must run as root (apt-get install needs it)" >&2

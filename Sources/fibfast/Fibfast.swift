@@ -10,6 +10,7 @@ struct Fibfast: AsyncParsableCommand {
             exactly as the kernel would is forwarded in XDP; everything else goes to the kernel. \
             When fibfast stops or crashes, the kernel forwards alone.
             """,
+        version: FibfastVersion.string,
         subcommands: [Attach.self, Detach.self, Status.self, Stats.self, Top.self, Lookup.self, Routes.self]
     )
 }

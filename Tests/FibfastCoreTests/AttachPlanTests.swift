@@ -44,12 +44,18 @@ final class AttachPlanTests: XCTestCase {
     }
 
     func testRefusesWithoutCapabilities() {
-        assertRefused(.notPrivileged(missing: ["CAP_NET_ADMIN", "CAP_BPF"])) { () throws(FibfastError) in
+        assertRefused(.notPrivileged(missing: ["CAP_NET_ADMIN", "CAP_BPF", "CAP_PERFMON"])) { () throws(FibfastError) in
             try plan(["eth0", "eth1"], privileges: Privileges(effective: 0))
         }
-        // CAP_NET_ADMIN + CAP_BPF is enough without root.
-        let netAdminAndBPF = Privileges(effective: (1 << 12) | (1 << 39))
-        XCTAssertNoThrow(try plan(["eth0", "eth1"], privileges: netAdminAndBPF))
+        // The verifier refuses the program to a loader with CAP_BPF alone.
+        assertRefused(.notPrivileged(missing: ["CAP_PERFMON"])) { () throws(FibfastError) in
+            try plan(["eth0", "eth1"], privileges: Privileges(effective: (1 << 12) | (1 << 39)))
+        }
+        // CAP_NET_ADMIN + CAP_BPF + CAP_PERFMON is enough without root (the systemd unit's set).
+        let unitSet = Privileges(effective: (1 << 12) | (1 << 39) | (1 << 38))
+        XCTAssertNoThrow(try plan(["eth0", "eth1"], privileges: unitSet))
+        // CAP_SYS_ADMIN covers CAP_BPF and CAP_PERFMON.
+        XCTAssertNoThrow(try plan(["eth0", "eth1"], privileges: Privileges(effective: (1 << 12) | (1 << 21))))
     }
 
     func testForwardingMustBeOnForFamiliesInUse() throws {

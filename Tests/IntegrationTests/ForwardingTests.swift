@@ -1,3 +1,4 @@
+import Foundation
 import XCTest
 
 /// The fast path forwards what it should, in XDP, and the kernel gets the rest.
@@ -102,5 +103,24 @@ final class ForwardingTests: XCTestCase {
         XCTAssertEqual(packets.count, 10)
         XCTAssertTrue(packets.allSatisfy { $0.ttl == 29 })
         XCTAssertEqual(after.port("p0")!.forwarded.packets - before.port("p0")!.forwarded.packets, 10)
+    }
+
+    /// Not just frames on the wire: datagrams forwarded in XDP reach a UDP
+    /// socket on the sink, so every checksum the router touched is right.
+    func testForwardedDatagramsReachASocketOnTheSink() throws {
+        let lab = try Lab(self)
+        _ = try lab.attach()
+        for (destination, port) in [("10.2.0.2", 9101), ("fd00:2::2", 9102)] {
+            let sink = try BackgroundProcess(["ip", "netns", "exec", lab.namespace(.dst), "python3", Lab.packetTool,
+                                              "sink", "--port", "\(port)", "--count", "50", "--timeout", "5"])
+            try sink.waitForLine("ready", timeout: 5)
+            let before = try lab.stats().port("p0")!.forwarded.packets
+            try lab.send(to: destination, count: 50, port: port)
+            let output = try sink.finish(timeout: 8)
+            let line = try XCTUnwrap(output.split(separator: "\n").last { $0.hasPrefix("{") })
+            let result = try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any]
+            XCTAssertEqual(result?["received"] as? Int, 50, "\(destination): \(line)")
+            XCTAssertEqual(try lab.stats().port("p0")!.forwarded.packets - before, 50, destination)
+        }
     }
 }

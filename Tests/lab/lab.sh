@@ -131,6 +131,11 @@ cmd_up() {
   # veth drops XDP-redirected frames unless its peer has XDP or GRO: the end hosts get GRO.
   step ip netns exec "$NAME-src" ethtool -K eth0 gro on
   step ip netns exec "$NAME-dst" ethtool -K eth0 gro on
+  # A veth sender leaves UDP/TCP checksums for the receiver to finish
+  # (CHECKSUM_PARTIAL), which survives the kernel path but not an XDP
+  # redirect. The hosts send finished checksums, as a NIC delivers them.
+  step ip netns exec "$NAME-src" ethtool -K eth0 tx off
+  step ip netns exec "$NAME-dst" ethtool -K eth0 tx off
 
   if [[ $warm_up -eq 1 ]]; then warm; fi
 

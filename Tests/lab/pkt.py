@@ -2,12 +2,21 @@
 """Packet helper for fibfast lab tests (stdlib only; run inside a namespace with ip netns exec).
 
   pkt.py send --dst ADDR [--ttl N] [--count N] [--port N] [--sport N] [--size N] [--proto udp|tcp]
-              [--interval S]
+              [--flows N] [--interval S]
   pkt.py capture --iface IF --count N --timeout S [--proto P] [--dport N] [--family 4|6]
   pkt.py frame --iface IF --hex HEX [--count N]
+  pkt.py sink --port N --count N --timeout S
 
 send: --size is the L4 payload in bytes. udp goes through an ordinary socket; tcp sends bare
 SYNs from a raw socket (nothing listens for the answer, the kernel of the sender ignores it).
+--flows N (udp) spreads the datagrams round-robin over N source ports, from --sport on (or from
+ports the system picks), so an ECMP hash on ports sees N flows. --interval S paces datagrams S
+seconds apart on a fixed schedule (no drift); each carries its sequence number, 0 to count-1,
+in its first 4 payload bytes.
+sink: receives --count sequence-numbered datagrams on UDP port --port (until the last one or
+--timeout) and prints one JSON object: how many arrived, how many are missing, and the longest
+silence between two arrivals (when it began and ended, as Unix time, and the sequence numbers
+either side), which under a steady --interval stream is the length of an outage.
 capture: prints "ready" once bound, then one JSON line per matching IPv4/IPv6 packet received;
 exits 0 after --count matches or at --timeout, so callers count lines.
 """
@@ -97,15 +106,21 @@ def cmd_send(a):
     fam = family_of(a.dst)
     af = socket.AF_INET if fam == 4 else socket.AF_INET6
     if a.proto == "udp":
-        s = socket.socket(af, socket.SOCK_DGRAM)
-        set_ttl(s, fam, a.ttl)
-        if a.sport:
-            s.bind(("0.0.0.0" if fam == 4 else "::", a.sport))
+        socks = []
+        for f in range(a.flows):
+            s = socket.socket(af, socket.SOCK_DGRAM)
+            set_ttl(s, fam, a.ttl)
+            if a.sport:
+                s.bind(("0.0.0.0" if fam == 4 else "::", a.sport + f))
+            socks.append(s)
+        start = time.monotonic()
         for i in range(a.count):
-            # sendto, not connect: an unconnected socket does not turn ICMP errors into send failures.
-            sendto_retry(s, payload(i, a.size), (a.dst, a.port))
             if a.interval:
-                time.sleep(a.interval)
+                delay = start + i * a.interval - time.monotonic()
+                if delay > 0:
+                    time.sleep(delay)
+            # sendto, not connect: an unconnected socket does not turn ICMP errors into send failures.
+            sendto_retry(socks[i % a.flows], payload(i, a.size), (a.dst, a.port))
         return
     # tcp: the kernel adds the IP header (no IP_HDRINCL), we supply a SYN segment.
     s = socket.socket(af, socket.SOCK_RAW, socket.IPPROTO_TCP)
@@ -125,6 +140,36 @@ def cmd_send(a):
             c = csum(pseudo + hdr + data)
             hdr = hdr[:16] + struct.pack("!H", c) + hdr[18:]
         sendto_retry(s, hdr + data, (a.dst, 0))
+
+
+def cmd_sink(a):
+    s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+    s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
+    s.bind(("::", a.port))
+    print("ready", flush=True)
+    seen = set()
+    arrivals = []  # (unix time, seq) in arrival order
+    deadline = time.monotonic() + a.timeout
+    while a.count - 1 not in seen:
+        left = deadline - time.monotonic()
+        if left <= 0 or not select.select([s], [], [], left)[0]:
+            break
+        data = s.recv(65536)
+        if len(data) < 4:
+            continue
+        seq = struct.unpack_from("!I", data)[0]
+        seen.add(seq)
+        arrivals.append((time.time(), seq))
+    r = {"received": len(seen), "missing": a.count - len(seen & set(range(a.count))),
+         "max_gap_ms": None, "gap_start": None, "gap_end": None,
+         "seq_before_gap": None, "seq_after_gap": None}
+    for (t0, s0), (t1, s1) in zip(arrivals, arrivals[1:]):
+        gap = (t1 - t0) * 1000
+        if r["max_gap_ms"] is None or gap > r["max_gap_ms"]:
+            r.update(max_gap_ms=round(gap, 3), gap_start=t0, gap_end=t1,
+                     seq_before_gap=s0, seq_after_gap=s1)
+    print(json.dumps(r), flush=True)
 
 
 def mac(b):
@@ -260,7 +305,8 @@ def main():
     p.add_argument("--sport", type=int, default=0, help="source port (default: any)")
     p.add_argument("--size", type=int, default=32, help="L4 payload bytes")
     p.add_argument("--proto", choices=("udp", "tcp"), default="udp")
-    p.add_argument("--interval", type=float, default=0, help="seconds between udp datagrams (steady traffic)")
+    p.add_argument("--flows", type=int, default=1, help="source ports to spread over (udp)")
+    p.add_argument("--interval", type=float, default=0, help="seconds between datagrams (udp)")
 
     p = sub.add_parser("capture", help="print received IP packets as JSON lines")
     p.add_argument("--iface", required=True)
@@ -275,9 +321,18 @@ def main():
     p.add_argument("--hex", required=True, help="whole frame from the destination MAC on")
     p.add_argument("--count", type=int, default=1)
 
+    p = sub.add_parser("sink", help="receive a sequence-numbered stream, report loss and the longest gap")
+    p.add_argument("--port", type=int, default=9999)
+    p.add_argument("--count", type=int, required=True, help="datagrams the sender sends")
+    p.add_argument("--timeout", type=float, required=True)
+
     a = ap.parse_args()
+    if a.cmd == "send" and a.flows < 1:
+        die("--flows must be at least 1")
+    if a.cmd == "send" and a.proto == "tcp" and (a.flows != 1 or a.interval):
+        die("--flows and --interval are for udp")
     try:
-        {"send": cmd_send, "capture": cmd_capture, "frame": cmd_frame}[a.cmd](a)
+        {"send": cmd_send, "capture": cmd_capture, "frame": cmd_frame, "sink": cmd_sink}[a.cmd](a)
     except KeyboardInterrupt:
         pass
     except BrokenPipeError:

@@ -113,6 +113,10 @@ public actor Agent {
             table.adopt(link)
             logger.info("port \(link.port) (ifindex \(link.ifindex)): attached in \(link.mode) mode\(table.isEnabled(ifindex: link.ifindex) ? "" : ", down: waiting for it to come up")")
         }
+        for port in plan.ports where port.kind == "veth" {
+            // Nothing in XDP says whether a frame's checksum was finished.
+            logger.notice("port \(port.name) is a veth: if its peer sends with checksum offload on (the default), UDP/TCP checksums forwarded in XDP stay unfinished and the receiver drops them; turn it off on the peer (ethtool -K PEER tx off), see docs/operations.md")
+        }
         logger.info("fast path running: program id \(program.info.id), \(request.direct ? "direct" : "full") FIB lookup, \(attached.count) ports")
         self.program = program
         self.ports = table

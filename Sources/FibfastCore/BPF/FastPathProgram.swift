@@ -35,6 +35,7 @@ public final class FastPathProgram: @unchecked Sendable {
         LibbpfLog.install()
         _ = LibbpfLog.take()
         var options = bpf_object_open_opts()
+        zeroPadding(&options)
         options.sz = MemoryLayout<bpf_object_open_opts>.size
         let object: OpaquePointer
         do {

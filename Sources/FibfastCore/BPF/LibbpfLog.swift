@@ -31,3 +31,13 @@ enum LibbpfLog {
         }
     }
 }
+
+/// Zeroes every byte of a libbpf options struct, padding included, as the
+/// C macro LIBBPF_OPTS does. libbpf refuses options whose bytes between the
+/// last field it knows and `sz` are not zero; a Swift initialiser zeroes the
+/// fields only, and in release builds the trailing padding of, for example,
+/// bpf_xdp_query_opts held garbage ("bpf_xdp_query_opts has non-zero extra
+/// bytes", EINVAL). Call it before setting any field.
+func zeroPadding<T>(_ options: inout T) {
+    withUnsafeMutableBytes(of: &options) { $0.initializeMemory(as: UInt8.self, repeating: 0) }
+}

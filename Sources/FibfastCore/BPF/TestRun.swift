@@ -34,6 +34,7 @@ public struct XDPTestRun: Sendable {
         context.data_end = UInt32(frame.count)
         context.ingress_ifindex = ingressIfindex
         var options = bpf_test_run_opts()
+        zeroPadding(&options)
         options.sz = MemoryLayout<bpf_test_run_opts>.size
         let rc: Int32 = input.withUnsafeMutableBytes { inBytes in
             output.withUnsafeMutableBytes { outBytes in

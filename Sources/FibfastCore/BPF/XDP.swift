@@ -48,6 +48,7 @@ public final class XDPLink: @unchecked Sendable {
             }
         }
         var options = bpf_link_create_opts()
+        zeroPadding(&options)
         options.sz = MemoryLayout<bpf_link_create_opts>.size
         options.flags = mode.attachFlags
         let fd = bpf_link_create(programFD, Int32(bitPattern: ifindex), BPF_XDP, &options)
@@ -71,6 +72,7 @@ public struct XDPAttachment: Sendable, Equatable {
     /// Asks the kernel (over netlink, in this namespace) what runs on a port.
     public static func query(ifindex: UInt32) throws -> XDPAttachment? {
         var options = bpf_xdp_query_opts()
+        zeroPadding(&options)
         options.sz = MemoryLayout<bpf_xdp_query_opts>.size
         let rc = bpf_xdp_query(Int32(bitPattern: ifindex), 0, &options)
         if rc < 0 { throw FibfastError.bpf(operation: "querying XDP on ifindex \(ifindex)", Errno(-rc)) }

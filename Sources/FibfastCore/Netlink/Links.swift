@@ -9,6 +9,8 @@ public struct Link: Sendable, Equatable {
     public var linkType: UInt32
     public var flags: UInt32
     public var mtu: UInt32
+    /// The driver kind for virtual devices ("veth", "macvlan", ...); nil for hardware.
+    public var kind: String?
 
     public var isUp: Bool { flags & UInt32(IFF_UP) != 0 }
     public var isRunning: Bool { flags & UInt32(IFF_RUNNING) != 0 }
@@ -55,6 +57,7 @@ extension Link {
             linkType: rtnl_link_get_arptype(link),
             flags: rtnl_link_get_flags(link),
             mtu: rtnl_link_get_mtu(link))
+        kind = rtnl_link_get_type(link).map { String(cString: $0) }
     }
 }
 

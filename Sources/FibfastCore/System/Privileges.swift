@@ -23,12 +23,19 @@ public struct Privileges: Sendable {
     func has(_ capability: Int) -> Bool { effective & (1 << UInt64(capability)) != 0 }
 
     /// Names of the capabilities missing for loading and attaching the fast
-    /// path: CAP_NET_ADMIN for XDP, CAP_BPF (or CAP_SYS_ADMIN on its own) for
-    /// the program and maps. Empty when everything is there.
+    /// path: CAP_NET_ADMIN for XDP, CAP_BPF for the program and maps, and
+    /// CAP_PERFMON because the program does arithmetic on packet pointers,
+    /// which the verifier allows only to perfmon-capable loaders (checked on
+    /// 6.18: without it the load fails with EACCES, "pointer -= pointer
+    /// prohibited"). CAP_SYS_ADMIN stands in for both of the last two.
+    /// Empty when everything is there.
     public var missingForAttach: [String] {
         var missing: [String] = []
         if !has(Self.netAdmin) { missing.append("CAP_NET_ADMIN") }
-        if !has(Self.bpf) && !has(Self.sysAdmin) { missing.append("CAP_BPF") }
+        if !has(Self.sysAdmin) {
+            if !has(Self.bpf) { missing.append("CAP_BPF") }
+            if !has(Self.perfmon) { missing.append("CAP_PERFMON") }
+        }
         return missing
     }
 

@@ -1,8 +1,13 @@
+import CLibBPF
 import Glibc
 
 enum Sockets {
-    /// A TCP socket closed on exec. Kept in a file that imports Glibc alone:
-    /// next to Foundation, clean builds intermittently lose SOCK_STREAM.
+    /// A TCP socket closed on exec. SOCK_STREAM and SOCK_CLOEXEC come from
+    /// <bits/socket_type.h>, which CLibBPF's shim (through <net/if.h>) pulls in
+    /// outside Glibc's module map; in a release (whole-module) build Swift then
+    /// finds them only through CLibBPF, and `import Glibc` alone fails with
+    /// "cannot find 'SOCK_STREAM' in scope" (seen with Swift 6.3.1,
+    /// `swift build -c release`, which `make install` runs).
     static func stream(family: Int32) -> Int32 {
         socket(family, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
     }

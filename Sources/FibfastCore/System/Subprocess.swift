@@ -1,3 +1,4 @@
+import CLibBPF  // for SOCK_STREAM and SOCK_CLOEXEC: see Sockets.swift
 import Glibc
 
 /// Runs a helper tool (nft, iptables-save) and collects what it prints.
