@@ -45,6 +45,22 @@ final class BadInputTests: XCTestCase {
         try assertRefused(lab, ["p0", "mv0", "--mode", "native"], naming: ["mv0", "native", "--mode generic"])
     }
 
+    /// Without root, legacy iptables tables cannot be listed: not knowing
+    /// the firewall is a reason to refuse, not to attach past it.
+    func testAFirewallThatCannotBeReadIsRefused() throws {
+        let lab = try Lab(self, warm: false)
+        // A legacy filter table in the router's namespace (no rules).
+        XCTAssertTrue(try lab.exec(.rtr, ["iptables-legacy", "-L", "-n"]).succeeded)
+        let caps = "+net_admin,+bpf,+perfmon,+net_raw"
+        // timeout: were the firewall ignored, attach would run until stopped.
+        let result = try lab.exec(.rtr, ["timeout", "10", "setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+                                         "--inh-caps=\(caps)", "--ambient-caps=\(caps)",
+                                         Command.fibfast, "attach", "p0", "p1"])
+        XCTAssertNotEqual(result.status, 0, result.stderr)
+        XCTAssertTrue(result.stderr.contains("/proc/net/ip_tables_names"), result.stderr)
+        XCTAssertEqual(try lab.portsWithXDP(), [])
+    }
+
     func testTwoAgentsOnTheSamePort() throws {
         let lab = try Lab(self, warm: false)
         let first = try lab.attach()

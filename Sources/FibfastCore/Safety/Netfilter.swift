@@ -52,7 +52,12 @@ public enum Netfilter {
         // and running the save command would only load modules.
         for (tool, names, source) in [("iptables-legacy-save", "/proc/net/ip_tables_names", "iptables-legacy"),
                                       ("ip6tables-legacy-save", "/proc/net/ip6_tables_names", "ip6tables-legacy")] {
-            let tables = (try? String(contentsOfFile: names, encoding: .utf8)) ?? ""
+            // No file: the legacy module is not loaded, so there are no
+            // tables. A file that cannot be read (not root) says nothing.
+            guard FileManager.default.fileExists(atPath: names) else { continue }
+            guard let tables = try? String(contentsOfFile: names, encoding: .utf8) else {
+                throw FibfastError.netfilterUnreadable(tool: names, reason: "cannot read it; run fibfast as root")
+            }
             if tables.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty { continue }
             rules += iptablesRules(save: try run(tool, []), source: source)
         }
