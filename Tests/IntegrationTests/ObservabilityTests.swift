@@ -304,7 +304,8 @@ final class ObservabilityTests: XCTestCase {
         let lab = try Lab(self)
         let port = Int.random(in: 20000..<30000)
         let agent = try lab.attach(["p0", "p1", "--metrics", "\(port)"])
-        XCTAssertTrue(agent.log.contains("metrics at http://127.0.0.1:\(port)/metrics"), agent.log)
+        // The endpoint is logged once it listens, just after the fast path starts.
+        try agent.background.waitForLine("metrics at http://127.0.0.1:\(port)/metrics", inStderr: true, timeout: 5)
         try lab.send(to: "10.2.0.2", count: 33, port: 9999)
         try lab.send(to: "10.2.0.2", count: 4, ttl: 1, port: 9999)
         let statsNow = try stats(lab)
