@@ -72,9 +72,10 @@ final class ReversePathTests: XCTestCase {
     /// kernel's full check.
     func testOwnAddressesAddedWhileRunningAndPolicyRules() throws {
         let lab = try Lab(self)
-        let agent = try lab.attach()
+        // -v: the agent logs each address event it applies.
+        let agent = try lab.attach(["p0", "p1", "-v"])
         XCTAssertTrue(try lab.exec(.rtr, ["ip", "addr", "add", "10.7.7.7/32", "dev", "lo"]).succeeded)
-        usleep(300_000)
+        try agent.background.waitForLine("address [10, 7, 7, 7] added", inStderr: true, timeout: 5)
         let before = try XCTUnwrap(lab.stats().port("p0")).passed("source-check")
         XCTAssertEqual(try delivered(lab, source: "10.7.7.7"), 0, "fibfast forwarded a source that is the router's own")
         XCTAssertEqual(try XCTUnwrap(lab.stats().port("p0")).passed("source-check") - before, 20)
@@ -82,8 +83,7 @@ final class ReversePathTests: XCTestCase {
 
         XCTAssertFalse(agent.log.contains("validates IPv4 sources with a full FIB lookup"), agent.log)
         XCTAssertTrue(try lab.exec(.rtr, ["ip", "rule", "add", "from", "10.9.0.0/16", "lookup", "main", "pref", "100"]).succeeded)
-        usleep(300_000)
-        XCTAssertTrue(agent.log.contains("validates IPv4 sources with a full FIB lookup"), agent.log)
+        try agent.background.waitForLine("validates IPv4 sources with a full FIB lookup", inStderr: true, timeout: 5)
         XCTAssertEqual(try delivered(lab, source: "10.1.0.2"), 20)
         XCTAssertEqual(try delivered(lab, source: "10.7.7.7"), 0)
     }
