@@ -64,7 +64,14 @@ final class Lab: @unchecked Sendable {
     /// Captures on a host's eth0 while `during` runs; returns the packets seen.
     func capture(on host: Host, count: Int, proto: String? = nil, dport: Int? = nil,
                  timeout: Double = 3, during: () throws -> Void) throws -> [CapturedPacket] {
-        var arguments = ["ip", "netns", "exec", namespace(host), "python3", Lab.packetTool, "capture",
+        try capture(inNamespace: namespace(host), count: count, proto: proto, dport: dport,
+                    timeout: timeout, during: during)
+    }
+
+    /// Captures on eth0 of any namespace (extra hosts too) while `during` runs.
+    func capture(inNamespace ns: String, count: Int, proto: String? = nil, dport: Int? = nil,
+                 timeout: Double = 3, during: () throws -> Void) throws -> [CapturedPacket] {
+        var arguments = ["ip", "netns", "exec", ns, "python3", Lab.packetTool, "capture",
                          "--iface", "eth0", "--count", "\(count)", "--timeout", "\(timeout)"]
         if let proto { arguments += ["--proto", proto] }
         if let dport { arguments += ["--dport", "\(dport)"] }

@@ -53,22 +53,6 @@ extension Lab {
         return result
     }
 
-    /// Captures on eth0 of any namespace while `during` runs.
-    func capture(inNamespace ns: String, count: Int, dport: Int? = nil, timeout: Double = 3,
-                 during: () throws -> Void) throws -> [CapturedPacket] {
-        var arguments = ["ip", "netns", "exec", ns, "python3", Lab.packetTool, "capture",
-                         "--iface", "eth0", "--count", "\(count)", "--timeout", "\(timeout)"]
-        if let dport { arguments += ["--dport", "\(dport)"] }
-        let capture = try BackgroundProcess(arguments)
-        try capture.waitForLine("ready", timeout: 5)
-        try during()
-        let output = try capture.finish(timeout: timeout + 5)
-        return output.split(separator: "\n").compactMap { line in
-            guard line.hasPrefix("{") else { return nil }
-            return try? JSONDecoder().decode(CapturedPacket.self, from: Data(line.utf8))
-        }
-    }
-
     /// Packets forwarded in XDP from p0 so far.
     func forwarded(from port: String = "p0") throws -> UInt64 {
         try stats().port(port)?.forwarded.packets ?? 0
