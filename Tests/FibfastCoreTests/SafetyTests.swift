@@ -112,4 +112,17 @@ final class NetfilterTests: XCTestCase {
         XCTAssertTrue(text.contains("table inet t chain fw"))
         XCTAssertTrue(text.contains("--bypass-netfilter"))
     }
+
+    func testIPsecPoliciesThatTouchForwardedPackets() {
+        let list = """
+            src 10.9.0.0/24 dst 10.8.0.0/24 proto udp \n\tdir out priority 0 ptype main \n\ttmpl src 1.1.1.1 dst 2.2.2.2
+            \t\tproto esp reqid 0 mode tunnel
+            src 10.1.0.0/24 dst 10.2.0.0/24 \n\tdir fwd action block priority 0 ptype main \n
+            src 10.3.0.0/24 dst 10.4.0.0/24 \n\tdir in priority 0 ptype main \n
+            """
+        let policies = Netfilter.ipsecPolicies(list: list)
+        XCTAssertEqual(policies.map(\.hook), ["out", "fwd"])
+        XCTAssertTrue(policies[1].description.contains("src 10.1.0.0/24 dst 10.2.0.0/24 dir fwd action block"), policies[1].description)
+        XCTAssertEqual(Netfilter.ipsecPolicies(list: ""), [])
+    }
 }

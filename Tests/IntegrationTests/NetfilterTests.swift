@@ -39,6 +39,20 @@ final class NetfilterTests: XCTestCase {
         try assertRefused(lab, naming: ["POSTROUTING", "masquerade"])
     }
 
+    /// IPsec policies act on forwarded packets too (fwd checks, out
+    /// transforms), and XDP would skip them just the same.
+    func testRefusesOverIPsecPolicies() throws {
+        let lab = try Lab(self)
+        let policy = ["ip", "xfrm", "policy", "add", "src", "10.1.0.0/24", "dst", "10.2.0.0/24", "dir", "fwd", "action", "block"]
+        XCTAssertTrue(try lab.exec(.rtr, policy).succeeded)
+        // The kernel alone drops what the policy blocks...
+        XCTAssertEqual(try lab.capture(on: .dst, count: 5, proto: "udp", dport: 9999, timeout: 1.5) {
+            try lab.send(to: "10.2.0.2", count: 5)
+        }.count, 0)
+        // ...so fibfast must not forward it.
+        try assertRefused(lab, naming: ["ipsec", "dir fwd", "src 10.1.0.0/24 dst 10.2.0.0/24"])
+    }
+
     func testRefusesOverLegacyIptables() throws {
         let lab = try Lab(self)
         XCTAssertTrue(try lab.exec(.rtr, ["iptables-legacy", "-A", "FORWARD", "-s", "10.9.0.0/16", "-j", "DROP"]).succeeded)

@@ -61,7 +61,42 @@ public enum Netfilter {
             if tables.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty { continue }
             rules += iptablesRules(save: try run(tool, []), source: source)
         }
+        rules += try ipsecPolicies()
         return rules
+    }
+
+    /// IPsec (xfrm) policies: forwarded packets are checked against "fwd"
+    /// policies (ip_forward's xfrm4_policy_check) and transformed by "out"
+    /// ones (xfrm_lookup on the forward route); XDP skips both.
+    static func ipsecPolicies() throws -> [NetfilterRule] {
+        let output: String
+        do {
+            output = try run("ip", ["xfrm", "policy", "list"])
+        } catch FibfastError.netfilterUnreadable(_, let reason) where reason.contains("not supported") {
+            return []  // no xfrm in this kernel: no policies either
+        }
+        return ipsecPolicies(list: output)
+    }
+
+    /// Parses `ip xfrm policy list`: a policy is a line with its selector,
+    /// followed by indented lines, one of them "dir in|out|fwd ...".
+    public static func ipsecPolicies(list: String) -> [NetfilterRule] {
+        var policies: [NetfilterRule] = []
+        var selector: String?
+        for line in list.split(separator: "\n") {
+            let text = line.trimmingCharacters(in: .whitespaces)
+            if !line.hasPrefix("\t") && !line.hasPrefix(" ") {
+                selector = text
+                continue
+            }
+            let words = text.split(separator: " ")
+            guard words.first == "dir", words.count > 1, let selector else { continue }
+            let direction = String(words[1])
+            guard direction == "fwd" || direction == "out" else { continue }
+            policies.append(NetfilterRule(source: "ipsec", table: "xfrm policy", chain: "dir \(direction)",
+                                          hook: direction, rule: selector + " " + text))
+        }
+        return policies
     }
 
     /// Base chains on a forward-path hook that have rules or drop by

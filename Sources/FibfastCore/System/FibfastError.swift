@@ -95,7 +95,7 @@ public enum FibfastError: Error, Equatable, CustomStringConvertible {
         case .netfilterRules(let rules):
             let list = rules.prefix(20).map { "\n  " + $0.description }.joined()
             let more = rules.count > 20 ? "\n  ... and \(rules.count - 20) more" : ""
-            return "netfilter filters or rewrites forwarded packets here, and XDP forwarding would bypass it:"
+            return "netfilter or IPsec filters or rewrites forwarded packets here, and XDP forwarding would bypass it:"
                 + list + more
                 + "\nremove these rules, or pass --bypass-netfilter to forward past them anyway"
         case .bpffsMissing(let path, let mountFailed):
