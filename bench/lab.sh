@@ -9,6 +9,9 @@
 # 2001:2::/48); the full table lives in 10.0.0.0/8 and 3fff::/20. MACs are fixed so that nothing has to be
 # read back from the kernel.
 
+# shellcheck source=Tests/lab/lib.sh
+source "$root/Tests/lab/lib.sh"
+
 LAB_ID=${LAB_ID:-ffb$$}
 NS_SRC=$LAB_ID-src
 NS_RTR=$LAB_ID-rtr
@@ -46,6 +49,9 @@ lab_up() {
 	ip netns add "$NS_SRC"
 	ip netns add "$NS_RTR"
 	ip netns add "$NS_DST"
+	# run.sh's EXIT trap takes the lab down; this covers run.sh being killed outright. The
+	# names follow Tests/lab/lab.sh's NAME-{src,rtr,dst}, so its `down` applies.
+	reap_with_owner $$ "/run/netns/$NS_RTR" "$root/Tests/lab/lab.sh" down "$LAB_ID"
 	lab_link "$NS_SRC" s0 $MAC_S0 "$NS_RTR" p0 $MAC_P0
 	lab_link "$NS_RTR" p1 $MAC_P1 "$NS_DST" d0 $MAC_D0
 	lab_link "$NS_RTR" p2 $MAC_P2 "$NS_DST" d1 $MAC_D1

@@ -13,8 +13,8 @@ final class ForwardingTests: XCTestCase {
         let after = try lab.stats()
         XCTAssertEqual(packets.count, 20)
         XCTAssertTrue(packets.allSatisfy { $0.ttl == 63 }, "TTLs: \(packets.map(\.ttl))")
-        XCTAssertEqual(after.port("p0")!.forwarded.packets - before.port("p0")!.forwarded.packets, 20)
-        XCTAssertEqual(after.port("p1")!.transmitted.packets - before.port("p1")!.transmitted.packets, 20)
+        XCTAssertEqual(try after.port("p0").forwarded.packets - before.port("p0").forwarded.packets, 20)
+        XCTAssertEqual(try after.port("p1").transmitted.packets - before.port("p1").transmitted.packets, 20)
         // The router's egress MAC as source, the sink's as destination.
         let p1MAC = try lab.exec(.rtr, ["cat", "/sys/class/net/p1/address"]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
         let sinkMAC = try lab.exec(.dst, ["cat", "/sys/class/net/eth0/address"]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
@@ -31,7 +31,7 @@ final class ForwardingTests: XCTestCase {
         let after = try lab.stats()
         XCTAssertEqual(packets.count, 20)
         XCTAssertTrue(packets.allSatisfy { $0.family == 6 && $0.ttl == 63 }, "hop limits: \(packets.map(\.ttl))")
-        XCTAssertEqual(after.port("p0")!.forwarded.packets - before.port("p0")!.forwarded.packets, 20)
+        XCTAssertEqual(try after.port("p0").forwarded.packets - before.port("p0").forwarded.packets, 20)
     }
 
     func testPingToTheRouterIsDeliveredByTheKernel() throws {
@@ -41,8 +41,8 @@ final class ForwardingTests: XCTestCase {
         let ping = try lab.exec(.src, ["ping", "-c", "3", "-i", "0.2", "-W", "2", "10.1.0.1"])
         XCTAssertTrue(ping.succeeded, ping.stdout)
         let after = try lab.stats()
-        XCTAssertGreaterThanOrEqual(after.port("p0")!.passed("not-forwarded") - before.port("p0")!.passed("not-forwarded"), 3)
-        XCTAssertEqual(after.port("p0")!.forwarded.packets, before.port("p0")!.forwarded.packets)
+        XCTAssertGreaterThanOrEqual(try after.port("p0").passed("not-forwarded") - before.port("p0").passed("not-forwarded"), 3)
+        XCTAssertEqual(try after.port("p0").forwarded.packets, try before.port("p0").forwarded.packets)
     }
 
     func testNoRouteIsAnsweredByTheKernel() throws {
@@ -62,7 +62,7 @@ final class ForwardingTests: XCTestCase {
         let after = try lab.stats()
         XCTAssertEqual(errors.count, 4)
         XCTAssertTrue(errors.allSatisfy { $0.icmp_type == 3 && $0.src == "10.1.0.1" }, "\(errors)")
-        let p0 = (before.port("p0")!, after.port("p0")!)
+        let p0 = try (before.port("p0"), after.port("p0"))
         XCTAssertEqual(p0.1.passed("not-forwarded") - p0.0.passed("not-forwarded"), 2)
         XCTAssertEqual(p0.1.passed("unreachable") - p0.0.passed("unreachable"), 2)
         XCTAssertEqual(p0.1.forwarded.packets, p0.0.forwarded.packets)
@@ -84,8 +84,8 @@ final class ForwardingTests: XCTestCase {
         let after = try lab.stats()
         XCTAssertEqual(v4.filter { $0.icmp_type == 11 }.count, 2, "\(v4)")
         XCTAssertEqual(v6.filter { $0.icmp_type == 3 }.count, 2, "\(v6)")
-        XCTAssertEqual(after.port("p0")!.passed("ttl-expired") - before.port("p0")!.passed("ttl-expired"), 4)
-        XCTAssertEqual(after.port("p0")!.forwarded.packets, before.port("p0")!.forwarded.packets)
+        XCTAssertEqual(try after.port("p0").passed("ttl-expired") - before.port("p0").passed("ttl-expired"), 4)
+        XCTAssertEqual(try after.port("p0").forwarded.packets, try before.port("p0").forwarded.packets)
     }
 
     func testGenericModeAndDirectLookupForward() throws {
@@ -102,7 +102,7 @@ final class ForwardingTests: XCTestCase {
         let after = try lab.stats()
         XCTAssertEqual(packets.count, 10)
         XCTAssertTrue(packets.allSatisfy { $0.ttl == 29 })
-        XCTAssertEqual(after.port("p0")!.forwarded.packets - before.port("p0")!.forwarded.packets, 10)
+        XCTAssertEqual(try after.port("p0").forwarded.packets - before.port("p0").forwarded.packets, 10)
     }
 
     /// Not just frames on the wire: datagrams forwarded in XDP reach a UDP
@@ -114,13 +114,13 @@ final class ForwardingTests: XCTestCase {
             let sink = try BackgroundProcess(["ip", "netns", "exec", lab.namespace(.dst), "python3", Lab.packetTool,
                                               "sink", "--port", "\(port)", "--count", "50", "--timeout", "5"])
             try sink.waitForLine("ready", timeout: 5)
-            let before = try lab.stats().port("p0")!.forwarded.packets
+            let before = try lab.stats().port("p0").forwarded.packets
             try lab.send(to: destination, count: 50, port: port)
             let output = try sink.finish(timeout: 8)
             let line = try XCTUnwrap(output.split(separator: "\n").last { $0.hasPrefix("{") })
             let result = try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any]
             XCTAssertEqual(result?["received"] as? Int, 50, "\(destination): \(line)")
-            XCTAssertEqual(try lab.stats().port("p0")!.forwarded.packets - before, 50, destination)
+            XCTAssertEqual(try lab.stats().port("p0").forwarded.packets - before, 50, destination)
         }
     }
 }

@@ -40,14 +40,14 @@ final class KeepOnExitTests: XCTestCase {
             XCTAssertTrue(first.log.contains("leaving the fast path pinned"), first.log)
             XCTAssertEqual(try lab.portsWithXDP(), ["p0", "p1"])
             Thread.sleep(forTimeInterval: 1)
-            let forwardedWhileAlone = try XCTUnwrap(lab.stats().port("p0")).forwarded.packets
+            let forwardedWhileAlone = try lab.stats().port("p0").forwarded.packets
             second = try lab.attach(["p0", "p1", "--keep-on-exit", "--bpffs", bpffs])
             XCTAssertTrue(second!.log.contains("adopted the pinned fast path"), second!.log)
             _ = try sender.finish(timeout: 30)
             XCTAssertEqual(sender.exitStatus, 0, sender.stderr)
             print("keep-on-exit: \(forwardedWhileAlone) datagrams forwarded in XDP before agent 2 adopted the fast path")
         }
-        let p0 = try XCTUnwrap(lab.stats().port("p0"))
+        let p0 = try lab.stats().port("p0")
         print("keep-on-exit: sent \(count), received \(seen.count) at dst, XDP forwarded \(p0.forwarded.packets) on p0")
         XCTAssertEqual(seen.count, count, "every datagram arrived across the restart")
         XCTAssertEqual(p0.forwarded.packets, UInt64(count), "all went through XDP, counted by the same maps")

@@ -30,7 +30,7 @@ final class ReversePathTests: XCTestCase {
         _ = try lab.attach()
         XCTAssertEqual(try delivered(lab, source: "10.2.0.99"), 0, "fibfast forwarded a spoofed source")
         XCTAssertEqual(try delivered(lab, source: "10.1.0.2"), 20)
-        let p0 = try XCTUnwrap(lab.stats().port("p0"))
+        let p0 = try lab.stats().port("p0")
         XCTAssertEqual(p0.passed("source-check"), 20, "spoofed frames are handed to the kernel")
         XCTAssertGreaterThanOrEqual(p0.forwarded.packets, 20, "genuine ones are forwarded in XDP")
     }
@@ -42,7 +42,7 @@ final class ReversePathTests: XCTestCase {
         // Loose: a source routed by another port is fine, one with no route is not.
         XCTAssertEqual(try delivered(lab, source: "10.2.0.99"), 20)
         XCTAssertEqual(try delivered(lab, source: "192.0.2.1"), 0)
-        let p0 = try XCTUnwrap(lab.stats().port("p0"))
+        let p0 = try lab.stats().port("p0")
         XCTAssertEqual(p0.passed("source-check"), 20)
         XCTAssertEqual(p0.forwarded.packets, 20)
     }
@@ -55,7 +55,7 @@ final class ReversePathTests: XCTestCase {
         try lab.sysctl(.rtr, "net.ipv4.conf.p0.rp_filter=1")
         Thread.sleep(forTimeInterval: 2.5)
         XCTAssertEqual(try delivered(lab, source: "10.2.0.99"), 0)
-        XCTAssertGreaterThanOrEqual(try XCTUnwrap(lab.stats().port("p0")).passed("source-check"), 20)
+        XCTAssertGreaterThanOrEqual(try lab.stats().port("p0").passed("source-check"), 20)
     }
 
     func testTheRoutersOwnAddressIsAMartianEvenWithoutRPFilter() throws {
@@ -63,7 +63,7 @@ final class ReversePathTests: XCTestCase {
         XCTAssertEqual(try delivered(lab, source: "10.2.0.1"), 0, "the kernel alone drops it")
         _ = try lab.attach()
         XCTAssertEqual(try delivered(lab, source: "10.2.0.1"), 0, "fibfast forwarded a martian")
-        XCTAssertEqual(try XCTUnwrap(lab.stats().port("p0")).passed("source-check"), 20)
+        XCTAssertEqual(try lab.stats().port("p0").passed("source-check"), 20)
     }
 
     /// With rp_filter off the fast path answers "is this one of my
@@ -76,9 +76,9 @@ final class ReversePathTests: XCTestCase {
         let agent = try lab.attach(["p0", "p1", "-v"])
         XCTAssertTrue(try lab.exec(.rtr, ["ip", "addr", "add", "10.7.7.7/32", "dev", "lo"]).succeeded)
         try agent.background.waitForLine("address [10, 7, 7, 7] added", inStderr: true, timeout: 5)
-        let before = try XCTUnwrap(lab.stats().port("p0")).passed("source-check")
+        let before = try lab.stats().port("p0").passed("source-check")
         XCTAssertEqual(try delivered(lab, source: "10.7.7.7"), 0, "fibfast forwarded a source that is the router's own")
-        XCTAssertEqual(try XCTUnwrap(lab.stats().port("p0")).passed("source-check") - before, 20)
+        XCTAssertEqual(try lab.stats().port("p0").passed("source-check") - before, 20)
         XCTAssertEqual(try delivered(lab, source: "10.1.0.77"), 20, "an ordinary foreign source is forwarded")
 
         XCTAssertFalse(agent.log.contains("validates IPv4 sources with a full FIB lookup"), agent.log)

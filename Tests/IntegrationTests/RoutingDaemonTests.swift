@@ -20,16 +20,16 @@ final class RoutingDaemonTests: XCTestCase {
         try lab.send(count: 100, sport: 30000)
         let report = try sink.finish()
         let after = try OSPFLab.routers.map { try lab.stats($0) }
-        func delta(_ index: Int, _ port: String, _ what: KeyPath<Stats.Port, Stats.Count>) -> UInt64 {
-            after[index].port(port)![keyPath: what].packets - before[index].port(port)![keyPath: what].packets
+        func delta(_ index: Int, _ port: String, _ what: KeyPath<Stats.Port, Stats.Count>) throws -> UInt64 {
+            try after[index].port(port)[keyPath: what].packets - before[index].port(port)[keyPath: what].packets
         }
 
         XCTAssertEqual(report.received, 100, "b received \(report.received) of 100 (with valid UDP checksums)")
-        XCTAssertEqual(delta(0, "ha", \.forwarded), 100, "r1 forwarded in XDP")
+        XCTAssertEqual(try delta(0, "ha", \.forwarded), 100, "r1 forwarded in XDP")
         // One flow takes one of the two middle routers.
-        XCTAssertEqual(delta(1, "r1", \.forwarded) + delta(2, "r1", \.forwarded), 100, "r2 + r3 forwarded in XDP")
-        XCTAssertEqual(delta(3, "r2", \.forwarded) + delta(3, "r3", \.forwarded), 100, "r4 forwarded in XDP")
-        XCTAssertEqual(delta(3, "hb", \.transmitted), 100, "r4 sent to b in XDP")
+        XCTAssertEqual(try delta(1, "r1", \.forwarded) + delta(2, "r1", \.forwarded), 100, "r2 + r3 forwarded in XDP")
+        XCTAssertEqual(try delta(3, "r2", \.forwarded) + delta(3, "r3", \.forwarded), 100, "r4 forwarded in XDP")
+        XCTAssertEqual(try delta(3, "hb", \.transmitted), 100, "r4 sent to b in XDP")
     }
 
     /// Many flows between the same two hosts use both paths of the ECMP pair, in XDP: the fast
@@ -46,14 +46,14 @@ final class RoutingDaemonTests: XCTestCase {
         try lab.send(count: 256, sport: 31000, flows: 64)
         let report = try sink.finish()
         let after = try [OSPFLab.Node.r1, .r2, .r3].map { try lab.stats($0) }
-        func forwarded(_ index: Int, _ port: String) -> UInt64 {
-            after[index].port(port)!.forwarded.packets - before[index].port(port)!.forwarded.packets
+        func forwarded(_ index: Int, _ port: String) throws -> UInt64 {
+            try after[index].port(port).forwarded.packets - before[index].port(port).forwarded.packets
         }
 
-        let viaR2 = forwarded(1, "r1"), viaR3 = forwarded(2, "r1")
+        let viaR2 = try forwarded(1, "r1"), viaR3 = try forwarded(2, "r1")
         print("ECMP: 64 flows, 256 datagrams: \(viaR2) via r2, \(viaR3) via r3")
         XCTAssertEqual(report.received, 256)
-        XCTAssertEqual(forwarded(0, "ha"), 256, "r1 forwarded every datagram in XDP")
+        XCTAssertEqual(try forwarded(0, "ha"), 256, "r1 forwarded every datagram in XDP")
         XCTAssertEqual(viaR2 + viaR3, 256)
         // 64 flows all hashed to one side would be a 1 in 2^63 event.
         XCTAssertGreaterThan(viaR2, 0, "no flow took r2")
@@ -131,10 +131,10 @@ final class RoutingDaemonTests: XCTestCase {
         usleep(1_000_000)
         try lab.detachEverywhere()
         try lab.attachEverywhere()
-        let forwardedAfterRestart = try lab.stats(.r1).port("ha")!.forwarded.packets
+        let forwardedAfterRestart = try lab.stats(.r1).port("ha").forwarded.packets
         _ = try sender.finish(timeout: 10)
         let report = try sink.finish()
-        let forwardedAtEnd = try lab.stats(.r1).port("ha")!.forwarded.packets
+        let forwardedAtEnd = try lab.stats(.r1).port("ha").forwarded.packets
         print(String(format: "restart under a 10 ms stream: %d of %d received, longest gap %.1f ms",
                      report.received, count, report.max_gap_ms ?? -1))
         XCTAssertEqual(report.missing, 0)

@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # Three-namespace lab for fibfast: NAME-src <-> NAME-rtr <-> NAME-dst.
 #
-#   lab.sh up NAME [--no-warm]   build it (all or nothing)
+#   lab.sh up NAME [--no-warm] [--owner PID]
+#                                build it (all or nothing); it is taken down when PID (default:
+#                                the caller) exits, if nobody did it before
+
 #   lab.sh down NAME             tear it down; never fails
 #   lab.sh exec NAME HOST cmd... run cmd in NAME-HOST (HOST: src, rtr, dst)
 #
@@ -10,10 +13,13 @@
 set -euo pipefail
 
 PROG=${0##*/}
+SELF=$(readlink -f "$0")
 HOSTS=(src rtr dst)
+# shellcheck source=Tests/lab/lib.sh
+source "${SELF%/*}/lib.sh"
 
 usage() {
-  echo "usage: $PROG up NAME [--no-warm] | down NAME | exec NAME HOST cmd..." >&2
+  echo "usage: $PROG up NAME [--no-warm] [--owner PID] | down NAME | exec NAME HOST cmd..." >&2
   exit 2
 }
 
@@ -86,15 +92,17 @@ warm() {
 }
 
 cmd_up() {
-  local warm_up=1 h
+  local warm_up=1 owner=$PPID h
   [[ $# -ge 1 ]] || usage
   NAME=$1; shift
   check_name "$NAME" || exit 2
-  for a in "$@"; do
-    case $a in
+  while [[ $# -gt 0 ]]; do
+    case $1 in
       --no-warm) warm_up=0 ;;
+      --owner) [[ $# -ge 2 && $2 =~ ^[0-9]+$ ]] || usage; owner=$2; shift ;;
       *) usage ;;
     esac
+    shift
   done
   need_root
   log=$(mktemp)
@@ -141,6 +149,7 @@ cmd_up() {
 
   trap - INT TERM
   rm -f "$log"
+  reap_with_owner "$owner" "/run/netns/$NAME-rtr" "$SELF" down "$NAME"
 }
 
 cmd_down() {

@@ -2,7 +2,8 @@
 # A routed lab for fibfast under a real routing daemon: two hosts, four routers running BIRD 2
 # (OSPFv2) in a diamond, so R1 and R4 each learn an ECMP pair through R2 and R3.
 #
-#   ospf-lab.sh up NAME            build it and start one bird per router (all or nothing)
+#   ospf-lab.sh up NAME            build it and start one bird per router (all or nothing); it is
+#                                  taken down when the caller exits, if nobody did it before
 #   ospf-lab.sh down NAME          stop the birds, tear it down; never fails
 #   ospf-lab.sh wait NAME [SECS]   wait until R1 and R4 have their ECMP pair towards the far host
 #   ospf-lab.sh birdc NAME ROUTER cmd...   talk to one router's bird (ROUTER: r1..r4)
@@ -21,6 +22,9 @@
 set -euo pipefail
 
 PROG=${0##*/}
+SELF=$(readlink -f "$0")
+# shellcheck source=Tests/lab/lib.sh
+source "${SELF%/*}/lib.sh"
 ROUTERS=(r1 r2 r3 r4)
 NODES=(a r1 r2 r3 r4 b)
 STATE_ROOT=/run/fibfast-ospf
@@ -107,16 +111,11 @@ protocol ospf v2 {
 EOF
 }
 
-# bird daemonizes and keeps every descriptor it inherited. Whoever ran this script may be
-# waiting for one of them to close: Foundation's Process learns that its child exited when a
-# socket it passed to the child closes, so a bird holding it makes `up` look like it never ends.
-# Only 0-2 go to bird.
+# bird daemonizes and keeps every descriptor it inherited: only 0-2 go to bird.
 start_bird() {
   local r=$1
   (
-    for fd in $(ls /proc/$BASHPID/fd); do
-      ((fd > 2)) && eval "exec $fd>&-"
-    done 2>/dev/null
+    close_inherited_fds
     exec ip netns exec "$NAME-$r" bird -c "$STATE_ROOT/$NAME/$r.conf" \
       -s "$STATE_ROOT/$NAME/$r.ctl" -P "$STATE_ROOT/$NAME/$r.pid"
   )
@@ -176,6 +175,7 @@ cmd_up() {
   done
   trap - INT TERM
   rm -f "$log"
+  reap_with_owner "$PPID" "/run/netns/$NAME-r1" "$SELF" down "$NAME"
 }
 
 cmd_down() {

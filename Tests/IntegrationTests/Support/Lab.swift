@@ -174,5 +174,12 @@ struct Stats: Decodable {
     }
     var ports: [Port]
     var total: Port
-    func port(_ name: String) -> Port? { ports.first { $0.name == name } }
+    /// Throws rather than returning nil: a test that force-unwraps a missing
+    /// port crashes the whole test process, and no lab's teardown runs.
+    func port(_ name: String) throws -> Port {
+        guard let port = ports.first(where: { $0.name == name }) else {
+            throw LabError.command("fibfast stats", "no port \(name) in \(ports.map(\.name))")
+        }
+        return port
+    }
 }

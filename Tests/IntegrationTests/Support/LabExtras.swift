@@ -55,7 +55,8 @@ extension Lab {
 
     /// Packets forwarded in XDP from p0 so far.
     func forwarded(from port: String = "p0") throws -> UInt64 {
-        try stats().port(port)?.forwarded.packets ?? 0
+        let stats = try stats()
+        return stats.ports.contains { $0.name == port } ? try stats.port(port).forwarded.packets : 0
     }
 
     /// The ifindexes in the devmap (ff_ports) of the fast path attached to
