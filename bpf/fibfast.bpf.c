@@ -75,6 +75,30 @@ static __always_inline __u32 ff_route(struct xdp_md *ctx, struct bpf_fib_lookup 
 	return ff_egress(fib, ctx->ingress_ifindex, out);
 }
 
+/* Fills the multipath hash's transport fields from the header at l4, and
+ * hands ICMP errors to the kernel (their hash follows the inner flow).
+ * icmp is the family's ICMP protocol number, a constant per call site. */
+static __always_inline __u32 ff_transport(struct bpf_fib_lookup *fib, void *l4,
+					  void *data_end, __u8 proto, const __u8 icmp)
+{
+	if (proto == IPPROTO_TCP || proto == IPPROTO_UDP) {
+		struct ff_l4_ports *ports = l4;
+
+		if ((void *)(ports + 1) > data_end)
+			return FF_PASS_MALFORMED;
+		fib->sport = ports->source;
+		fib->dport = ports->dest;
+	} else if (proto == icmp) {
+		struct ff_icmp *header = l4;
+
+		if ((void *)(header + 1) > data_end)
+			return FF_PASS_MALFORMED;
+		if (icmp == IPPROTO_ICMP ? ff_icmp_is_error(header->type) : ff_icmp6_is_error(header->type))
+			return FF_PASS_ICMP_ERROR;
+	}
+	return FF_FORWARDED;
+}
+
 static __always_inline __u32 ff_ipv4(struct xdp_md *ctx, struct ethhdr *eth,
 				     const struct ff_config *config, __u16 port_flags,
 				     struct ff_forward *out)
@@ -113,23 +137,9 @@ static __always_inline __u32 ff_ipv4(struct xdp_md *ctx, struct ethhdr *eth,
 	/* Only an unfragmented packet has its ports where the kernel's flow
 	 * dissector looks for them; for fragments it hashes on L3 alone. */
 	if (!(iph->frag_off & bpf_htons(IP_MF | IP_OFFSET))) {
-		void *l4 = (void *)(iph + 1);
-
-		if (iph->protocol == IPPROTO_TCP || iph->protocol == IPPROTO_UDP) {
-			struct ff_l4_ports *ports = l4;
-
-			if ((void *)(ports + 1) > data_end)
-				return FF_PASS_MALFORMED;
-			fib.sport = ports->source;
-			fib.dport = ports->dest;
-		} else if (iph->protocol == IPPROTO_ICMP) {
-			struct ff_icmp *icmp = l4;
-
-			if ((void *)(icmp + 1) > data_end)
-				return FF_PASS_MALFORMED;
-			if (ff_icmp_is_error(icmp->type))
-				return FF_PASS_ICMP_ERROR;
-		}
+		verdict = ff_transport(&fib, iph + 1, data_end, iph->protocol, IPPROTO_ICMP);
+		if (verdict != FF_FORWARDED)
+			return verdict;
 	}
 
 	verdict = ff_route(ctx, &fib, config->fib_flags, out);
@@ -179,22 +189,9 @@ static __always_inline __u32 ff_ipv6(struct xdp_md *ctx, struct ethhdr *eth,
 	__builtin_memcpy(fib.ipv6_dst, &ip6h->daddr, sizeof(fib.ipv6_dst));
 	fib.ifindex = ctx->ingress_ifindex;
 
-	if (ip6h->nexthdr == IPPROTO_TCP || ip6h->nexthdr == IPPROTO_UDP) {
-		struct ff_l4_ports *ports = (void *)(ip6h + 1);
-
-		if ((void *)(ports + 1) > data_end)
-			return FF_PASS_MALFORMED;
-		fib.sport = ports->source;
-		fib.dport = ports->dest;
-	} else if (ip6h->nexthdr == IPPROTO_ICMPV6) {
-		struct ff_icmp *icmp6 = (void *)(ip6h + 1);
-
-		if ((void *)(icmp6 + 1) > data_end)
-			return FF_PASS_MALFORMED;
-		/* Types below 128 are errors (RFC 4443). */
-		if (icmp6->type < 128)
-			return FF_PASS_ICMP_ERROR;
-	}
+	verdict = ff_transport(&fib, ip6h + 1, data_end, ip6h->nexthdr, IPPROTO_ICMPV6);
+	if (verdict != FF_FORWARDED)
+		return verdict;
 
 	verdict = ff_route(ctx, &fib, fib_flags, out);
 	if (verdict != FF_FORWARDED)

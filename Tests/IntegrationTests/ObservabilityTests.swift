@@ -6,28 +6,6 @@ import XCTest
 final class ObservabilityTests: XCTestCase {
     // MARK: JSON as the commands print it (docs/json.md)
 
-    struct Count: Decodable { var packets: UInt64; var bytes: UInt64 }
-    struct Failure: Decodable { var frames: UInt64; var lastError: String }
-    struct Rates: Decodable { var forwardedPackets: Double; var transmittedPackets: Double; var passedPackets: Double }
-    struct Port: Decodable {
-        var name: String
-        var forwarded: Count
-        var transmitted: Count
-        var passed: Count
-        var passReasons: [String: Count]
-        var failed: UInt64
-        var failures: [String: Failure]
-        var rates: Rates?
-        func passed(_ reason: String) -> UInt64 { passReasons[reason]?.packets ?? 0 }
-    }
-    struct Stats: Decodable {
-        var programID: UInt32
-        var failureTracing: Bool
-        var interval: Double?
-        var ports: [Port]
-        var total: Port
-        func port(_ name: String) throws -> Port { try XCTUnwrap(ports.first { $0.name == name }, "no port \(name)") }
-    }
     struct Status: Decodable {
         struct PortStatus: Decodable { var name: String; var ifindex: UInt32; var mode: String?; var programID: UInt32 }
         struct Agent: Decodable { var pid: Int32; var started: UInt64; var uptimeSeconds: UInt64 }

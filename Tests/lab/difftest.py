@@ -35,6 +35,8 @@ import subprocess
 import sys
 import time
 
+from pkt import csum  # the lab's packet tool, beside this file
+
 ETH_P_ALL = 0x0003
 PACKET_OUTGOING = 4
 CLONE_NEWNET = 0x40000000
@@ -64,15 +66,6 @@ def mac_of(ns, ifname):
     out = subprocess.run(["ip", "-n", ns, "-j", "link", "show", ifname], check=True,
                          capture_output=True, text=True).stdout
     return bytes.fromhex(json.loads(out)[0]["address"].replace(":", ""))
-
-
-def csum(data):
-    if len(data) % 2:
-        data += b"\0"
-    s = sum(struct.unpack(f"!{len(data) // 2}H", data))
-    while s >> 16:
-        s = (s & 0xFFFF) + (s >> 16)
-    return ~s & 0xFFFF
 
 
 def a4(text):

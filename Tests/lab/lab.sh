@@ -23,16 +23,7 @@ usage() {
   exit 2
 }
 
-check_name() {
-  # NAME becomes part of /run/netns file names; keep it to something that cannot surprise a shell.
-  [[ $1 =~ ^[A-Za-z0-9][A-Za-z0-9_.-]{0,31}$ ]] && return
-  echo "$PROG: bad lab name '$1' (letters, digits, _ . -, at most 32)" >&2
-  return 1
-}
-
-need_root() {
-  [[ $(id -u) -eq 0 ]] || { echo "$PROG: must run as root" >&2; exit 1; }
-}
+MAX_NAME=32
 
 # Only what this run created is undone on failure, so a clash with an existing lab never
 # deletes someone else's namespaces or links.
@@ -95,7 +86,7 @@ cmd_up() {
   local warm_up=1 owner=$PPID h
   [[ $# -ge 1 ]] || usage
   NAME=$1; shift
-  check_name "$NAME" || exit 2
+  check_name "$NAME" "$MAX_NAME" || exit 2
   while [[ $# -gt 0 ]]; do
     case $1 in
       --no-warm) warm_up=0 ;;
@@ -156,7 +147,7 @@ cmd_down() {
   local h ns pid
   [[ $# -eq 1 ]] || exit 0
   NAME=$1
-  check_name "$NAME" 2>/dev/null || exit 0
+  check_name "$NAME" "$MAX_NAME" 2>/dev/null || exit 0
   for h in "${HOSTS[@]}"; do
     ns=$NAME-$h
     [[ -e /run/netns/$ns ]] || continue
@@ -172,7 +163,7 @@ cmd_down() {
 cmd_exec() {
   [[ $# -ge 3 ]] || usage
   NAME=$1 host=$2; shift 2
-  check_name "$NAME" || exit 2
+  check_name "$NAME" "$MAX_NAME" || exit 2
   case $host in src | rtr | dst) ;; *) echo "$PROG: HOST must be src, rtr or dst" >&2; exit 2 ;; esac
   exec ip netns exec "$NAME-$host" "$@"
 }

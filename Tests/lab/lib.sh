@@ -1,6 +1,18 @@
 # shellcheck shell=bash
 # Shared by the lab scripts (sourced, not run).
 
+need_root() {
+  [[ $(id -u) -eq 0 ]] || { echo "$PROG: must run as root" >&2; exit 1; }
+}
+
+# check_name NAME MAX: NAME becomes part of namespace and file names; keep it to something that
+# cannot surprise a shell, and short enough for the names built from it.
+check_name() {
+  [[ $1 =~ ^[A-Za-z0-9][A-Za-z0-9_.-]*$ && ${#1} -le $2 ]] && return
+  echo "$PROG: bad lab name '$1' (letters, digits, _ . -, at most $2)" >&2
+  return 1
+}
+
 # Closes every descriptor above 2 in the calling (sub)shell. Whoever ran the lab script may be
 # waiting for a descriptor it passed down to close: Foundation's Process learns that its child
 # exited when a socket it handed over closes, so anything long-lived that keeps one (a daemon, a

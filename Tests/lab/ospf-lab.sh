@@ -34,16 +34,7 @@ usage() {
   exit 2
 }
 
-check_name() {
-  # NAME becomes part of namespace and file names; keep it to something that cannot surprise a shell.
-  [[ $1 =~ ^[A-Za-z0-9][A-Za-z0-9_.-]{0,23}$ ]] && return
-  echo "$PROG: bad lab name '$1' (letters, digits, _ . -, at most 24)" >&2
-  return 1
-}
-
-need_root() {
-  [[ $(id -u) -eq 0 ]] || { echo "$PROG: must run as root" >&2; exit 1; }
-}
+MAX_NAME=24
 
 log=
 # Any failure while building undoes the whole lab, birds included, so nothing is left running.
@@ -125,7 +116,7 @@ cmd_up() {
   local n r
   [[ $# -eq 1 ]] || usage
   NAME=$1
-  check_name "$NAME" || exit 2
+  check_name "$NAME" "$MAX_NAME" || exit 2
   need_root
   command -v bird >/dev/null || { echo "$PROG: bird (Debian package bird2) is not installed" >&2; exit 1; }
   [[ -e $STATE_ROOT/$NAME ]] && { echo "$PROG: lab $NAME exists" >&2; exit 1; }
@@ -182,7 +173,7 @@ cmd_down() {
   local n pid
   [[ $# -eq 1 ]] || exit 0
   NAME=$1
-  check_name "$NAME" 2>/dev/null || exit 0
+  check_name "$NAME" "$MAX_NAME" 2>/dev/null || exit 0
   for r in "${ROUTERS[@]}"; do
     pid=$(cat "$STATE_ROOT/$NAME/$r.pid" 2>/dev/null) || continue
     kill "$pid" 2>/dev/null || true
@@ -210,7 +201,7 @@ cmd_wait() {
   local deadline
   [[ $# -ge 1 ]] || usage
   NAME=$1
-  check_name "$NAME" || exit 2
+  check_name "$NAME" "$MAX_NAME" || exit 2
   deadline=$((SECONDS + ${2:-30}))
   while ((SECONDS < deadline)); do
     if has_ecmp_pair r1 10.0.2.0/24 && has_ecmp_pair r4 10.0.1.0/24; then exit 0; fi
@@ -224,14 +215,14 @@ cmd_wait() {
 cmd_birdc() {
   [[ $# -ge 3 ]] || usage
   NAME=$1 r=$2; shift 2
-  check_name "$NAME" || exit 2
+  check_name "$NAME" "$MAX_NAME" || exit 2
   exec birdc -s "$STATE_ROOT/$NAME/$r.ctl" "$@"
 }
 
 cmd_exec() {
   [[ $# -ge 3 ]] || usage
   NAME=$1 node=$2; shift 2
-  check_name "$NAME" || exit 2
+  check_name "$NAME" "$MAX_NAME" || exit 2
   exec ip netns exec "$NAME-$node" "$@"
 }
 

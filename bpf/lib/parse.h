@@ -116,4 +116,10 @@ static __always_inline int ff_icmp_is_error(__u8 type)
 	return 0;
 }
 
+/* RFC 4443: ICMPv6 types below 128 are errors. */
+static __always_inline int ff_icmp6_is_error(__u8 type)
+{
+	return type < 128;
+}
+
 #endif

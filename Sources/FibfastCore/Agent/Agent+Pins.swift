@@ -31,9 +31,7 @@ struct PinnedFastPath {
             guard let ifindex = UInt32(name.dropFirst("link-".count)),
                   let link = pins.open(pins.directory + "/" + name)
             else { continue }
-            var info = bpf_link_info()
-            var length = UInt32(MemoryLayout<bpf_link_info>.size)
-            guard bpf_obj_get_info_by_fd(link.rawValue, &info, &length) == 0,
+            guard let info = BPFLinks.info(fd: link.rawValue),
                   info.type == BPF_LINK_TYPE_XDP.rawValue, info.xdp.ifindex == ifindex,
                   let attached = try? XDPAttachment.query(ifindex: ifindex), attached.programID == info.prog_id
             else {

@@ -17,7 +17,6 @@ public actor Agent {
     private var sourceCheck: SourceCheck?
     private var events: EventSocket?
     var pins: Pins?
-    private(set) var plan: AttachPlan?
     /// What the safety watch last saw (Agent+Safety.swift).
     var safety = SafetyState()
     /// Size of the netlink event socket's receive buffer.
@@ -121,7 +120,6 @@ public actor Agent {
         self.program = program
         self.ports = table
         self.failureWatch = failureWatch
-        self.plan = plan
         self.pins = request.keepOnExit ? pins : nil
         self.sourceCheck = sourceCheck
         self.keeper = try NeighbourKeeper(
@@ -290,19 +288,12 @@ public actor Agent {
             }
             if adopting.contains(port.ifindex) { continue }
             guard request.force else {
-                let name = (try? programName(id: existing.programID)) ?? "?"
+                let name = (try? ProgramInfo.open(id: existing.programID))?.1.name ?? "?"
                 throw FibfastError.portBusy(port: port.name, program: name, id: existing.programID)
             }
             replacing[port.ifindex] = existing
         }
         return replacing
-    }
-
-    private func programName(id: UInt32) throws -> String {
-        let fd = bpf_prog_get_fd_by_id(id)
-        guard fd >= 0 else { return "?" }
-        let owned = OwnedDescriptor(fd)
-        return try ProgramInfo.of(programFD: owned.rawValue).name
     }
 
     /// Fills the config before any port is attached (the ports follow in

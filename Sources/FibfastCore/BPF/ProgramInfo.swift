@@ -8,6 +8,14 @@ public struct ProgramInfo: Sendable, Equatable {
     public var tag: String
     public var mapIDs: [UInt32]
 
+    /// Opens a program by id: a descriptor that keeps it, and its info.
+    static func open(id: UInt32) throws(Errno) -> (OwnedDescriptor, ProgramInfo) {
+        let fd = bpf_prog_get_fd_by_id(id)
+        if fd < 0 { throw Errno(-fd) }
+        let program = OwnedDescriptor(fd)
+        return (program, try of(programFD: fd))
+    }
+
     /// Reads the kernel's bpf_prog_info for a program descriptor.
     static func of(programFD fd: Int32) throws(Errno) -> ProgramInfo {
         var info = bpf_prog_info()
@@ -58,5 +66,28 @@ public struct ProgramInfo: Sendable, Equatable {
         return withUnsafeBytes(of: info.name) { raw in
             String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
         }
+    }
+}
+
+/// BPF links, as the kernel lists them.
+enum BPFLinks {
+    /// The kernel's bpf_link_info for a link descriptor.
+    static func info(fd: Int32) -> bpf_link_info? {
+        var info = bpf_link_info()
+        var length = UInt32(MemoryLayout<bpf_link_info>.size)
+        return bpf_obj_get_info_by_fd(fd, &info, &length) == 0 ? info : nil
+    }
+
+    /// Every link on the system that `matches`, opened.
+    static func all(where matches: (bpf_link_info) -> Bool) -> [(link: OwnedDescriptor, info: bpf_link_info)] {
+        var found: [(OwnedDescriptor, bpf_link_info)] = []
+        var id: UInt32 = 0
+        while bpf_link_get_next_id(id, &id) == 0 {
+            let fd = bpf_link_get_fd_by_id(id)
+            guard fd >= 0 else { continue }
+            let link = OwnedDescriptor(fd)
+            if let info = info(fd: fd), matches(info) { found.append((link, info)) }
+        }
+        return found
     }
 }

@@ -37,14 +37,9 @@ public struct RunningFastPath: Sendable {
 
     /// Opens a program by id; nil when it is not fibfast's.
     static func open(programID: UInt32, ports: [Port]) throws -> RunningFastPath? {
-        let fd = bpf_prog_get_fd_by_id(programID)
-        if fd < 0 {
-            throw FibfastError.bpf(operation: "opening XDP program \(programID)", Errno(-fd))
-        }
-        let program = OwnedDescriptor(fd)
-        let info: ProgramInfo
-        do { info = try ProgramInfo.of(programFD: program.rawValue) } catch {
-            throw FibfastError.bpf(operation: "reading program \(programID)", error)
+        let (program, info): (OwnedDescriptor, ProgramInfo)
+        do { (program, info) = try ProgramInfo.open(id: programID) } catch {
+            throw FibfastError.bpf(operation: "opening XDP program \(programID)", error)
         }
         guard info.name == FF_PROGRAM_NAME else { return nil }
         var maps = openMaps(ids: info.mapIDs)
@@ -75,10 +70,7 @@ public struct RunningFastPath: Sendable {
     private static func failureMaps(sharing portInfo: BPFMap) -> [String: BPFMap]? {
         guard let portInfoID = ProgramInfo.mapID(fd: portInfo.fd) else { return nil }
         for id in ProgramInfo.allIDs() {
-            let fd = bpf_prog_get_fd_by_id(id)
-            guard fd >= 0 else { continue }
-            let owned = OwnedDescriptor(fd)
-            guard let info = try? ProgramInfo.of(programFD: owned.rawValue),
+            guard let (_, info) = try? ProgramInfo.open(id: id),
                   info.name == FF_TRACE_PROGRAM_NAME, info.mapIDs.contains(portInfoID)
             else { continue }
             return openMaps(ids: info.mapIDs)
@@ -92,25 +84,14 @@ public struct RunningFastPath: Sendable {
     /// predates them.
     public var failureTracepoints: [String] {
         guard let failures = maps.xdpFailures, let failuresID = ProgramInfo.mapID(fd: failures.fd) else { return [] }
-        var names: [String] = []
-        var id: UInt32 = 0
-        while bpf_link_get_next_id(id, &id) == 0 {
-            let fd = bpf_link_get_fd_by_id(id)
-            guard fd >= 0 else { continue }
-            let link = OwnedDescriptor(fd)
-            var linkInfo = bpf_link_info()
-            var length = UInt32(MemoryLayout<bpf_link_info>.size)
-            guard bpf_obj_get_info_by_fd(link.rawValue, &linkInfo, &length) == 0,
-                  linkInfo.type == BPF_LINK_TYPE_TRACING.rawValue || linkInfo.type == BPF_LINK_TYPE_RAW_TRACEPOINT.rawValue
-            else { continue }
-            let programFD = bpf_prog_get_fd_by_id(linkInfo.prog_id)
-            guard programFD >= 0 else { continue }
-            let program = OwnedDescriptor(programFD)
-            if let info = try? ProgramInfo.of(programFD: program.rawValue), info.mapIDs.contains(failuresID) {
-                names.append(info.name)
-            }
+        let tracing = BPFLinks.all {
+            $0.type == BPF_LINK_TYPE_TRACING.rawValue || $0.type == BPF_LINK_TYPE_RAW_TRACEPOINT.rawValue
         }
-        return names.sorted()
+        return tracing.compactMap { link -> String? in
+            guard let (_, info) = try? ProgramInfo.open(id: link.info.prog_id), info.mapIDs.contains(failuresID)
+            else { return nil }
+            return info.name
+        }.sorted()
     }
 
     /// The agent that owns this fast path, as it recorded itself in the
@@ -130,19 +111,9 @@ enum XDPLinks {
     /// The id of the BPF link that attaches `programID` to `ifindex`, if the
     /// program was attached through a link rather than the legacy netlink way.
     static func find(programID: UInt32, ifindex: UInt32) -> OwnedDescriptor? {
-        var id: UInt32 = 0
-        while bpf_link_get_next_id(id, &id) == 0 {
-            let fd = bpf_link_get_fd_by_id(id)
-            guard fd >= 0 else { continue }
-            let owned = OwnedDescriptor(fd)
-            var info = bpf_link_info()
-            var length = UInt32(MemoryLayout<bpf_link_info>.size)
-            guard bpf_obj_get_info_by_fd(fd, &info, &length) == 0 else { continue }
-            if info.type == BPF_LINK_TYPE_XDP.rawValue && info.prog_id == programID && info.xdp.ifindex == ifindex {
-                return owned
-            }
-        }
-        return nil
+        BPFLinks.all {
+            $0.type == BPF_LINK_TYPE_XDP.rawValue && $0.prog_id == programID && $0.xdp.ifindex == ifindex
+        }.first?.link
     }
 
     /// Takes whatever program is attached to the port off it: through its

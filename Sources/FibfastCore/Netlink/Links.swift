@@ -64,37 +64,15 @@ extension Link {
 public enum Links {
     /// Every link in this network namespace, from one netlink dump.
     public static func all() throws -> [Link] {
-        let socket = try RouteSocket()
-        var cache: OpaquePointer?
-        let rc = rtnl_link_alloc_cache(socket.handle, AF_UNSPEC, &cache)
-        guard rc >= 0, let cache else { throw FibfastError.netlink(operation: "link dump", code: rc) }
-        defer { nl_cache_free(cache) }
         var links: [Link] = []
-        Netlink.forEach(in: cache) { links.append(Link($0)) }
+        try Dump.links(restart: { links.removeAll() }) { links.append($0) }
         return links.sorted { $0.ifindex < $1.ifindex }
     }
 
-    /// Every address in this network namespace, from one netlink dump.
+    /// Every IPv4 and IPv6 address in this network namespace, from one netlink dump.
     public static func addresses() throws -> [InterfaceAddress] {
-        let socket = try RouteSocket()
-        var cache: OpaquePointer?
-        let rc = rtnl_addr_alloc_cache(socket.handle, &cache)
-        guard rc >= 0, let cache else { throw FibfastError.netlink(operation: "address dump", code: rc) }
-        defer { nl_cache_free(cache) }
-        var result: [InterfaceAddress] = []
-        Netlink.forEach(in: cache) { addr in
-            let family: AddressFamily
-            switch rtnl_addr_get_family(addr) {
-            case AF_INET: family = .ipv4
-            case AF_INET6: family = .ipv6
-            default: return
-            }
-            result.append(InterfaceAddress(
-                ifindex: UInt32(bitPattern: rtnl_addr_get_ifindex(addr)),
-                family: family,
-                bytes: Netlink.bytes(of: rtnl_addr_get_local(addr)),
-                prefixLength: Int(rtnl_addr_get_prefixlen(addr))))
-        }
-        return result
+        var addresses: [InterfaceAddress] = []
+        try Dump.addresses(restart: { addresses.removeAll() }) { addresses.append($0) }
+        return addresses
     }
 }

@@ -94,6 +94,12 @@ enum Dump {
         try run(Int32(RTM_GETLINK), header: &header, restart: restart) { if case .link(let l, false) = $0 { body(l) } }
     }
 
+    static func addresses(restart: () -> Void = {}, _ body: (InterfaceAddress) -> Void) throws {
+        var header = ifaddrmsg()
+        header.ifa_family = UInt8(AF_UNSPEC)
+        try run(Int32(RTM_GETADDR), header: &header, restart: restart) { if case .address(let a, false) = $0 { body(a) } }
+    }
+
     static func routes(restart: () -> Void = {}, _ body: (Route) -> Void) throws {
         var header = rtmsg()
         header.rtm_family = UInt8(AF_UNSPEC)

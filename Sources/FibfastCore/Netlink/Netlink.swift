@@ -25,15 +25,6 @@ public enum Netlink {
         String(cString: nl_geterror(code))
     }
 
-    /// Walks a libnl cache, handing each object to `body`, then frees it.
-    static func forEach(in cache: OpaquePointer, _ body: (OpaquePointer) -> Void) {
-        var object = nl_cache_get_first(cache)
-        while let current = object {
-            body(current)
-            object = nl_cache_get_next(current)
-        }
-    }
-
     static func bytes(of address: OpaquePointer?) -> [UInt8] {
         guard let address, let raw = nl_addr_get_binary_addr(address) else { return [] }
         let length = Int(nl_addr_get_len(address))

@@ -16,14 +16,7 @@ final class Lab: @unchecked Sendable {
     /// Builds the lab and registers its removal with the test case.
     init(_ test: XCTestCase, warm: Bool = true) throws {
         try Lab.requireRoot()
-        name = "ff" + String(UInt32.random(in: 0..<UInt32.max), radix: 36)
-        var arguments = [Lab.script, "up", name]
-        if !warm { arguments.append("--no-warm") }
-        let result = try Command.run(arguments)
-        guard result.succeeded else {
-            _ = try? Command.run([Lab.script, "down", name])
-            throw LabError.setup(result.stderr + result.stdout)
-        }
+        name = try LabScript.up(Lab.script, prefix: "ff", options: warm ? [] : ["--no-warm"])
         test.addTeardownBlock { [self] in self.tearDown() }
     }
 
@@ -158,28 +151,5 @@ struct CapturedPacket: Decodable {
         icmp_code = try c.decodeIfPresent(Int.self, forKey: .icmp_code)
         eth_src = try c.decode(String.self, forKey: .eth_src)
         eth_dst = try c.decode(String.self, forKey: .eth_dst)
-    }
-}
-
-/// The parts of `fibfast stats --json` the tests read.
-struct Stats: Decodable {
-    struct Count: Decodable { var packets: UInt64; var bytes: UInt64 }
-    struct Port: Decodable {
-        var name: String
-        var forwarded: Count
-        var transmitted: Count
-        var passed: Count
-        var passReasons: [String: Count]
-        func passed(_ reason: String) -> UInt64 { passReasons[reason]?.packets ?? 0 }
-    }
-    var ports: [Port]
-    var total: Port
-    /// Throws rather than returning nil: a test that force-unwraps a missing
-    /// port crashes the whole test process, and no lab's teardown runs.
-    func port(_ name: String) throws -> Port {
-        guard let port = ports.first(where: { $0.name == name }) else {
-            throw LabError.command("fibfast stats", "no port \(name) in \(ports.map(\.name))")
-        }
-        return port
     }
 }

@@ -25,12 +25,7 @@ final class OSPFLab: @unchecked Sendable {
         guard FileManager.default.isExecutableFile(atPath: "/usr/sbin/bird") else {
             throw LabError.setup("bird is not installed (scripts/install-deps.sh installs bird2)")
         }
-        name = "fo" + String(UInt32.random(in: 0..<UInt32.max), radix: 36)
-        let result = try Command.run([OSPFLab.script, "up", name])
-        guard result.succeeded else {
-            _ = try? Command.run([OSPFLab.script, "down", name])
-            throw LabError.setup(result.stderr + result.stdout)
-        }
+        name = try LabScript.up(OSPFLab.script, prefix: "fo")
         test.addTeardownBlock { [self] in self.tearDown() }
     }
 

@@ -1,3 +1,4 @@
+import FibfastCore
 import Foundation
 
 /// Raw Ethernet frames for tests that need exact bytes (spoofed sources,
@@ -21,39 +22,31 @@ enum RawFrames {
 
     static func be16(_ value: UInt16) -> [UInt8] { [UInt8(value >> 8), UInt8(value & 0xff)] }
 
-    /// The Internet checksum (RFC 1071).
-    static func checksum(_ bytes: [UInt8]) -> UInt16 {
-        var sum: UInt32 = 0
-        var i = 0
-        while i + 1 < bytes.count {
-            sum += UInt32(bytes[i]) << 8 | UInt32(bytes[i + 1])
-            i += 2
-        }
-        if i < bytes.count { sum += UInt32(bytes[i]) << 8 }
-        while sum >> 16 != 0 { sum = (sum & 0xffff) + (sum >> 16) }
-        return ~UInt16(sum)
-    }
+    /// The Internet checksum (RFC 1071), as `fibfast lookup` computes it.
+    static func checksum(_ bytes: [UInt8]) -> UInt16 { Checksum.internet(bytes) }
 
     static func udp4(ethDst: [UInt8], ethSrc: [UInt8], src: String, dst: String, ttl: UInt8 = 64,
                      sport: UInt16 = 40000, dport: UInt16 = 9999, payload: [UInt8] = Array("fibfast".utf8),
-                     id: UInt16 = 1, tos: UInt8 = 0) -> [UInt8] {
+                     id: UInt16 = 1, tos: UInt8 = 0, options: [UInt8] = []) -> [UInt8] {
         var udp = be16(sport) + be16(dport) + be16(UInt16(8 + payload.count)) + [0, 0] + payload
         let pseudo = ipv4(src) + ipv4(dst) + [0, 17] + be16(UInt16(udp.count))
         let sum = checksum(pseudo + udp)
         udp[6...7] = (be16(sum == 0 ? 0xffff : sum))[...]
-        var ip: [UInt8] = [0x45, tos] + be16(UInt16(20 + udp.count)) + be16(id) + [0x40, 0, ttl, 17, 0, 0]
-            + ipv4(src) + ipv4(dst)
+        let headerLength = 20 + options.count
+        var ip: [UInt8] = [UInt8(0x40 | headerLength / 4), tos] + be16(UInt16(headerLength + udp.count)) + be16(id)
+            + [0x40, 0, ttl, 17, 0, 0] + ipv4(src) + ipv4(dst) + options
         ip[10...11] = be16(checksum(ip))[...]
         return ethDst + ethSrc + [0x08, 0x00] + ip + udp
     }
 
     static func udp6(ethDst: [UInt8], ethSrc: [UInt8], src: String, dst: String, hopLimit: UInt8 = 64,
-                     sport: UInt16 = 40000, dport: UInt16 = 9999, payload: [UInt8] = Array("fibfast".utf8)) -> [UInt8] {
+                     sport: UInt16 = 40000, dport: UInt16 = 9999, payload: [UInt8] = Array("fibfast".utf8),
+                     nextHeader: UInt8 = 17) -> [UInt8] {
         var udp = be16(sport) + be16(dport) + be16(UInt16(8 + payload.count)) + [0, 0] + payload
         let pseudo = ipv6(src) + ipv6(dst) + [0, 0] + be16(UInt16(udp.count)) + [0, 0, 0, 17]
         let sum = checksum(pseudo + udp)
         udp[6...7] = (be16(sum == 0 ? 0xffff : sum))[...]
-        let ip: [UInt8] = [0x60, 0, 0, 0] + be16(UInt16(udp.count)) + [17, hopLimit] + ipv6(src) + ipv6(dst)
+        let ip: [UInt8] = [0x60, 0, 0, 0] + be16(UInt16(udp.count)) + [nextHeader, hopLimit] + ipv6(src) + ipv6(dst)
         return ethDst + ethSrc + [0x86, 0xdd] + ip + udp
     }
 
