@@ -57,6 +57,10 @@ struct Attach: AsyncParsableCommand {
     var eventBufferSize: Int = EventSocket.defaultBufferSize
 
     func run() async throws {
+        // Taken over before anything is attached: a SIGINT or SIGTERM that
+        // arrives while the agent starts is held until it runs, and stops it
+        // cleanly then, instead of killing the process mid-way.
+        let signals = Signals.termination()
         let logger = Output.logger(verbose: verbose)
         let agent = Agent(
             request: AttachRequest(ports: ports, mode: mode, direct: direct, force: force,
@@ -96,7 +100,7 @@ struct Attach: AsyncParsableCommand {
                 return nil
             }
             group.addTask {
-                for await signal in Signals.termination() {
+                for await signal in signals {
                     logger.info("\(Signals.name(signal)) received, stopping")
                     break
                 }

@@ -28,6 +28,31 @@ final class FallbackTests: XCTestCase {
         try assertKernelForwards(lab)
     }
 
+    /// A stop signal that lands while the agent is still starting must not
+    /// kill it mid-way: the agent takes SIGTERM over before it touches any
+    /// port, holds the signal, and stops cleanly once running.
+    func testSIGTERMDuringStartStopsCleanly() throws {
+        let lab = try Lab(self)
+        let agent = try AgentProcess(namespace: lab.namespace(.rtr), arguments: ["attach", "p0", "p1"])
+        // /proc shows when fibfast took SIGTERM over (ignored, or caught by
+        // Dispatch); `ip netns exec` execs it, so the pid is the process's.
+        let status = "/proc/\(agent.background.process.processIdentifier)/status"
+        let deadline = Date().addingTimeInterval(10)
+        func ignoresSIGTERM() -> Bool {
+            guard let text = try? String(contentsOfFile: status, encoding: .utf8), text.contains("Name:\tfibfast")
+            else { return false }
+            let masks = text.split(separator: "\n").filter { $0.hasPrefix("SigIgn:") || $0.hasPrefix("SigCgt:") }
+                .compactMap { UInt64($0.split(separator: ":")[1].trimmingCharacters(in: .whitespaces), radix: 16) }
+            return masks.contains { $0 & (1 << UInt64(SIGTERM - 1)) != 0 }
+        }
+        while !ignoresSIGTERM() && agent.isRunning && Date() < deadline { usleep(1000) }
+        XCTAssertTrue(ignoresSIGTERM(), "the agent never took SIGTERM over: \(agent.log)")
+        XCTAssertEqual(try lab.portsWithXDP(), [], "ports were attached before SIGTERM was taken over")
+        XCTAssertEqual(try agent.stop(signal: SIGTERM), 0, agent.log)
+        XCTAssertTrue(agent.log.contains("SIGTERM received"), agent.log)
+        try assertKernelForwards(lab)
+    }
+
     func testSIGKILLLeavesKernelForwarding() throws {
         let lab = try Lab(self)
         let agent = try lab.attach()
