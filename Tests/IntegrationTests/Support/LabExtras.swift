@@ -146,7 +146,10 @@ extension Lab {
                 for flow in 0..<flows { try send(to: destination, count: 1, port: 20000 + flow) }
                 return
             }
-            let got = try capture(inNamespace: namespaces[index], count: flows, timeout: 2 + Double(flows) * 0.2) { try nest(index + 1) }
+            // Only UDP counts towards `flows`: the router's neighbour probes and
+            // MLD reports reach these hosts too, and would end a capture early.
+            let got = try capture(inNamespace: namespaces[index], count: flows, proto: "udp",
+                                  timeout: 2 + Double(flows) * 0.2) { try nest(index + 1) }
             counts[index] = got.filter { $0.dst == destination }.count
         }
         try nest(0)
