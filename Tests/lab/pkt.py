@@ -3,7 +3,7 @@
 
   pkt.py send --dst ADDR [--ttl N] [--count N] [--port N] [--sport N] [--size N] [--proto udp|tcp]
               [--flows N] [--interval S]
-  pkt.py capture --iface IF --count N --timeout S [--proto P] [--dport N] [--family 4|6]
+  pkt.py capture --iface IF --count N --timeout S [--proto P] [--dport N] [--icmp-type N] [--family 4|6]
   pkt.py frame --iface IF --hex HEX [--count N]
   pkt.py sink --port N --count N --timeout S
 
@@ -274,6 +274,8 @@ def cmd_capture(a):
             continue
         if a.dport is not None and r["dport"] != a.dport:
             continue
+        if a.icmp_type is not None and r["icmp_type"] != a.icmp_type:
+            continue
         print(json.dumps(r), flush=True)
         got += 1
 
@@ -314,6 +316,7 @@ def main():
     p.add_argument("--timeout", type=float, required=True)
     p.add_argument("--proto", type=proto_arg, help="udp, tcp, icmp, icmpv6 or a number")
     p.add_argument("--dport", type=int)
+    p.add_argument("--icmp-type", type=int, help="ICMP or ICMPv6 type")
     p.add_argument("--family", type=int, choices=(4, 6))
 
     p = sub.add_parser("frame", help="write a raw Ethernet frame")

@@ -55,19 +55,20 @@ final class Lab: @unchecked Sendable {
     }
 
     /// Captures on a host's eth0 while `during` runs; returns the packets seen.
-    func capture(on host: Host, count: Int, proto: String? = nil, dport: Int? = nil,
+    func capture(on host: Host, count: Int, proto: String? = nil, dport: Int? = nil, icmpType: Int? = nil,
                  timeout: Double = 3, during: () throws -> Void) throws -> [CapturedPacket] {
-        try capture(inNamespace: namespace(host), count: count, proto: proto, dport: dport,
+        try capture(inNamespace: namespace(host), count: count, proto: proto, dport: dport, icmpType: icmpType,
                     timeout: timeout, during: during)
     }
 
     /// Captures on eth0 of any namespace (extra hosts too) while `during` runs.
-    func capture(inNamespace ns: String, count: Int, proto: String? = nil, dport: Int? = nil,
+    func capture(inNamespace ns: String, count: Int, proto: String? = nil, dport: Int? = nil, icmpType: Int? = nil,
                  timeout: Double = 3, during: () throws -> Void) throws -> [CapturedPacket] {
         var arguments = ["ip", "netns", "exec", ns, "python3", Lab.packetTool, "capture",
                          "--iface", "eth0", "--count", "\(count)", "--timeout", "\(timeout)"]
         if let proto { arguments += ["--proto", proto] }
         if let dport { arguments += ["--dport", "\(dport)"] }
+        if let icmpType { arguments += ["--icmp-type", "\(icmpType)"] }
         let capture = try BackgroundProcess(arguments)
         try capture.waitForLine("ready", timeout: 5)
         try during()
