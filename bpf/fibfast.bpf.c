@@ -35,6 +35,7 @@
 
 #include "fastpath_abi.h"
 #include "lib/maps.h"
+#include "lib/ports.h"
 #include "lib/counters.h"
 #include "lib/parse.h"
 #include "lib/fib.h"
@@ -56,7 +57,7 @@ static __always_inline __u32 ff_egress(const struct bpf_fib_lookup *fib,
 
 	if (egress == ingress)
 		return FF_PASS_SAME_PORT;
-	port = bpf_map_lookup_elem(&ff_port_info, &egress);
+	port = ff_port(egress);
 	if (!port || !(port->flags & FF_PORT_ENABLED) || port->slot >= FF_MAX_PORTS)
 		return FF_PASS_PORT_NOT_FAST;
 	out->egress_ifindex = egress;
@@ -239,7 +240,7 @@ int fibfast_xdp(struct xdp_md *ctx)
 	struct ff_config *config;
 	__u32 zero = 0, verdict;
 
-	in_port = bpf_map_lookup_elem(&ff_port_info, &ingress);
+	in_port = ff_port(ingress);
 	if (!in_port || in_port->slot >= FF_MAX_PORTS) {
 		ff_count(FF_SLOT_UNKNOWN, FF_PASS_UNKNOWN_PORT, bytes);
 		return XDP_PASS;

@@ -31,7 +31,7 @@ final class FastPathProgramTests: XCTestCase {
         withUnsafeMutableBytes(of: &info.mac) { $0.copyBytes(from: portMAC) }
         info.flags = UInt16(FF_PORT_ENABLED)
         info.slot = 0
-        try program.maps.portInfo.update(UInt32(1), info)
+        try program.maps.setPort(UInt32(1), info)
     }
 
     /// Runs one frame; returns the action and the verdict it was counted as.
@@ -112,7 +112,7 @@ final class FastPathProgramTests: XCTestCase {
     }
 
     func testUnknownIngressPortIsCountedAndPassed() throws {
-        try program.maps.portInfo.delete(UInt32(1))
+        try program.maps.removePort(UInt32(1))
         let run = try XDPTestRun.run(programFD: program.programFD, frame: v4(), ingressIfindex: 1)
         XCTAssertEqual(run.action, .pass)
         let unknown = program.maps.readCounters().first { $0.ifindex == 0 }!

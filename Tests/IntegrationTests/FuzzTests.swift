@@ -44,7 +44,7 @@ final class FuzzTests: XCTestCase {
                 withUnsafeMutableBytes(of: &info.mac) { $0.copyBytes(from: port.mac) }
                 info.flags = UInt16(FF_PORT_ENABLED)
                 info.slot = UInt32(slot)
-                try program.maps.portInfo.update(port.ifindex, info)
+                try program.maps.setPort(port.ifindex, info)
                 try program.maps.ports.update(port.ifindex, port.ifindex)
             }
             config.flags = 0

@@ -1,3 +1,4 @@
+import CFastPath
 import Foundation
 import XCTest
 
@@ -86,5 +87,47 @@ final class ReversePathTests: XCTestCase {
         try agent.background.waitForLine("validates IPv4 sources with a full FIB lookup", inStderr: true, timeout: 5)
         XCTAssertEqual(try delivered(lab, source: "10.1.0.2"), 20)
         XCTAssertEqual(try delivered(lab, source: "10.7.7.7"), 0)
+    }
+
+    /// The own-address filter in front of the table (fastpath_abi.h) only
+    /// saves lookups: a foreign source in the same bucket as an own address
+    /// is still forwarded, and an address removed is forwarded again.
+    func testOwnAddressFilterDecidesNothingAlone() throws {
+        let lab = try Lab(self)
+        let foreign = "10.1.0.77"
+        let twin = try XCTUnwrap(Self.address(inBucketOf: foreign), "no address shares \(foreign)'s bucket")
+        try lab.check(lab.exec(.rtr, ["ip", "addr", "add", "\(twin)/32", "dev", "lo"]))
+        let agent = try lab.attach(["p0", "p1", "-v"])
+        try agent.waitForLog("in step with the kernel")
+
+        var before = try lab.stats().port("p0")
+        XCTAssertEqual(try delivered(lab, source: foreign), 20, "shares a bucket with \(twin), the router's own")
+        var after = try lab.stats().port("p0")
+        XCTAssertEqual(after.forwarded.packets - before.forwarded.packets, 20, "forwarded in XDP")
+        XCTAssertEqual(after.passed("source-check"), before.passed("source-check"))
+        XCTAssertEqual(try delivered(lab, source: twin), 0, "the router's own address as a source")
+
+        try lab.check(lab.exec(.rtr, ["ip", "addr", "del", "\(twin)/32", "dev", "lo"]))
+        try agent.background.waitForLine("address \(Self.bytes(twin)) removed", inStderr: true, timeout: 5)
+        before = try lab.stats().port("p0")
+        XCTAssertEqual(try delivered(lab, source: twin), 20, "no longer the router's")
+        after = try lab.stats().port("p0")
+        XCTAssertEqual(after.forwarded.packets - before.forwarded.packets, 20, "forwarded in XDP")
+    }
+
+    static func bytes(_ address: String) -> [UInt8] { address.split(separator: ".").map { UInt8($0)! } }
+
+    /// Another address in 10.200.0.0/16 whose filter bucket is `address`'s.
+    static func address(inBucketOf address: String) -> String? {
+        func bucket(_ bytes: [UInt8]) -> UInt32 {
+            ff_local_v4_bucket(bytes.withUnsafeBytes { $0.loadUnaligned(as: UInt32.self) })
+        }
+        let target = bucket(bytes(address))
+        for third in 0...255 {
+            for fourth in 1...254 where bucket([10, 200, UInt8(third), UInt8(fourth)]) == target {
+                return "10.200.\(third).\(fourth)"
+            }
+        }
+        return nil
     }
 }

@@ -60,6 +60,18 @@ static __always_inline __u32 ff_fib_verdict(int rc)
 	}
 }
 
+/* One of the router's own addresses? The filter answers "no" for almost
+ * every source without a hash lookup; ff_local_v4 decides the rest. */
+static __always_inline int ff_ipv4_is_local(__be32 address)
+{
+	__u32 zero = 0, bucket = ff_local_v4_bucket(address);
+	struct ff_local_v4_filter *filter = bpf_map_lookup_elem(&ff_local_v4_filter, &zero);
+
+	if (filter && !(filter->words[(bucket / 64) % (FF_LOCAL_V4_BUCKETS / 64)] & (1ULL << (bucket % 64))))
+		return 0;
+	return bpf_map_lookup_elem(&ff_local_v4, &address) != NULL;
+}
+
 /*
  * The source validation ip_route_input_slow makes before it forwards
  * (fib_validate_source).
@@ -86,7 +98,7 @@ static __always_inline int ff_ipv4_source_ok(struct xdp_md *ctx,
 
 	if (!(port_flags & (FF_PORT_RPF_STRICT | FF_PORT_RPF_LOOSE)) &&
 	    !(config_flags & FF_CONFIG_FULL_SOURCE_CHECK))
-		return bpf_map_lookup_elem(&ff_local_v4, &iph->saddr) == NULL;
+		return !ff_ipv4_is_local(iph->saddr);
 
 	rev.family = AF_INET;
 	rev.tos = iph->tos;

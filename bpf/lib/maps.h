@@ -23,6 +23,15 @@ struct {
 	__type(value, struct ff_port_info);
 } ff_port_info SEC(".maps");
 
+/* The same entries for ifindexes below FF_PORT_INDEX_SIZE, indexed by
+ * ifindex: what the per-packet path reads (see lib/ports.h). */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, FF_PORT_INDEX_SIZE);
+	__type(key, __u32);
+	__type(value, struct ff_port_info);
+} ff_port_index SEC(".maps");
+
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, FF_COUNTER_ENTRIES);
@@ -38,6 +47,14 @@ struct {
 	__type(key, __be32);
 	__type(value, __u8);
 } ff_local_v4 SEC(".maps");
+
+/* Which buckets of ff_local_v4_bucket() hold an own address. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct ff_local_v4_filter);
+} ff_local_v4_filter SEC(".maps");
 
 /* An array map rather than .rodata: the agent changes it while running
  * (stepping aside when a firewall rule appears) without reloading. */

@@ -47,7 +47,7 @@ struct PinnedFastPath {
         }
         guard !links.isEmpty else { return nil }
         var maps: [String: OwnedDescriptor] = [:]
-        for name in [FF_MAP_PORTS, FF_MAP_PORT_INFO, FF_MAP_COUNTERS, FF_MAP_CONFIG] {
+        for name in [FF_MAP_PORTS, FF_MAP_PORT_INFO, FF_MAP_PORT_INDEX, FF_MAP_COUNTERS, FF_MAP_CONFIG] {
             guard let map = pins.open(pins.mapPath(name)) else {
                 throw FibfastError.adoptionFailed(reason: "its map \(name) is not pinned in \(pins.directory)")
             }
@@ -62,7 +62,11 @@ extension Agent {
     /// this process; the next `fibfast attach` adopts it.
     func pinAll(_ pins: Pins, program: FastPathProgram, links: [XDPLink]) throws {
         try pins.pin(program.programFD, at: pins.programPath)
-        for map in [program.maps.ports, program.maps.portInfo, program.maps.counters, program.maps.config] {
+        // The running program reads ports from the index: an agent that
+        // adopts it must write where it reads until the links are swapped.
+        let maps = [program.maps.ports, program.maps.portInfo, program.maps.portIndex,
+                    program.maps.counters, program.maps.config].compactMap { $0 }
+        for map in maps {
             try pins.pin(map.fd, at: pins.mapPath(map.name))
         }
         for link in links {

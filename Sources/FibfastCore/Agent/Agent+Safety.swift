@@ -62,11 +62,11 @@ extension Agent {
         let mask = UInt16(FF_PORT_RPF_STRICT | FF_PORT_RPF_LOOSE)
         for port in ports {
             let filter = ReversePathFilter.current(port: port.name)
-            guard var info = maps.portInfo.lookup(port.ifindex, as: ff_port_info.self) else { continue }
+            guard var info = maps.port(port.ifindex) else { continue }
             let flags = (info.flags & ~mask) | filter.portFlags(portHasIPv4Address: v4Ports.contains(port.ifindex))
             if flags != info.flags {
                 info.flags = flags
-                try maps.portInfo.update(port.ifindex, info)
+                try maps.setPort(port.ifindex, info)
             }
             if safety.reversePath[port.ifindex] != filter {
                 if safety.reversePath[port.ifindex] != nil || filter != .off {

@@ -52,7 +52,7 @@ final class PortTable {
         var kept: [Int: UInt32] = [:]
         for index in ports.indices {
             if let link = links.first(where: { $0.name == ports[index].name }),
-               let info = maps.portInfo.lookup(link.ifindex, as: ff_port_info.self) {
+               let info = maps.port(link.ifindex) {
                 kept[index] = info.slot
             }
         }
@@ -183,7 +183,7 @@ final class PortTable {
     private func forget(_ index: Int) {
         if let link = ports[index].link {
             try? maps.ports.delete(link.ifindex)
-            try? maps.portInfo.delete(link.ifindex)
+            try? maps.removePort(link.ifindex)
         }
         ports[index].link = nil
         ports[index].xdp = nil
@@ -200,14 +200,14 @@ final class PortTable {
         withUnsafeMutableBytes(of: &info.mac) { $0.copyBytes(from: link.mac.prefix(6)) }
         // Only the enabled bit is ours; the rp_filter bits belong to the
         // safety watch (Agent+Safety.swift).
-        let others = (maps.portInfo.lookup(link.ifindex, as: ff_port_info.self)?.flags ?? 0) & ~UInt16(FF_PORT_ENABLED)
+        let others = (maps.port(link.ifindex)?.flags ?? 0) & ~UInt16(FF_PORT_ENABLED)
         info.flags = others | (enabled ? UInt16(FF_PORT_ENABLED) : 0)
         info.slot = ports[index].slot
         if enabled {
             try maps.ports.update(link.ifindex, link.ifindex)
-            try maps.portInfo.update(link.ifindex, info)
+            try maps.setPort(link.ifindex, info)
         } else {
-            try maps.portInfo.update(link.ifindex, info)
+            try maps.setPort(link.ifindex, info)
             try maps.ports.delete(link.ifindex)
         }
         let was = ports[index].enabled

@@ -24,12 +24,16 @@ final class SourceCheck {
         self.logger = logger
     }
 
-    /// Makes ff_local_v4 hold exactly the namespace's IPv4 addresses.
+    /// Makes ff_local_v4 and its filter hold exactly the namespace's IPv4
+    /// addresses. A new address goes into the table before its filter bit
+    /// is set, so the fast path never skips the lookup that would find it.
     func sync(_ all: [InterfaceAddress]) {
         let current = Set(all.compactMap(Self.key))
+        guard current != addresses || !filterWritten else { return }
         for gone in addresses.subtracting(current) { try? maps.localV4?.delete(gone) }
         for new in current.subtracting(addresses) { write(new) }
         addresses = current
+        writeFilter()
     }
 
     func addressChanged(_ address: InterfaceAddress, deleted: Bool) {
@@ -39,7 +43,32 @@ final class SourceCheck {
             sync((try? Links.addresses()) ?? [])
         } else if addresses.insert(key).inserted {
             write(key)
+            writeFilter()
         }
+    }
+
+    private var filterWritten = false
+
+    private func writeFilter() {
+        guard let filter = maps.localV4Filter else { return }
+        do {
+            try filter.update(UInt32(0), words: Self.filterWords(addresses))
+            filterWritten = true
+        } catch {
+            logger.error("own-address filter not updated for the source check (\(error))")
+            switchToFullCheck(because: "the own-address filter is stale")
+        }
+    }
+
+    /// ff_local_v4_filter's value: a bit set for every bucket that holds one
+    /// of `addresses` (fastpath_abi.h).
+    static func filterWords(_ addresses: Set<UInt32>) -> [UInt64] {
+        var words = [UInt64](repeating: 0, count: Int(FF_LOCAL_V4_BUCKETS) / 64)
+        for address in addresses {
+            let bucket = Int(ff_local_v4_bucket(address))
+            words[bucket / 64] |= 1 << UInt64(bucket % 64)
+        }
+        return words
     }
 
     func ruleSeen(_ rule: Rule) {

@@ -16,6 +16,13 @@ public struct BPFMap: @unchecked Sendable {
         if rc < 0 { throw FibfastError.mapUpdate(map: name, Errno(-rc)) }
     }
 
+    /// Writes a value that is an array of 64-bit words in C.
+    func update<Key>(_ key: Key, words: [UInt64]) throws {
+        var key = key
+        let rc = words.withUnsafeBytes { bpf_map_update_elem(fd, &key, $0.baseAddress, UInt64(BPF_ANY)) }
+        if rc < 0 { throw FibfastError.mapUpdate(map: name, Errno(-rc)) }
+    }
+
     public func delete<Key>(_ key: Key) throws {
         var key = key
         let rc = bpf_map_delete_elem(fd, &key)

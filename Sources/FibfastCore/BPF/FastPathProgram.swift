@@ -119,6 +119,11 @@ public struct FastPathMaps: Sendable {
     /// program built before it existed.
     public let localV4: BPFMap?
     public let xdpWatch: BPFMap?
+    /// ff_port_info again, as an array by ifindex for the per-packet path,
+    /// and the filter in front of localV4; nil in a program built before
+    /// they existed. Written through PortEntries and SourceCheck only.
+    let portIndex: BPFMap?
+    let localV4Filter: BPFMap?
 
     init?(byName maps: [String: BPFMap]) {
         guard let ports = maps[FF_MAP_PORTS], let portInfo = maps[FF_MAP_PORT_INFO],
@@ -131,5 +136,7 @@ public struct FastPathMaps: Sendable {
         xdpFailures = maps[FF_MAP_XDP_ERRORS]
         xdpWatch = maps[FF_MAP_XDP_WATCH]
         localV4 = maps[FF_MAP_LOCAL_V4]
+        portIndex = maps[FF_MAP_PORT_INDEX]
+        localV4Filter = maps[FF_MAP_LOCAL_V4_FILTER]
     }
 }
