@@ -7,7 +7,7 @@ mkdir -p "$out"
 
 # The clang that ships with Swift targets BPF; Debian's gcc does not.
 clang=${BPF_CLANG:-$(command -v /opt/swift/usr/bin/clang || command -v clang)}
-for p in gen sink redirect cost; do
+for p in gen sink redirect lookup cost; do
 	"$clang" -O2 -g -Wall -target bpf -I/usr/include/x86_64-linux-gnu \
 		-c "$here/$p.bpf.c" -o "$out/$p.bpf.o"
 done

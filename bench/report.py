@@ -15,7 +15,7 @@ import os
 import statistics
 import sys
 
-MODES = ("kernel", "fibfast", "redirect")
+MODES = ("kernel", "fibfast", "lookup", "redirect")
 TABLES = ("one", "full", "multipath")
 TABLE_NAMES = {"one": "one route", "full": "full table", "multipath": "multipath, 1024 flows"}
 # (table, ratio, threshold): the targets of issue 5, for both families.
@@ -73,17 +73,15 @@ def scenarios(runs):
                     s["runs"][m] = runs[(fam, table, m)]
                     s["pps"][m] = int(statistics.median(runs[(fam, table, m)]))
             p = s["pps"]
-            if p.get("fibfast") and p.get("kernel"):
-                s["fibfast/kernel"] = round(p["fibfast"] / p["kernel"], 3)
-            if p.get("fibfast") and p.get("redirect"):
-                s["fibfast/redirect"] = round(p["fibfast"] / p["redirect"], 3)
-            if p.get("redirect") and p.get("kernel"):
-                s["redirect/kernel"] = round(p["redirect"] / p["kernel"], 3)
+            for a, b in (("fibfast", "kernel"), ("fibfast", "redirect"), ("redirect", "kernel"),
+                         ("lookup", "kernel"), ("lookup", "redirect"), ("fibfast", "lookup")):
+                if p.get(a) and p.get(b):
+                    s[f"{a}/{b}"] = round(p[a] / p[b], 3)
             # Generator and sink cost the same in every mode; what a mode costs
             # beyond the redirect-only bound is its own forwarding work.
             if p.get("redirect"):
                 s["ns_above_bound"] = {m: round(1e9 / p[m] - 1e9 / p["redirect"])
-                                       for m in ("kernel", "fibfast") if p.get(m)}
+                                       for m in ("kernel", "lookup", "fibfast") if p.get(m)}
             out.append(s)
     return out
 
@@ -117,15 +115,18 @@ def text_report(meta, scens, share, tgts, costs):
     w.append(f"fibfast: {meta.get('fibfast', 'missing')}; source tree {meta.get('tree', '?')}")
     w.append("")
     w.append("64-byte UDP frames, Mpps delivered to the sink (median of rounds)")
-    hdr = f"{'scenario':<34}{'kernel':>8}{'fibfast':>9}{'redirect':>10}{'ff/kern':>9}{'ff/redir':>10}  in XDP"
+    hdr = (f"{'scenario':<34}{'kernel':>8}{'fibfast':>9}{'lookup':>8}{'redirect':>10}{'ff/kern':>9}"
+           f"{'ff/redir':>10}{'lk/kern':>9}{'lk/redir':>10}  in XDP")
     w.append(hdr)
     w.append("-" * len(hdr))
     for s in scens:
         name = f"{s['family']} {TABLE_NAMES[s['table']]}"
         sh = share.get((s["family"], s["table"]), [])
         w.append(f"{name:<34}{mpps(s['pps'].get('kernel')):>8}{mpps(s['pps'].get('fibfast')):>9}"
-                 f"{mpps(s['pps'].get('redirect')):>10}{ratio(s.get('fibfast/kernel')):>9}"
-                 f"{ratio(s.get('fibfast/redirect')):>10}  {min(sh) if sh else '-'}")
+                 f"{mpps(s['pps'].get('lookup')):>8}{mpps(s['pps'].get('redirect')):>10}"
+                 f"{ratio(s.get('fibfast/kernel')):>9}{ratio(s.get('fibfast/redirect')):>10}"
+                 f"{ratio(s.get('lookup/kernel')):>9}{ratio(s.get('lookup/redirect')):>10}  {min(sh) if sh else '-'}")
+    w.append("lookup: the lookup-only forwarder (bench/lookup.bpf.c), the floor for any forwarder that asks the FIB")
     w.append("")
     w.append("per-packet time above the redirect-only bound, 1/rate - 1/bound (the router's own work)")
     for s in scens:
@@ -133,7 +134,8 @@ def text_report(meta, scens, share, tgts, costs):
         if "kernel" in above and "fibfast" in above:
             k, f = above["kernel"], above["fibfast"]
             times = f"  (kernel's work / fibfast's: {k / f:.1f}x)" if f > 0 else ""
-            w.append(f"  {s['family'] + ' ' + TABLE_NAMES[s['table']]:<32}kernel +{k} ns  fibfast +{f} ns{times}")
+            lk = f"  lookup-only +{above['lookup']} ns" if "lookup" in above else ""
+            w.append(f"  {s['family'] + ' ' + TABLE_NAMES[s['table']]:<32}kernel +{k} ns  fibfast +{f} ns{lk}{times}")
     w.append("")
     if tgts and meta.get("smoke") != "1":
         w.append("targets")
@@ -168,18 +170,21 @@ def markdown(meta, scens, share, tgts, costs):
     w = [f"Measured {meta.get('date', '?')} on {meta.get('cpu', '?')}, kernel {meta.get('kernel', '?')}, "
          f"with `{meta.get('command', '?')}`: median of {meta.get('runs')} rounds of "
          f"{meta.get('seconds')} s per figure.", ""]
-    w.append("| scenario | kernel Mpps | fibfast Mpps | redirect-only Mpps | fibfast/kernel | fibfast/redirect | forwarded in XDP |")
-    w.append("|---|---:|---:|---:|---:|---:|---:|")
+    w.append("| scenario | kernel Mpps | fibfast Mpps | lookup-only Mpps | redirect-only Mpps | fibfast/kernel "
+             "| fibfast/redirect | lookup-only/kernel | lookup-only/redirect | forwarded in XDP |")
+    w.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for s in scens:
         sh = share.get((s["family"], s["table"]), [])
         w.append(f"| {s['family'].replace('ipv', 'IPv')} {TABLE_NAMES[s['table']]} | {mpps(s['pps'].get('kernel'))} | "
-                 f"{mpps(s['pps'].get('fibfast'))} | {mpps(s['pps'].get('redirect'))} | "
-                 f"{ratio(s.get('fibfast/kernel'))} | {ratio(s.get('fibfast/redirect'))} | {min(sh) if sh else '-'} |")
-    w += ["", "| scenario | kernel: ns above the bound | fibfast: ns above the bound |", "|---|---:|---:|"]
+                 f"{mpps(s['pps'].get('fibfast'))} | {mpps(s['pps'].get('lookup'))} | {mpps(s['pps'].get('redirect'))} | "
+                 f"{ratio(s.get('fibfast/kernel'))} | {ratio(s.get('fibfast/redirect'))} | "
+                 f"{ratio(s.get('lookup/kernel'))} | {ratio(s.get('lookup/redirect'))} | {min(sh) if sh else '-'} |")
+    w += ["", "| scenario | kernel: ns above the bound | lookup-only: ns above the bound | fibfast: ns above the bound |",
+          "|---|---:|---:|---:|"]
     for s in scens:
         above = s.get("ns_above_bound", {})
         w.append(f"| {s['family'].replace('ipv', 'IPv')} {TABLE_NAMES[s['table']]} | "
-                 f"{above.get('kernel', '-')} | {above.get('fibfast', '-')} |")
+                 f"{above.get('kernel', '-')} | {above.get('lookup', '-')} | {above.get('fibfast', '-')} |")
     if tgts:
         w += ["", "| target | measured | verdict |", "|---|---:|---|"]
         for t in tgts:
@@ -205,12 +210,12 @@ def fmt_agent(key, value):
 
 def chart(out, scens, meta):
     with open(os.path.join(out, "chart.dat"), "w") as f:
-        f.write("# scenario kernel fibfast redirect\n")
+        f.write("# scenario kernel fibfast lookup redirect\n")
         for s in scens:
             label = s["family"].replace("ipv", "IPv") + "\\n" + TABLE_NAMES[s["table"]].replace(", ", "\\n")
             if s.get("fibfast/kernel"):
                 label += f"\\n({s['fibfast/kernel']:.2f}x kernel)"
-            vals = [s["pps"].get(m) for m in ("kernel", "fibfast", "redirect")]
+            vals = [s["pps"].get(m) for m in ("kernel", "fibfast", "lookup", "redirect")]
             f.write('"' + label + '" ' + " ".join("NaN" if v is None else f"{v / 1e6:.3f}" for v in vals) + "\n")
     with open(os.path.join(out, "chart.gp"), "w") as f:
         f.write(f"""set terminal pngcairo size 1100,560 font ",10"
@@ -228,7 +233,8 @@ set bmargin 6
 set xtics noenhanced
 plot "{out}/chart.dat" using 2:xtic(1) title "kernel forwarding" lc rgb "#999999", \\
      "" using 3 title "fibfast" lc rgb "#1f77b4", \\
-     "" using 4 title "redirect-only bound" lc rgb "#ff7f0e"
+     "" using 4 title "lookup-only forwarder (FIB floor)" lc rgb "#2ca02c", \\
+     "" using 5 title "redirect-only bound" lc rgb "#ff7f0e"
 """)
 
 

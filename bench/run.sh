@@ -74,7 +74,7 @@ lab_down
 lab_up
 log "lab $LAB_ID up"
 
-MODES=(kernel redirect)
+MODES=(kernel redirect lookup)
 [[ -n $FIBFAST ]] && MODES+=(fibfast)
 
 # Generator arguments for a family and a table.
@@ -108,6 +108,7 @@ mode_on() {
 	case $1 in
 	kernel) ;;
 	redirect) in_rtr "$BIN/xdpctl" redirect p0 "$BIN/redirect.bpf.o" p1 $MAC_D0 || return 1 ;;
+	lookup) in_rtr "$BIN/xdpctl" lookup p0 "$BIN/lookup.bpf.o" p1 p2 || return 1 ;;
 	fibfast) agent_start p0 p1 p2 || return 1 ;;
 	esac
 	# Whatever runs on p0 now must be what this mode says.
@@ -121,7 +122,7 @@ mode_on() {
 
 mode_off() {
 	case $1 in
-	redirect) in_rtr "$BIN/xdpctl" off p0 ;;
+	redirect | lookup) in_rtr "$BIN/xdpctl" off p0 ;;
 	fibfast) agent_stop ;;
 	esac
 }

@@ -3,6 +3,7 @@
  *
  *   xdpctl sink DEV OBJ                  attach the counting sink (native mode)
  *   xdpctl redirect DEV OBJ OUTDEV DMAC  attach the redirect-only bound
+ *   xdpctl lookup DEV OBJ OUTDEV...      attach the lookup-only forwarder
  *   xdpctl off DEV                       detach whatever is attached
  *   xdpctl id DEV                        print the attached program's id (0: none)
  *   xdpctl count DEV...                  print the sinks' packet count, summed
@@ -250,6 +251,16 @@ int main(int argc, char **argv)
 		/* Never replace another program: finding fibfast still attached
 		 * means the previous scenario did not clean up. */
 		attach(ifindex_of(dev), obj, XDP_FLAGS_UPDATE_IF_NOEXIST);
+	} else if (!strcmp(cmd, "lookup") && argc >= 5) {
+		struct bpf_object *obj = load(argv[3]);
+
+		for (int i = 4; i < argc; i++) {
+			__u32 out = ifindex_of(argv[i]);
+
+			if (bpf_map_update_elem(map_fd(obj, "lookup_ports"), &out, &out, 0))
+				die("lookup_ports", errno);
+		}
+		attach(ifindex_of(dev), obj, XDP_FLAGS_UPDATE_IF_NOEXIST);
 	} else if (!strcmp(cmd, "off") && argc == 3) {
 		int err = bpf_xdp_detach(ifindex_of(dev), 0, NULL);
 
@@ -271,7 +282,7 @@ int main(int argc, char **argv)
 			die("cost needs DEV and the cost.bpf.o path", EINVAL);
 		return cost(dev, argv[3], argc - 4, argv + 4);
 	} else {
-		fprintf(stderr, "usage: xdpctl sink|redirect|off|id|count|cost DEV ... (see source)\n");
+		fprintf(stderr, "usage: xdpctl sink|redirect|lookup|off|id|count|cost DEV ... (see source)\n");
 		return 2;
 	}
 	return 0;
