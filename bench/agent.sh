@@ -27,8 +27,12 @@ agent_ports_attached() {
 	done
 }
 
+agent_in_step_count() { grep -c "in step with the kernel" "$OUT/agent.log" 2>/dev/null || true; }
+
 agent_start() { # PORT...
 	AGENT_PORTS=("$@")
+	local synced
+	synced=$(agent_in_step_count)
 	# Started directly, not through a shell function, so that $! is fibfast
 	# itself (`ip netns exec` execs its command) and SIGINT reaches it.
 	ip netns exec "$NS_RTR" "$FIBFAST" attach "$@" >>"$OUT/agent.log" 2>&1 &
@@ -49,8 +53,15 @@ agent_start() { # PORT...
 		return 1
 	fi
 	AGENT_ATTACHED_MS=$(now_ms)
-	# Attached is not yet configured: give the agent a moment to fill its maps.
-	sleep 0.3
+	# Attached is not yet in step: the agent still reads the kernel's tables
+	# (seconds with the full table), and traffic measured meanwhile would
+	# charge that work to the fast path.
+	for ((i = 0; i < 1200; i++)); do
+		(($(agent_in_step_count) > synced)) && return 0
+		sleep 0.05
+	done
+	log "fibfast did not report being in step with the kernel within 60 s; see $OUT/agent.log"
+	return 1
 }
 
 agent_stop() {
