@@ -7,6 +7,7 @@
 #include <netlink/route/route.h>
 #include <netlink/route/neighbour.h>
 #include <netlink/route/rule.h>
+#include <netlink/route/netconf.h>
 #include <linux/rtnetlink.h>
 #include <netlink/route/nexthop.h>
 #include <linux/neighbour.h>

@@ -13,10 +13,11 @@ struct SafetyState: Sendable {
 
 extension Agent {
     /// How often the running agent re-reads rp_filter and the firewall.
-    /// Neither announces its changes in a way the agent could wait for
-    /// cheaply (rp_filter has netconf notifications, iptables-legacy has
-    /// nothing), so the bound on how long the fast path can lag a change is
-    /// this interval; docs/safety.md says so.
+    /// rp_filter changes also arrive as netconf events, which the agent
+    /// follows at once; this poll is their backstop (an overrun loses
+    /// events). The firewall has no such events (iptables-legacy announces
+    /// nothing), so for it the bound on how long the fast path can lag a
+    /// change is this interval; docs/safety.md says so.
     public static let safetyInterval: Duration = .seconds(1)
 
     /// Refuses to start where forward-path netfilter rules exist, unless the

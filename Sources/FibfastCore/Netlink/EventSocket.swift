@@ -62,7 +62,8 @@ public final class EventSocket: @unchecked Sendable {
             throw FibfastError.netlink(operation: "connect", code: rc)
         }
         let groups = [RTNLGRP_LINK, RTNLGRP_IPV4_IFADDR, RTNLGRP_IPV6_IFADDR, RTNLGRP_IPV4_ROUTE,
-                      RTNLGRP_IPV6_ROUTE, RTNLGRP_NEIGH, RTNLGRP_IPV4_RULE, RTNLGRP_IPV6_RULE]
+                      RTNLGRP_IPV6_ROUTE, RTNLGRP_NEIGH, RTNLGRP_IPV4_RULE, RTNLGRP_IPV6_RULE,
+                      RTNLGRP_IPV4_NETCONF]
         for group in groups {
             rc = nl_socket_add_membership(socket, Int32(group.rawValue))
             if rc < 0 {

@@ -9,6 +9,9 @@ public enum NetlinkEvent: Sendable {
     case route(Route, deleted: Bool)
     case neighbour(Neighbour, deleted: Bool)
     case rule(Rule, deleted: Bool)
+    /// An IPv4 rp_filter sysctl changed: a port's, or `all` (ifindex -1)
+    /// or `default` (-2), as the kernel's netconf notification says.
+    case reversePathFilter(ifindex: Int32)
     /// Events were lost (the kernel's ENOBUFS, or the agent fell behind):
     /// only a full dump tells the truth now.
     case overrun(reason: String)
@@ -72,6 +75,15 @@ enum MessageParser {
             let rule = Rule(family: family, priority: rtnl_rule_get_prio(object),
                             table: rtnl_rule_get_table(object), action: rtnl_rule_get_action(object))
             return .rule(rule, deleted: message == RTM_DELRULE)
+        case "route/netconf":
+            // Netconf messages carry the one setting that changed; only
+            // rp_filter matters to the fast path.
+            var family: Int32 = 0, ifindex: Int32 = 0, value: Int32 = 0
+            guard rtnl_netconf_get_family(object, &family) == 0, family == AF_INET,
+                  rtnl_netconf_get_rp_filter(object, &value) == 0,
+                  rtnl_netconf_get_ifindex(object, &ifindex) == 0
+            else { return nil }
+            return .reversePathFilter(ifindex: ifindex)
         default:
             return nil
         }

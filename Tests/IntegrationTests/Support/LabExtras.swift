@@ -109,6 +109,18 @@ extension AgentProcess {
         try background.waitForLine(text, inStderr: true, timeout: timeout)
     }
 
+    /// Runs `action`, then waits for the log to hold `text` once more than
+    /// it did before: for messages the agent logs more than once.
+    func waitForAnotherLog(_ text: String, timeout: Double = 10, after action: () throws -> Void) throws {
+        let before = log.components(separatedBy: text).count
+        try action()
+        let deadline = Date().addingTimeInterval(timeout)
+        while log.components(separatedBy: text).count <= before {
+            guard Date() < deadline else { throw LabError.timeout("another '\(text)' in the agent's log: \(log)") }
+            usleep(20_000)
+        }
+    }
+
     /// A line of /proc/PID/status, in kB (VmRSS, VmHWM).
     func memory(_ field: String) -> Int {
         guard let text = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8) else { return 0 }
