@@ -13,3 +13,5 @@
 #include <linux/neighbour.h>
 #include <linux/fib_rules.h>
 #include <sys/eventfd.h>
+#include <linux/netfilter/nfnetlink.h>
+#include <linux/netfilter/nf_tables.h>

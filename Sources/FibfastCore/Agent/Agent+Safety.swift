@@ -13,11 +13,11 @@ struct SafetyState: Sendable {
 
 extension Agent {
     /// How often the running agent re-reads rp_filter and the firewall.
-    /// rp_filter changes also arrive as netconf events, which the agent
-    /// follows at once; this poll is their backstop (an overrun loses
-    /// events). The firewall has no such events (iptables-legacy announces
-    /// nothing), so for it the bound on how long the fast path can lag a
-    /// change is this interval; docs/safety.md says so.
+    /// rp_filter changes arrive as netconf events and nftables commits as
+    /// nfnetlink events, which the agent follows at once; this poll is their
+    /// backstop. iptables-legacy announces nothing, so for it the bound on
+    /// how long the fast path can lag a change is this interval;
+    /// docs/safety.md says so.
     public static let safetyInterval: Duration = .seconds(1)
 
     /// Refuses to start where forward-path netfilter rules exist, unless the
@@ -42,6 +42,22 @@ extension Agent {
     /// with the sysctls, and steps aside while netfilter rules that XDP
     /// would bypass exist (unless the operator accepted the bypass).
     public func watch() async {
+        let firewall: FirewallEvents?
+        do {
+            firewall = try FirewallEvents()
+        } catch {
+            firewall = nil
+            logger.warning("nftables changes cannot be followed as they happen (\(error)); the firewall is re-read every second")
+        }
+        firewall?.start()
+        let onChange = Task { [weak self] in
+            guard let firewall else { return }
+            for await _ in firewall.changes { await self?.firewallChanged() }
+        }
+        defer {
+            onChange.cancel()
+            firewall?.stop()
+        }
         while !Task.isCancelled {
             do { try await Task.sleep(for: Self.safetyInterval) } catch { return }
             // The ports as they are now: a re-created port is a new ifindex.
@@ -80,6 +96,14 @@ extension Agent {
 
     /// Re-reads the firewall; steps aside when forward-path rules appear
     /// and comes back when they are gone.
+    /// nftables committed a change: look at the firewall now rather than at
+    /// the next poll.
+    private func firewallChanged() {
+        guard let program else { return }
+        refreshNetfilter(program.maps)
+        logger.debug("nftables ruleset changed: firewall re-read")
+    }
+
     func refreshNetfilter(_ maps: FastPathMaps) {
         let rules: [NetfilterRule]
         do {
