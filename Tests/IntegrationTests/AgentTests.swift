@@ -179,6 +179,41 @@ final class AgentTests: XCTestCase {
         XCTAssertFalse(try lab.exec(.rtr, ["ip", "-d", "neigh"]).stdout.contains("managed"))
     }
 
+    /// Routes through nexthop objects (ip nexthop, as FRR installs them):
+    /// with nexthop_compat_mode 1, the default, the kernel's route messages
+    /// also carry the gateway, and a replaced nexthop object re-announces
+    /// the routes that use it, so the agent follows both like plain routes.
+    func testRoutesThroughNexthopObjects() throws {
+        let lab = try Lab(self)
+        // -v: the agent logs each route event it applies.
+        let agent = try lab.attach(["p0", "p1", "-v"])
+        try agent.waitForLog("in step with the kernel")
+        XCTAssertFalse(agent.log.contains("nexthop_compat_mode"), agent.log)
+        try lab.ip("nexthop add id 5 via 10.2.0.2 dev p1")
+        try lab.ip("route add 10.9.0.0/24 nhid 5")
+        try lab.ip("-6 nexthop add id 6 via fd00:2::2 dev p1")
+        try lab.ip("-6 route add fd00:9::/64 nhid 6")
+        try agent.waitForLog("route added: 10.9.0.0/24 via 10.2.0.2 dev p1")
+        let before = try lab.forwarded()
+        XCTAssertEqual(try lab.arrivals(at: [lab.namespace(.dst)], destination: "10.9.0.5", flows: 4), [4])
+        XCTAssertEqual(try lab.arrivals(at: [lab.namespace(.dst)], destination: "fd00:9::5", flows: 4), [4])
+        XCTAssertEqual(try lab.forwarded() - before, 8, "forwarded in XDP")
+
+        try lab.ip("nexthop replace id 5 via 10.2.0.99 dev p1")
+        try agent.waitForLog("next hop 10.2.0.99 on p1: managed neighbour entry added")
+        try agent.stop()
+
+        // Compat mode off: route messages name the object only; the agent says what it cannot do.
+        try lab.check(lab.exec(.rtr, ["sysctl", "-q", "-w", "net.ipv4.nexthop_compat_mode=0"]))
+        let blind = try lab.attach()
+        try blind.waitForLog("in step with the kernel")
+        XCTAssertTrue(blind.log.contains("net.ipv4.nexthop_compat_mode is 0"), blind.log)
+        try lab.ip("nexthop replace id 5 via 10.2.0.2 dev p1")
+        let still = try lab.forwarded()
+        XCTAssertEqual(try lab.arrivals(at: [lab.namespace(.dst)], destination: "10.9.0.5", flows: 4), [4])
+        XCTAssertGreaterThan(try lab.forwarded() - still, 0, "the FIB lookup follows the nexthop object regardless")
+    }
+
     /// A next hop is replaced by a host with another MAC address that says
     /// nothing (no gratuitous ARP). Traffic must find it at least as fast as
     /// with the kernel alone; the figures go to the log of the test run.

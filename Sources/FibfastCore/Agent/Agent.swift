@@ -116,6 +116,11 @@ public actor Agent {
             // Nothing in XDP says whether a frame's checksum was finished.
             logger.notice("port \(port.name) is a veth: if its peer sends with checksum offload on (the default), UDP/TCP checksums forwarded in XDP stay unfinished and the receiver drops them; turn it off on the peer (ethtool -K PEER tx off), see docs/operations.md")
         }
+        if Sysctl.read("net.ipv4.nexthop_compat_mode") == "0" {
+            // Then route notifications name a nexthop object, not its
+            // gateway, and libnl cannot read nexthop objects.
+            logger.warning("net.ipv4.nexthop_compat_mode is 0: routes through nexthop objects (ip nexthop) are forwarded as the kernel's FIB says, but their next hops are not kept resolved ahead of traffic; set it to 1 (the default) for that")
+        }
         logger.info("fast path running: program id \(program.info.id), \(request.direct ? "direct" : "full") FIB lookup, \(attached.count) ports")
         self.program = program
         self.ports = table
