@@ -60,14 +60,24 @@ extension Agent {
         }
         while !Task.isCancelled {
             do { try await Task.sleep(for: Self.safetyInterval) } catch { return }
-            // The ports as they are now: a re-created port is a new ifindex.
-            guard let program, let current = ports?.currentLinks else { continue }
-            do {
-                try refreshReversePath(program.maps, ports: current)
-            } catch {
-                logger.error("updating rp_filter flags failed: \(error)")
-            }
+            guard let program else { continue }
+            rereadReversePath()
             refreshNetfilter(program.maps)
+        }
+    }
+
+    /// Brings every port's rp_filter flags in line with the sysctls, for the
+    /// ports as they are now (a re-created port is a new ifindex). Returns
+    /// whether the flags were written.
+    @discardableResult
+    func rereadReversePath() -> Bool {
+        guard let program, let current = ports?.currentLinks else { return false }
+        do {
+            try refreshReversePath(program.maps, ports: current)
+            return true
+        } catch {
+            logger.error("updating rp_filter flags failed: \(error)")
+            return false
         }
     }
 

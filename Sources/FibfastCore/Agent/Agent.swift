@@ -217,13 +217,9 @@ public actor Agent {
             if !deleted { sourceCheck?.ruleSeen(rule) }
             logger.info("\(rule) \(deleted ? "deleted" : "added"): \(request.direct ? "ignored by the fast path (--direct)" : "the fast path's FIB lookups follow it from the next packet")")
         case .reversePathFilter(let ifindex):
-            guard let program else { break }
-            do {
-                try refreshReversePath(program.maps, ports: ports.currentLinks)
+            if rereadReversePath() {
                 let which = ifindex == -1 ? "all" : ifindex == -2 ? "default" : "ifindex \(ifindex)"
                 logger.debug("rp_filter (\(which)) changed: source checks re-read from the netconf event")
-            } catch {
-                logger.error("updating rp_filter flags failed: \(error)")
             }
         case .overrun(let reason):
             resync(reason: reason)

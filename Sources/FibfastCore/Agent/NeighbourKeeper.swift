@@ -147,12 +147,10 @@ final class NeighbourKeeper {
             // The kernel's word, not the last event: REACHABLE to DELAY is
             // silent, and an entry already probing must be left to finish.
             let current = control.get(key.address, ifindex: key.ifindex)
-            guard var entry = current,
+            guard let entry = current,
                   entry.state & UInt16(NUD_REACHABLE | NUD_STALE | NUD_DELAY) != 0 else { continue }
-            // Every admin update sets the managed flag anew: keep it.
-            entry.managed = entry.managed || owned[key] != nil
             do {
-                try control.probe(entry)
+                try startProbe(entry, key)
                 logger.debug("next hop \(describe(key)): re-confirming its neighbour entry (\(entry.stateName))")
             } catch {
                 logger.warning("next hop \(describe(key)): re-probe failed: \(error)")
@@ -170,16 +168,22 @@ final class NeighbourKeeper {
         return interval
     }
 
+    /// Puts the entry into PROBE. Every admin update sets the managed flag
+    /// anew: keep it on the entries fibfast manages.
+    private func startProbe(_ entry: Neighbour, _ key: NeighbourKey) throws {
+        var entry = entry
+        entry.managed = entry.managed || owned[key] != nil
+        try control.probe(entry)
+    }
+
     /// STALE (plain entries) and DELAY (managed ones, and entries the
     /// kernel itself used) wait for a confirmation that traffic forwarded
     /// in XDP never brings: probe at once instead.
     private func probe(_ entry: Neighbour) {
         guard !entry.lladdr.isEmpty else { return }
         let key = NeighbourKey(address: entry.address, ifindex: entry.ifindex)
-        var entry = entry
-        entry.managed = entry.managed || owned[key] != nil
         do {
-            try control.probe(entry)
+            try startProbe(entry, key)
             logger.info("neighbour \(describe(key)) unconfirmed (\(entry.stateName)): probing it now, traffic forwarded in XDP never confirms it")
         } catch {
             logger.warning("neighbour \(describe(key)): re-probe failed: \(error)")

@@ -29,7 +29,8 @@ final class SourceCheck {
     /// is set, so the fast path never skips the lookup that would find it.
     func sync(_ all: [InterfaceAddress]) {
         let current = Set(all.compactMap(Self.key))
-        guard current != addresses || !filterWritten else { return }
+        // The filter starts all clear, which is right for no addresses.
+        guard current != addresses else { return }
         for gone in addresses.subtracting(current) { try? maps.localV4?.delete(gone) }
         for new in current.subtracting(addresses) { write(new) }
         addresses = current
@@ -47,13 +48,10 @@ final class SourceCheck {
         }
     }
 
-    private var filterWritten = false
-
     private func writeFilter() {
         guard let filter = maps.localV4Filter else { return }
         do {
             try filter.update(UInt32(0), words: Self.filterWords(addresses))
-            filterWritten = true
         } catch {
             logger.error("own-address filter not updated for the source check (\(error))")
             switchToFullCheck(because: "the own-address filter is stale")

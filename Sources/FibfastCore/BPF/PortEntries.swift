@@ -11,6 +11,15 @@ extension FastPathMaps {
         portInfo.lookup(ifindex, as: ff_port_info.self)
     }
 
+    /// Every port's counter slot, by ifindex.
+    public func portSlots() -> [UInt32: UInt32] {
+        var slots: [UInt32: UInt32] = [:]
+        for ifindex in portInfo.keys(as: UInt32.self) {
+            if let info = port(ifindex) { slots[ifindex] = info.slot }
+        }
+        return slots
+    }
+
     public func setPort(_ ifindex: UInt32, _ info: ff_port_info) throws {
         var info = info
         info.flags |= UInt16(FF_PORT_LISTED)

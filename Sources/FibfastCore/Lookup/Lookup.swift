@@ -86,7 +86,7 @@ public enum Lookup {
                                ttl: request.ttl, sourceMAC: [0x02, 0x66, 0x66, 0, 0, 1],
                                destinationMAC: ingress.mac)
 
-        let slots = slotsByIfindex(running.maps)
+        let slots = running.maps.portSlots()
         guard let ingressSlot = slots[ingress.ifindex] else { throw FibfastError.notFastPathPort(ingress.name) }
         let (run, moved, runs) = try testRun(running, frame: probe.bytes, ingress: ingress.ifindex,
                                              ingressSlot: ingressSlot, slots: slots)
@@ -173,14 +173,6 @@ public enum Lookup {
         let next = step(address.bytes, up: true)
         let chosen = inPrefix(next) && !isBroadcast(next) ? next : step(address.bytes, up: false)
         return IPAddress(family: address.family, bytes: chosen)
-    }
-
-    private static func slotsByIfindex(_ maps: FastPathMaps) -> [UInt32: UInt32] {
-        var slots: [UInt32: UInt32] = [:]
-        for ifindex in maps.portInfo.keys(as: UInt32.self) {
-            if let info = maps.portInfo.lookup(ifindex, as: ff_port_info.self) { slots[ifindex] = info.slot }
-        }
-        return slots
     }
 
     struct Moved { var verdict: Verdict?; var egress: UInt32? }

@@ -16,7 +16,7 @@ public final class EventSocket: @unchecked Sendable {
     static let streamCapacity = 16_384
 
     private let socket: OpaquePointer
-    private let wakeup: Int32
+    private let reader: NetlinkReader
     private let sink: Sink
     private let bufferSize: Int
     public let events: AsyncStream<NetlinkEvent>
@@ -46,7 +46,6 @@ public final class EventSocket: @unchecked Sendable {
             bufferingPolicy: .bufferingOldest(EventSocket.streamCapacity))
         events = stream
         sink = Sink(continuation)
-        wakeup = eventfd(0, Int32(EFD_CLOEXEC | EFD_NONBLOCK))
 
         nl_socket_disable_seq_check(socket)
         let context = Unmanaged.passUnretained(sink).toOpaque()
@@ -75,11 +74,8 @@ public final class EventSocket: @unchecked Sendable {
         _ = nl_socket_set_buffer_size(socket, Int32(bufferSize), 0)
         var size = Int32(bufferSize)
         _ = setsockopt(nl_socket_get_fd(socket), SOL_SOCKET, SO_RCVBUFFORCE, &size, socklen_t(MemoryLayout<Int32>.size))
-        _ = nl_socket_set_nonblocking(socket)
-        continuation.onTermination = { [wakeup] _ in
-            var one: UInt64 = 1
-            _ = write(wakeup, &one, 8)
-        }
+        reader = NetlinkReader(socket: socket)
+        continuation.onTermination = { [reader] _ in reader.wake() }
     }
 
     /// The receive buffer the kernel granted (it doubles what is asked).
@@ -93,49 +89,25 @@ public final class EventSocket: @unchecked Sendable {
     /// Starts the reader thread; it ends when the stream's consumer goes
     /// away (or `stop()` is called).
     public func start() {
-        let thread = Thread { [self] in self.readLoop() }
-        thread.name = "fibfast-netlink"
-        thread.start()
-    }
-
-    public func stop() {
-        sink.continuation.finish()
-    }
-
-    private func readLoop() {
-        var fds = [pollfd(fd: nl_socket_get_fd(socket), events: Int16(POLLIN), revents: 0),
-                   pollfd(fd: wakeup, events: Int16(POLLIN), revents: 0)]
-        while true {
-            fds[0].revents = 0
-            fds[1].revents = 0
-            let ready = poll(&fds, 2, -1)
-            if ready < 0 && errno == EINTR { continue }
-            if ready < 0 || fds[1].revents != 0 { break }
-            // Drain what is queued; NLE_AGAIN means the queue is empty.
-            while true {
-                let rc = nl_recvmsgs_default(socket)
-                if rc >= 0 { continue }
-                if rc == -NLE_AGAIN { break }
-                if rc == -NLE_NOMEM {
-                    // libnl reports the kernel's ENOBUFS as NLE_NOMEM.
-                    if sink.lost == nil { sink.lost = "the kernel dropped events (ENOBUFS)" }
-                    continue
-                }
-                if sink.lost == nil { sink.lost = "netlink receive failed: \(Netlink.errorString(rc))" }
-                break
+        reader.start(name: "fibfast-netlink", drained: { [sink, reader] drain in
+            if drain.lost, sink.lost == nil { sink.lost = "the kernel dropped events (ENOBUFS)" }
+            if let failure = drain.failure, sink.lost == nil {
+                sink.lost = "netlink receive failed: \(Netlink.errorString(failure))"
             }
             if let reason = sink.lost {
                 // Wait for room for the one event that makes up for all lost ones.
                 while true {
                     if case .enqueued = sink.continuation.yield(.overrun(reason: reason)) { break }
-                    var wake = [pollfd(fd: wakeup, events: Int16(POLLIN), revents: 0)]
+                    var wake = [pollfd(fd: reader.wakeup, events: Int16(POLLIN), revents: 0)]
                     if poll(&wake, 1, 5) != 0 { break }
                 }
                 sink.lost = nil
             }
-        }
+            return true
+        }, finished: { [sink] in sink.continuation.finish() })
+    }
+
+    public func stop() {
         sink.continuation.finish()
-        nl_socket_free(socket)
-        close(wakeup)
     }
 }

@@ -1,5 +1,4 @@
 import CNetlink
-import Foundation
 import Glibc
 
 /// nftables announces every committed ruleset change on NFNLGRP_NFTABLES,
@@ -11,18 +10,16 @@ final class FirewallEvents: @unchecked Sendable {
     /// One element per burst of changes; consecutive ones coalesce.
     let changes: AsyncStream<Void>
     private let continuation: AsyncStream<Void>.Continuation
-    private let socket: OpaquePointer
-    private let wakeup: Int32
-    private final class Flag { var set = false }
+    private let reader: NetlinkReader
+    /// Set by the socket's callback and read after the drain, both on the
+    /// reader's thread.
+    private final class Flag: @unchecked Sendable { var set = false }
     private let committed = Flag()
 
     init() throws {
         guard let socket = nl_socket_alloc() else {
             throw FibfastError.netlink(operation: "nftables event socket", code: -NLE_NOMEM)
         }
-        self.socket = socket
-        (changes, continuation) = AsyncStream<Void>.makeStream(bufferingPolicy: .bufferingNewest(1))
-        wakeup = eventfd(0, Int32(EFD_CLOEXEC | EFD_NONBLOCK))
         nl_socket_disable_seq_check(socket)
         let context = Unmanaged.passUnretained(committed).toOpaque()
         nl_socket_modify_cb(socket, NL_CB_VALID, NL_CB_CUSTOM, { message, context in
@@ -36,52 +33,24 @@ final class FirewallEvents: @unchecked Sendable {
         if rc >= 0 { rc = nl_socket_add_membership(socket, Int32(NFNLGRP_NFTABLES.rawValue)) }
         if rc < 0 {
             nl_socket_free(socket)
-            close(wakeup)
             throw FibfastError.netlink(operation: "joining the nftables event group", code: rc)
         }
-        _ = nl_socket_set_nonblocking(socket)
-        continuation.onTermination = { [wakeup] _ in
-            var one: UInt64 = 1
-            _ = write(wakeup, &one, 8)
-        }
+        reader = NetlinkReader(socket: socket)
+        (changes, continuation) = AsyncStream<Void>.makeStream(bufferingPolicy: .bufferingNewest(1))
+        continuation.onTermination = { [reader] _ in reader.wake() }
     }
 
     func start() {
-        let thread = Thread { [self] in self.readLoop() }
-        thread.name = "fibfast-nftables"
-        thread.start()
-    }
-
-    func stop() { continuation.finish() }
-
-    private func readLoop() {
-        var fds = [pollfd(fd: nl_socket_get_fd(socket), events: Int16(POLLIN), revents: 0),
-                   pollfd(fd: wakeup, events: Int16(POLLIN), revents: 0)]
-        var failed = false
-        while !failed {
-            fds[0].revents = 0
-            fds[1].revents = 0
-            let ready = poll(&fds, 2, -1)
-            if ready < 0 && errno == EINTR { continue }
-            if ready < 0 || fds[1].revents != 0 { break }
-            while true {
-                let rc = nl_recvmsgs_default(socket)
-                if rc >= 0 { continue }
-                if rc == -NLE_AGAIN { break }
-                // Events lost (ENOBUFS, reported as NLE_NOMEM): one of them
-                // may have been a commit, so look again.
-                if rc == -NLE_NOMEM { committed.set = true; continue }
-                // Anything else: the stream ends and the poll carries on alone.
-                failed = true
-                break
-            }
-            if committed.set {
+        reader.start(name: "fibfast-nftables", drained: { [committed, continuation] drain in
+            // Events lost: one of them may have been a commit, so look again.
+            if committed.set || drain.lost {
                 committed.set = false
                 continuation.yield()
             }
-        }
-        continuation.finish()
-        nl_socket_free(socket)
-        close(wakeup)
+            // Any other failure ends the stream; the poll carries on alone.
+            return drain.failure == nil
+        }, finished: { [continuation] in continuation.finish() })
     }
+
+    func stop() { continuation.finish() }
 }

@@ -42,7 +42,7 @@ public struct RouteReport: Sendable, Codable, Equatable {
         var ports: [UInt32: (name: String, enabled: Bool)] = [:]
         for fastPath in running {
             for port in fastPath.ports {
-                let info = fastPath.maps.portInfo.lookup(port.ifindex, as: ff_port_info.self)
+                let info = fastPath.maps.port(port.ifindex)
                 let enabled = (info?.flags ?? 0) & UInt16(FF_PORT_ENABLED) != 0
                 ports[port.ifindex] = (port.name, enabled)
             }

@@ -38,12 +38,7 @@ extension FastPathMaps {
     /// Reads every port's counters. `ifindex` 0 stands for frames from
     /// ports the agent had not configured.
     public func readCounters() -> [PortCounters] {
-        var slots: [(ifindex: UInt32, slot: UInt32)] = []
-        for ifindex in portInfo.keys(as: UInt32.self) {
-            if let info = portInfo.lookup(ifindex, as: ff_port_info.self) {
-                slots.append((ifindex, info.slot))
-            }
-        }
+        var slots = portSlots().map { (ifindex: $0.key, slot: $0.value) }
         slots.append((0, UInt32(FF_SLOT_UNKNOWN)))
         return slots.sorted { $0.ifindex < $1.ifindex }.map { port in
             var byVerdict: [Verdict: Count] = [:]
