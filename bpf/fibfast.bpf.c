@@ -18,7 +18,9 @@
  *  - ICMP errors: their multipath hash follows the inner flow.
  *  - every FIB answer but SUCCESS: see lib/fib.h.
  *  - egress port == ingress port: the kernel may owe the sender a redirect.
- *  - egress port not in the fast path: its driver may not take redirects.
+ *  - egress port not in the fast path, or one whose device cannot take a
+ *    redirect from here (no XDP transmit path): the frame would be lost.
+ *  - ports the agent handed to the kernel (tc filters or shaping on them).
  *  - IPv4 sources the kernel would refuse: its own addresses, and under
  *    rp_filter those without a route back (loose) or whose route back
  *    leaves by another port (strict). See ff_ipv4_source_ok.
@@ -50,7 +52,7 @@ struct ff_forward {
 };
 
 static __always_inline __u32 ff_egress(const struct bpf_fib_lookup *fib,
-				       __u32 ingress, struct ff_forward *out)
+				       __u32 ingress, __u16 in_flags, struct ff_forward *out)
 {
 	__u32 egress = fib->ifindex;
 	struct ff_port_info *port;
@@ -60,6 +62,12 @@ static __always_inline __u32 ff_egress(const struct bpf_fib_lookup *fib,
 	port = ff_port(egress);
 	if (!port || !(port->flags & FF_PORT_ENABLED) || port->slot >= FF_MAX_PORTS)
 		return FF_PASS_PORT_NOT_FAST;
+	if (port->flags & FF_PORT_STEPPED_ASIDE)
+		return FF_PASS_STEPPED_ASIDE;
+	/* From native XDP the frame goes to the egress driver's XDP transmit
+	 * path; from generic XDP it goes through the device's ordinary one. */
+	if (!(port->flags & FF_PORT_XDP_TRANSMIT) && !(in_flags & FF_PORT_GENERIC))
+		return FF_PASS_NO_XDP_TRANSMIT;
 	out->egress_ifindex = egress;
 	out->egress_slot = port->slot;
 	return FF_FORWARDED;
@@ -67,13 +75,13 @@ static __always_inline __u32 ff_egress(const struct bpf_fib_lookup *fib,
 
 /* Asks the FIB and checks the answer leaves by a fast-path port. */
 static __always_inline __u32 ff_route(struct xdp_md *ctx, struct bpf_fib_lookup *fib,
-				      __u32 fib_flags, struct ff_forward *out)
+				      __u32 fib_flags, __u16 in_flags, struct ff_forward *out)
 {
 	__u32 verdict = ff_fib_verdict(bpf_fib_lookup(ctx, fib, sizeof(*fib), fib_flags));
 
 	if (verdict != FF_FORWARDED)
 		return verdict;
-	return ff_egress(fib, ctx->ingress_ifindex, out);
+	return ff_egress(fib, ctx->ingress_ifindex, in_flags, out);
 }
 
 /* Fills the multipath hash's transport fields from the header at l4, and
@@ -143,7 +151,7 @@ static __always_inline __u32 ff_ipv4(struct xdp_md *ctx, struct ethhdr *eth,
 			return verdict;
 	}
 
-	verdict = ff_route(ctx, &fib, config->fib_flags, out);
+	verdict = ff_route(ctx, &fib, config->fib_flags, port_flags, out);
 	if (verdict != FF_FORWARDED)
 		return verdict;
 	/* Last, so that only frames that would otherwise be forwarded pay
@@ -158,7 +166,7 @@ static __always_inline __u32 ff_ipv4(struct xdp_md *ctx, struct ethhdr *eth,
 }
 
 static __always_inline __u32 ff_ipv6(struct xdp_md *ctx, struct ethhdr *eth,
-				     __u32 fib_flags, struct ff_forward *out)
+				     __u32 fib_flags, __u16 port_flags, struct ff_forward *out)
 {
 	void *data_end = (void *)(long)ctx->data_end;
 	struct ipv6hdr *ip6h = (void *)(eth + 1);
@@ -194,7 +202,7 @@ static __always_inline __u32 ff_ipv6(struct xdp_md *ctx, struct ethhdr *eth,
 	if (verdict != FF_FORWARDED)
 		return verdict;
 
-	verdict = ff_route(ctx, &fib, fib_flags, out);
+	verdict = ff_route(ctx, &fib, fib_flags, port_flags, out);
 	if (verdict != FF_FORWARDED)
 		return verdict;
 
@@ -213,7 +221,7 @@ static __always_inline __u32 ff_decide(struct xdp_md *ctx,
 	void *data_end = (void *)(long)ctx->data_end;
 	struct ethhdr *eth = data;
 
-	if (config->flags & FF_CONFIG_STEP_ASIDE)
+	if ((config->flags & FF_CONFIG_STEP_ASIDE) || (in_port->flags & FF_PORT_STEPPED_ASIDE))
 		return FF_PASS_STEPPED_ASIDE;
 	if ((void *)(eth + 1) > data_end)
 		return FF_PASS_MALFORMED;
@@ -224,7 +232,7 @@ static __always_inline __u32 ff_decide(struct xdp_md *ctx,
 	case bpf_htons(ETH_P_IP):
 		return ff_ipv4(ctx, eth, config, in_port->flags, out);
 	case bpf_htons(ETH_P_IPV6):
-		return ff_ipv6(ctx, eth, config->fib_flags, out);
+		return ff_ipv6(ctx, eth, config->fib_flags, in_port->flags, out);
 	default:
 		return FF_PASS_NOT_IP;
 	}

@@ -31,6 +31,16 @@ struct Attach: AsyncParsableCommand {
     @Flag(help: "Forward in XDP although netfilter rules filter or NAT forwarded packets; XDP skips them.")
     var bypassNetfilter = false
 
+    @Flag(name: .customLong("bypass-tc"),
+          help: "Forward in XDP although tc filters or shaping qdiscs on the ports act on forwarded packets; XDP skips them.")
+    var bypassTrafficControl = false
+
+    @Option(name: .customLong("xdp-transmit"), help: ArgumentHelp(
+        "Treat this port as able to take XDP redirects where the kernel cannot say (repeatable).",
+        discussion: "Kernels before 6.3 do not report XDP features; fibfast then trusts a list of drivers, and the kernel forwards what is routed out of other ports. Frames lost if the driver cannot transmit are counted in `fibfast stats` (failed).",
+        valueName: "port"))
+    var xdpTransmit: [String] = []
+
     @Flag(help: "On exit, leave the fast path pinned and forwarding; the next attach on these ports adopts it without a gap.")
     var keepOnExit = false
 
@@ -65,7 +75,8 @@ struct Attach: AsyncParsableCommand {
         let agent = Agent(
             request: AttachRequest(ports: ports, mode: mode, direct: direct, force: force,
                                    enableForwarding: enableForwarding, bypassNetfilter: bypassNetfilter,
-                                   keepOnExit: keepOnExit, bpffs: bpffs),
+                                   keepOnExit: keepOnExit, bpffs: bpffs,
+                                   bypassTrafficControl: bypassTrafficControl, xdpTransmit: xdpTransmit),
             logger: logger, eventBufferSize: eventBufferSize)
         try await reportingErrors {
             try await agent.start()

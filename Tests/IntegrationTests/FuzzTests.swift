@@ -42,7 +42,7 @@ final class FuzzTests: XCTestCase {
             for (slot, port) in [p0, p1].enumerated() {
                 var info = ff_port_info()
                 withUnsafeMutableBytes(of: &info.mac) { $0.copyBytes(from: port.mac) }
-                info.flags = UInt16(FF_PORT_ENABLED)
+                info.flags = UInt16(FF_PORT_ENABLED | FF_PORT_XDP_TRANSMIT)
                 info.slot = UInt32(slot)
                 try program.maps.setPort(port.ifindex, info)
                 try program.maps.ports.update(port.ifindex, port.ifindex)

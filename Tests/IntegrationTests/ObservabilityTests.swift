@@ -134,30 +134,6 @@ final class ObservabilityTests: XCTestCase {
         XCTAssertEqual(transmitted, 120, accuracy: 0.01)
     }
 
-    func testARedirectFailureAppearsInStats() throws {
-        let lab = try Lab(self)
-        _ = try lab.attach()
-        // A veth whose peer has neither XDP nor GRO refuses redirected frames.
-        XCTAssertTrue(try lab.exec(.dst, ["ethtool", "-K", "eth0", "gro", "off"]).succeeded)
-        let before = try stats(lab)
-        XCTAssertTrue(before.failureTracing)
-        let delivered = try lab.capture(on: .dst, count: 1, proto: "udp", dport: 9999, timeout: 1.5) {
-            try lab.send(to: "10.2.0.2", count: 25, port: 9999)
-        }
-        XCTAssertEqual(delivered.count, 0, "the frames are lost")
-        let after = try stats(lab)
-        let p1 = try after.port("p1"), p1Before = try before.port("p1")
-        XCTAssertEqual(p1.failed - p1Before.failed, 25)
-        let redirect = try XCTUnwrap(p1.failures["redirect"])
-        XCTAssertEqual(redirect.frames - (p1Before.failures["redirect"]?.frames ?? 0), 25)
-        XCTAssertEqual(redirect.lastError, "EOPNOTSUPP")
-        XCTAssertEqual(try after.port("p0").failed, 0, "counted on the port that cannot transmit")
-        XCTAssertEqual(after.total.failed - before.total.failed, 25)
-
-        let text = try lab.fibfast(["stats"]).stdout
-        XCTAssertTrue(text.contains("failed: redirect \(redirect.frames) (EOPNOTSUPP)"), text)
-    }
-
     // MARK: top
 
     func testTopPrintsPlainLinesWhenNotATerminal() throws {

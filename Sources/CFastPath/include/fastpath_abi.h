@@ -85,6 +85,7 @@ enum ff_verdict {
 	FF_PASS_STEPPED_ASIDE,   /* the agent told the fast path to let the kernel forward */
 	FF_TRANSMITTED,          /* egress side: frames sent out of this port by the fast path */
 	FF_PASS_SOURCE_CHECK,    /* IPv4 source fails rp_filter, or is not a unicast route (e.g. the router's own) */
+	FF_PASS_NO_XDP_TRANSMIT, /* egress port's device cannot take a redirect from this port (VLAN, macvlan, ...) */
 	FF_VERDICT_COUNT
 };
 
@@ -130,6 +131,20 @@ struct ff_port_info {
 /* The entry describes a port: an ff_port_index slot without it is all
  * zeroes, no port. */
 #define FF_PORT_LISTED (1 << 3)
+/* A frame redirected from native XDP leaves by this port only if its driver
+ * has an XDP transmit path (ndo_xdp_xmit); VLAN, macvlan, bridge and tunnel
+ * devices have none, and a veth has one only while its peer runs XDP or GRO.
+ * Without it the redirect fails and the frame is lost, so the agent sets
+ * this only where the kernel (or the operator) says a redirect will succeed. */
+#define FF_PORT_XDP_TRANSMIT (1 << 4)
+/* The program runs in generic (skb) mode on this port. A redirect from a
+ * generic-mode port is sent by the egress device's ordinary transmit
+ * function, which every device has, so it needs no XDP transmit path. */
+#define FF_PORT_GENERIC (1 << 5)
+/* Something on the port that XDP would bypass (a tc filter, a shaping
+ * qdisc): frames arriving on it and frames routed out of it go to the
+ * kernel, which runs it. */
+#define FF_PORT_STEPPED_ASIDE (1 << 6)
 
 /* Single-entry array map, key 0: set by the agent, read on every packet. */
 struct ff_config {

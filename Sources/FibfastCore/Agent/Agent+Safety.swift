@@ -9,6 +9,10 @@ struct SafetyState: Sendable {
     var steppedAside = false
     var reversePath: [UInt32: ReversePathFilter] = [:]
     var netfilterError: String?
+    var trafficControl: [TrafficControlFinding] = []
+    var trafficControlError: String?
+    /// A tc re-read is queued behind the events being handled.
+    var trafficControlCheckPending = false
 }
 
 extension Agent {
@@ -38,31 +42,123 @@ extension Agent {
         }
     }
 
-    /// Runs until cancelled: keeps the fast path's rp_filter flags in step
-    /// with the sysctls, and steps aside while netfilter rules that XDP
-    /// would bypass exist (unless the operator accepted the bypass).
-    public func watch() async {
-        let firewall: FirewallEvents?
+    /// Refuses to start where tc on a port would act on forwarded packets,
+    /// unless the operator accepted bypassing it.
+    func checkTrafficControl(_ ports: [Link]) throws {
+        let findings: [TrafficControlFinding]
         do {
-            firewall = try FirewallEvents()
+            findings = try TrafficControl.findings(ports: ports)
         } catch {
-            firewall = nil
-            logger.warning("nftables changes cannot be followed as they happen (\(error)); the firewall is re-read every second")
+            guard request.bypassTrafficControl else {
+                throw FibfastError.trafficControlUnreadable(reason: "\(error)")
+            }
+            logger.warning("cannot read the ports' tc configuration (\(error)) (continuing: --bypass-tc)")
+            return
         }
-        firewall?.start()
-        let onChange = Task { [weak self] in
+        safety.trafficControl = findings
+        guard !findings.isEmpty else { return }
+        guard request.bypassTrafficControl else { throw FibfastError.trafficControl(findings) }
+        for finding in findings {
+            logger.warning("bypassing tc (--bypass-tc): \(finding)")
+        }
+    }
+
+    /// Runs until cancelled: keeps the fast path's rp_filter flags in step
+    /// with the sysctls, steps aside while netfilter rules that XDP would
+    /// bypass exist, hands ports with such tc to the kernel (unless the
+    /// operator accepted the bypass), and follows which ports can take
+    /// redirects.
+    public func watch() async {
+        let firewall = follow("nftables changes", "the firewall is re-read every second") {
+            try ChangeSignal.nftablesCommits()
+        }
+        let features = ports?.transmitChangeGroup.flatMap { netdev in
+            follow("XDP feature changes", "ports are re-checked when their link changes") {
+                try ChangeSignal.xdpFeatureChanges(family: netdev.family, group: netdev.group)
+            }
+        }
+        let onFirewall = Task { [weak self] in
             guard let firewall else { return }
             for await _ in firewall.changes { await self?.firewallChanged() }
         }
+        let onFeatures = Task { [weak self] in
+            guard let features else { return }
+            for await _ in features.changes { await self?.transmitChanged() }
+        }
         defer {
-            onChange.cancel()
+            onFirewall.cancel()
+            onFeatures.cancel()
             firewall?.stop()
+            features?.stop()
         }
         while !Task.isCancelled {
             do { try await Task.sleep(for: Self.safetyInterval) } catch { return }
             guard let program else { continue }
             rereadReversePath()
             refreshNetfilter(program.maps)
+            // tcx programs (Linux 6.6+) announce nothing over rtnetlink.
+            refreshTrafficControl()
+        }
+    }
+
+    /// The kernel announced a change of some device's XDP features.
+    private func transmitChanged() {
+        ports?.recheckTransmit()
+    }
+
+    /// Starts a change signal; without it the poll is the only bound.
+    private func follow(_ what: String, _ otherwise: String, _ make: () throws -> ChangeSignal) -> ChangeSignal? {
+        do {
+            let signal = try make()
+            signal.start()
+            return signal
+        } catch {
+            logger.warning("\(what) cannot be followed as they happen (\(error)); \(otherwise)")
+            return nil
+        }
+    }
+
+    /// A qdisc or filter changed on a port: look again once the events
+    /// queued with it are handled, so that a burst costs one re-read.
+    func scheduleTrafficControlCheck() {
+        guard !safety.trafficControlCheckPending else { return }
+        safety.trafficControlCheckPending = true
+        Task { self.refreshTrafficControl() }
+    }
+
+    /// Re-reads the ports' tc; a port with tc that XDP would bypass goes to
+    /// the kernel, both ways, until it is gone.
+    func refreshTrafficControl() {
+        safety.trafficControlCheckPending = false
+        guard let ports else { return }
+        let findings: [TrafficControlFinding]
+        do {
+            findings = try TrafficControl.findings(ports: ports.currentLinks)
+            safety.trafficControlError = nil
+        } catch {
+            // Not knowing is treated like finding tc: the kernel forwards.
+            let text = "cannot read the ports' tc configuration: \(error)"
+            if safety.trafficControlError != text { logger.error("\(text)") }
+            safety.trafficControlError = text
+            if !request.bypassTrafficControl {
+                for name in ports.names {
+                    ports.setTrafficControl(port: name, [TrafficControlFinding(port: name, what: "configuration unreadable")])
+                }
+            }
+            return
+        }
+        if findings != safety.trafficControl {
+            for finding in findings where !safety.trafficControl.contains(finding) {
+                logger.warning("tc appeared: \(finding)\(request.bypassTrafficControl ? " (bypassed: --bypass-tc)" : "")")
+            }
+            for finding in safety.trafficControl where !findings.contains(finding) {
+                logger.info("tc gone: \(finding)")
+            }
+            safety.trafficControl = findings
+        }
+        if request.bypassTrafficControl { return }
+        for name in ports.names {
+            ports.setTrafficControl(port: name, findings.filter { $0.port == name })
         }
     }
 
@@ -71,9 +167,9 @@ extension Agent {
     /// whether the flags were written.
     @discardableResult
     func rereadReversePath() -> Bool {
-        guard let program, let current = ports?.currentLinks else { return false }
+        guard let table = ports else { return false }
         do {
-            try refreshReversePath(program.maps, ports: current)
+            try refreshReversePath(table, ports: table.currentLinks)
             return true
         } catch {
             logger.error("updating rp_filter flags failed: \(error)")
@@ -81,20 +177,14 @@ extension Agent {
         }
     }
 
-    /// Writes each port's effective rp_filter into its ff_port_info flags,
-    /// leaving the other flags as they are.
-    func refreshReversePath(_ maps: FastPathMaps, ports: [Link]) throws {
-        let v4Ports = Set(((try? Links.addresses()) ?? [])
-            .filter { $0.family == .ipv4 }.map(\.ifindex))
-        let mask = UInt16(FF_PORT_RPF_STRICT | FF_PORT_RPF_LOOSE)
+    /// Hands each port's effective rp_filter to the port table, which
+    /// writes it into the port's flags.
+    func refreshReversePath(_ table: PortTable, ports: [Link]) throws {
+        let v4Ports = Set(try Links.addresses().filter { $0.family == .ipv4 }.map(\.ifindex))
         for port in ports {
             let filter = ReversePathFilter.current(port: port.name)
-            guard var info = maps.port(port.ifindex) else { continue }
-            let flags = (info.flags & ~mask) | filter.portFlags(portHasIPv4Address: v4Ports.contains(port.ifindex))
-            if flags != info.flags {
-                info.flags = flags
-                try maps.setPort(port.ifindex, info)
-            }
+            table.setReversePath(ifindex: port.ifindex,
+                                 flags: filter.portFlags(portHasIPv4Address: v4Ports.contains(port.ifindex)))
             if safety.reversePath[port.ifindex] != filter {
                 if safety.reversePath[port.ifindex] != nil || filter != .off {
                     logger.info("port \(port.name): rp_filter \(filter), the fast path checks IPv4 sources accordingly")

@@ -44,6 +44,7 @@ public actor Agent {
         let pinned = try pins.flatMap { try PinnedFastPath.find(pins: $0, ports: plan.ports, allLinks: allLinks) }
         let replacing = try checkPortsAreFree(plan.ports, adopting: Set(pinned.map { Array($0.links.keys) } ?? []))
         try checkNetfilter()
+        try checkTrafficControl(plan.ports)
 
         // Forwarding switched on here is switched off again if the start
         // fails: a failed attach leaves the kernel as it found it.
@@ -62,14 +63,14 @@ public actor Agent {
         let program = try FastPathProgram.load(reusing: pinned?.mapDescriptors ?? [:])
         try configure(program.maps)
         let table = PortTable(names: plan.ports.map(\.name), maps: program.maps, programFD: program.programFD,
-                              mode: request.mode, logger: logger)
+                              mode: request.mode, logger: logger, assumedTransmit: Set(request.xdpTransmit))
         try table.configure(plan.ports)
         let sourceCheck = SourceCheck(maps: program.maps, logger: logger)
         sourceCheck.sync(try Links.addresses())
         try Dump.rules { sourceCheck.ruleSeen($0) }
         // Before the ports: the first frame a port cannot send is counted too.
         let failureWatch = watchFailures(program)
-        try refreshReversePath(program.maps, ports: plan.ports)
+        try refreshReversePath(table, ports: plan.ports)
 
         var attached: [XDPLink] = []
         for port in plan.ports {
@@ -121,6 +122,7 @@ public actor Agent {
             // gateway, and libnl cannot read nexthop objects.
             logger.warning("net.ipv4.nexthop_compat_mode is 0: routes through nexthop objects (ip nexthop) are forwarded as the kernel's FIB says, but their next hops are not kept resolved ahead of traffic; set it to 1 (the default) for that")
         }
+        logger.debug("which ports take XDP redirects: from \(table.transmitSource)")
         logger.info("fast path running: program id \(program.info.id), \(request.direct ? "direct" : "full") FIB lookup, \(attached.count) ports")
         self.program = program
         self.ports = table
@@ -197,6 +199,8 @@ public actor Agent {
         switch event {
         case .link(let link, let deleted):
             let changed = deleted ? ports.remove(ifindex: link.ifindex) : ports.update(link)
+            // A port created again comes with its own tc.
+            if changed && !deleted { scheduleTrafficControlCheck() }
             if changed || (deleted && keeper.attached.contains(link.ifindex)) {
                 scheduleRouteResync()
             } else if !deleted && !link.isRunning {
@@ -221,8 +225,11 @@ public actor Agent {
                 let which = ifindex == -1 ? "all" : ifindex == -2 ? "default" : "ifindex \(ifindex)"
                 logger.debug("rp_filter (\(which)) changed: source checks re-read from the netconf event")
             }
+        case .trafficControl(let object, _):
+            if ports.attachedIfindexes.contains(object.ifindex) { scheduleTrafficControlCheck() }
         case .overrun(let reason):
             resync(reason: reason)
+            scheduleTrafficControlCheck()
         }
     }
 

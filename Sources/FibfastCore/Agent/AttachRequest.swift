@@ -18,11 +18,22 @@ public struct AttachRequest: Sendable {
     /// The bpffs for --keep-on-exit pins (and where attach looks for a
     /// fast path to adopt).
     public var bpffs: String
+    /// Forward in XDP even where tc filters or shaping qdiscs on a port
+    /// would act on forwarded packets; without it fibfast refuses to
+    /// attach, and hands a port to the kernel while such tc appears on it.
+    public var bypassTrafficControl: Bool
+    /// Ports the operator says can take XDP redirects although the kernel
+    /// cannot tell (no XDP feature flags before Linux 6.3, a driver fibfast
+    /// does not know).
+    public var xdpTransmit: [String]
 
     public init(ports: [String], mode: XDPMode = .auto, direct: Bool = false,
                 force: Bool = false, enableForwarding: Bool = false,
                 bypassNetfilter: Bool = false, keepOnExit: Bool = false,
-                bpffs: String = Pins.defaultBPFFS) {
+                bpffs: String = Pins.defaultBPFFS, bypassTrafficControl: Bool = false,
+                xdpTransmit: [String] = []) {
+        self.bypassTrafficControl = bypassTrafficControl
+        self.xdpTransmit = xdpTransmit
         self.keepOnExit = keepOnExit
         self.bpffs = bpffs
         self.ports = ports
@@ -64,6 +75,9 @@ public struct AttachPlan: Sendable, Equatable {
             if link.isLoopback { throw .loopbackPort(name) }
             if !link.isEthernet { throw .notEthernet(port: name, linkType: link.linkType) }
             ports.append(link)
+        }
+        for name in request.xdpTransmit where !seen.contains(name) {
+            throw .notAPort(option: "--xdp-transmit", name: name)
         }
 
         // A family is in use when a port has an address of it; IPv6

@@ -16,6 +16,13 @@ final class PortTable {
         var link: Link?
         var xdp: XDPLink?
         var enabled = false
+        /// FF_PORT_RPF_* bits, as the safety watch last decided.
+        var reversePath: UInt16 = 0
+        /// Whether redirects from native XDP can leave by it.
+        var transmit: XDPTransmit?
+        /// tc on the port that XDP would bypass; while there is any, the
+        /// port's traffic, both ways, is the kernel's.
+        var trafficControl: [TrafficControlFinding] = []
     }
 
     private(set) var ports: [Port]
@@ -23,13 +30,36 @@ final class PortTable {
     private let programFD: Int32
     private let mode: XDPMode
     private let logger: Logger
+    /// The kernel's XDP feature flags; nil before Linux 6.3.
+    private let netdev: NetdevFamily?
+    /// Ports the operator vouched for with --xdp-transmit.
+    private let assumedTransmit: Set<String>
 
-    init(names: [String], maps: FastPathMaps, programFD: Int32, mode: XDPMode, logger: Logger) {
+    init(names: [String], maps: FastPathMaps, programFD: Int32, mode: XDPMode, logger: Logger,
+         netdev: NetdevFamily? = NetdevFamily.open(), assumedTransmit: Set<String> = []) {
         ports = names.enumerated().map { Port(name: $1, slot: UInt32($0)) }
         self.maps = maps
         self.programFD = programFD
         self.mode = mode
         self.logger = logger
+        self.netdev = netdev
+        self.assumedTransmit = assumedTransmit
+    }
+
+    /// Where the transmit check gets its answers, for the start-up log.
+    var transmitSource: String {
+        netdev != nil ? "the kernel's XDP feature flags" : "driver names (this kernel has no XDP feature flags)"
+    }
+
+    /// The id of the generic netlink group that announces XDP feature
+    /// changes, to follow them.
+    var transmitChangeGroup: (family: UInt16, group: UInt32)? {
+        guard let netdev, let group = netdev.changeGroup else { return nil }
+        return (netdev.family.id, group)
+    }
+
+    func transmit(ifindex: UInt32) -> XDPTransmit? {
+        ports.first { $0.link?.ifindex == ifindex }?.transmit
     }
 
     /// The ifindexes of ports that exist and have the program attached.
@@ -67,10 +97,43 @@ final class PortTable {
         }
     }
 
-    /// Takes over the links made by the first attach.
+    /// Takes over the links made by the first attach. The attach mode is
+    /// known from here on, and a generic-mode port may redirect anywhere.
     func adopt(_ link: XDPLink) {
         guard let index = ports.firstIndex(where: { $0.link?.ifindex == link.ifindex }) else { return }
         ports[index].xdp = link
+        rewrite(index)
+    }
+
+    /// The safety watch's rp_filter decision for a port.
+    func setReversePath(ifindex: UInt32, flags: UInt16) {
+        guard let index = ports.firstIndex(where: { $0.link?.ifindex == ifindex }),
+              ports[index].reversePath != flags
+        else { return }
+        ports[index].reversePath = flags
+        rewrite(index)
+    }
+
+    /// What the tc check found on a port; an empty list hands it back to
+    /// the fast path.
+    func setTrafficControl(port name: String, _ findings: [TrafficControlFinding]) {
+        guard let index = ports.firstIndex(where: { $0.name == name }),
+              ports[index].trafficControl != findings
+        else { return }
+        let was = !ports[index].trafficControl.isEmpty
+        ports[index].trafficControl = findings
+        rewrite(index)
+        if findings.isEmpty {
+            logger.notice("port \(name): no tc left that XDP would bypass: back in the fast path")
+        } else if !was {
+            logger.warning("port \(name) stepped aside: \(findings.map(\.what).joined(separator: ", ")); the kernel forwards what arrives on it and what is routed out of it (or pass --bypass-tc)")
+        }
+    }
+
+    /// Asks again whether each port can take redirects (the kernel
+    /// announced a change of XDP features).
+    func recheckTransmit() {
+        for index in ports.indices { rewrite(index) }
     }
 
     /// A link appeared or changed. Returns true when a port's reachability
@@ -154,10 +217,14 @@ final class PortTable {
             logger.info("port \(name) MAC address now \(Port.format(link.mac)): fast path follows")
         }
         let wasEnabled = ports[index].enabled
-        do { try writeInfo(index) } catch {
-            logger.error("port \(name): updating the fast path failed: \(error)")
-        }
+        rewrite(index)
         return wasEnabled != ports[index].enabled
+    }
+
+    private func rewrite(_ index: Int) {
+        do { try writeInfo(index) } catch {
+            logger.error("port \(ports[index].name): updating the fast path failed: \(error)")
+        }
     }
 
     private func attach(_ index: Int, _ link: Link) {
@@ -178,6 +245,24 @@ final class PortTable {
         }
     }
 
+    /// Asks whether redirects can leave by the port, and says so when the
+    /// answer changes: from then on its routed traffic goes to the kernel,
+    /// or comes back to the fast path.
+    private func checkTransmit(_ index: Int, _ link: Link) {
+        let transmit = XDPTransmit.of(link, features: netdev, assumed: assumedTransmit.contains(link.name))
+        let previous = ports[index].transmit
+        guard transmit != previous else { return }
+        ports[index].transmit = transmit
+        switch transmit {
+        case .supported(let reason) where previous != nil:
+            logger.info("port \(link.name) takes XDP redirects again (\(reason)): traffic routed out of it is forwarded in XDP")
+        case .unsupported(let reason):
+            logger.notice("port \(link.name) cannot take XDP redirects (\(reason)): the kernel forwards traffic routed out of it\(mode == .generic ? "" : " from native-mode ports")")
+        default:
+            break
+        }
+    }
+
     /// Drops the port's device: map entries out, link closed (the old
     /// device, if it still exists, goes back to the kernel).
     private func forget(_ index: Int) {
@@ -188,20 +273,28 @@ final class PortTable {
         ports[index].link = nil
         ports[index].xdp = nil
         ports[index].enabled = false
+        // A device created again under the name is checked afresh.
+        ports[index].transmit = nil
+        ports[index].trafficControl = []
     }
 
-    /// Writes the port's ff_port_info and its devmap entry from its link.
-    /// Ports that are down or without carrier take no redirects: the
+    /// Writes the port's ff_port_info and its devmap entry from its link
+    /// and what the agent decided about it; nothing is read back from the
+    /// map. Ports that are down or without carrier take no redirects: the
     /// kernel forwards (or drops) their traffic as it would without us.
     private func writeInfo(_ index: Int) throws {
         guard let link = ports[index].link else { return }
         let enabled = link.isUp && link.isRunning
+        checkTransmit(index, link)
+        let port = ports[index]
+        var flags = port.reversePath
+        if enabled { flags |= UInt16(FF_PORT_ENABLED) }
+        if port.transmit?.isSupported == true { flags |= UInt16(FF_PORT_XDP_TRANSMIT) }
+        if port.xdp?.mode == .generic { flags |= UInt16(FF_PORT_GENERIC) }
+        if !port.trafficControl.isEmpty { flags |= UInt16(FF_PORT_STEPPED_ASIDE) }
         var info = ff_port_info()
         withUnsafeMutableBytes(of: &info.mac) { $0.copyBytes(from: link.mac.prefix(6)) }
-        // Only the enabled bit is ours; the rp_filter bits belong to the
-        // safety watch (Agent+Safety.swift).
-        let others = (maps.port(link.ifindex)?.flags ?? 0) & ~UInt16(FF_PORT_ENABLED)
-        info.flags = others | (enabled ? UInt16(FF_PORT_ENABLED) : 0)
+        info.flags = flags
         info.slot = ports[index].slot
         if enabled {
             try maps.ports.update(link.ifindex, link.ifindex)

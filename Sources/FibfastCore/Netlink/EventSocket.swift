@@ -3,7 +3,7 @@ import Foundation
 import Glibc
 
 /// rtnetlink notifications for links, addresses, IPv4 and IPv6 routes,
-/// neighbours and rules, read by a dedicated thread that blocks on the
+/// neighbours, rules and tc, read by a dedicated thread that blocks on the
 /// socket and hands typed events to an AsyncStream.
 ///
 /// Lost events are never silent: an ENOBUFS from the kernel (its receive
@@ -62,7 +62,7 @@ public final class EventSocket: @unchecked Sendable {
         }
         let groups = [RTNLGRP_LINK, RTNLGRP_IPV4_IFADDR, RTNLGRP_IPV6_IFADDR, RTNLGRP_IPV4_ROUTE,
                       RTNLGRP_IPV6_ROUTE, RTNLGRP_NEIGH, RTNLGRP_IPV4_RULE, RTNLGRP_IPV6_RULE,
-                      RTNLGRP_IPV4_NETCONF]
+                      RTNLGRP_IPV4_NETCONF, RTNLGRP_TC]
         for group in groups {
             rc = nl_socket_add_membership(socket, Int32(group.rawValue))
             if rc < 0 {

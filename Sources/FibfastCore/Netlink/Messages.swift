@@ -12,6 +12,8 @@ public enum NetlinkEvent: Sendable {
     /// An IPv4 rp_filter sysctl changed: a port's, or `all` (ifindex -1)
     /// or `default` (-2), as the kernel's netconf notification says.
     case reversePathFilter(ifindex: Int32)
+    /// A qdisc, class or filter was added, changed or removed.
+    case trafficControl(TrafficControlObject, deleted: Bool)
     /// Events were lost (the kernel's ENOBUFS, or the agent fell behind):
     /// only a full dump tells the truth now.
     case overrun(reason: String)
@@ -84,6 +86,10 @@ enum MessageParser {
                   rtnl_netconf_get_ifindex(object, &ifindex) == 0
             else { return nil }
             return .reversePathFilter(ifindex: ifindex)
+        case "route/qdisc", "route/class", "route/cls":
+            let kind: TrafficControlObject.Kind = type == "route/qdisc" ? .qdisc : type == "route/class" ? .trafficClass : .filter
+            let deleted = message == RTM_DELQDISC || message == RTM_DELTCLASS || message == RTM_DELTFILTER
+            return .trafficControl(TrafficControlObject(object, kind: kind), deleted: deleted)
         default:
             return nil
         }
@@ -128,6 +134,23 @@ enum Dump {
         var header = ndmsg()
         header.ndm_family = UInt8(AF_UNSPEC)
         try run(Int32(RTM_GETNEIGH), header: &header, restart: restart) { if case .neighbour(let n, false) = $0 { body(n) } }
+    }
+
+    /// Every qdisc of every device.
+    static func qdiscs(_ body: (TrafficControlObject) -> Void) throws {
+        var header = tcmsg()
+        header.tcm_family = UInt8(AF_UNSPEC)
+        try run(Int32(RTM_GETQDISC), header: &header, restart: {}) { if case .trafficControl(let q, false) = $0 { body(q) } }
+    }
+
+    /// The filters of one block of a device: `parent` 0 for the root
+    /// qdisc's, a clsact/ingress minor for those, a class id for a class's.
+    static func filters(ifindex: UInt32, parent: UInt32, _ body: (TrafficControlObject) -> Void) throws {
+        var header = tcmsg()
+        header.tcm_family = UInt8(AF_UNSPEC)
+        header.tcm_ifindex = Int32(bitPattern: ifindex)
+        header.tcm_parent = parent
+        try run(Int32(RTM_GETTFILTER), header: &header, restart: {}) { if case .trafficControl(let f, false) = $0 { body(f) } }
     }
 
     /// Sends one dump request and feeds every answer to `body`; retried

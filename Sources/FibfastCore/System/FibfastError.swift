@@ -32,6 +32,9 @@ public enum FibfastError: Error, Equatable, CustomStringConvertible {
     case pinFailed(path: String, Errno)
     case pinnedPortNotRequested(port: String)
     case adoptionFailed(reason: String)
+    case trafficControl([TrafficControlFinding])
+    case trafficControlUnreadable(reason: String)
+    case notAPort(option: String, name: String)
 
     public var description: String {
         switch self {
@@ -112,6 +115,15 @@ public enum FibfastError: Error, Equatable, CustomStringConvertible {
             return "the pinned fast path in this namespace also serves port \(port); name it too, or run `fibfast detach \(port)` first"
         case .adoptionFailed(let reason):
             return "cannot adopt the pinned fast path: \(reason); run `fibfast detach` first (the kernel forwards meanwhile)"
+        case .trafficControl(let findings):
+            return "tc on these ports acts on forwarded packets, and XDP forwarding would bypass it:"
+                + findings.map { "\n  " + $0.description }.joined()
+                + "\nremove it (tc qdisc del dev PORT clsact; tc qdisc del dev PORT root), or pass --bypass-tc to forward past it anyway"
+        case .trafficControlUnreadable(let reason):
+            return "cannot check the ports' tc configuration that XDP forwarding would bypass (\(reason)); "
+                + "pass --bypass-tc to attach without the check"
+        case .notAPort(let option, let name):
+            return "\(option) \(name): \(name) is not one of the ports named to attach"
         case .netfilterUnreadable(let tool, let reason):
             return "cannot check for netfilter rules that XDP forwarding would bypass (\(tool): \(reason)); "
                 + "install nftables, or pass --bypass-netfilter to attach without the check"

@@ -11,4 +11,14 @@ enum Sockets {
     static func stream(family: Int32) -> Int32 {
         socket(family, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
     }
+
+    /// A netlink socket of `protocol` (NETLINK_GENERIC, ...), closed on exec.
+    static func netlink(_ protocol: Int32) -> Int32 {
+        socket(AF_NETLINK, Int32(SOCK_RAW.rawValue) | Int32(SOCK_CLOEXEC.rawValue), `protocol`)
+    }
+
+    /// A UDP socket closed on exec, for interface ioctls.
+    static func datagram(family: Int32) -> Int32 {
+        socket(family, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+    }
 }

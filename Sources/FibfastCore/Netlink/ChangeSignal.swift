@@ -1,0 +1,78 @@
+import CNetlink
+import Glibc
+
+/// A netlink multicast group turned into a "look again" signal: the agent
+/// re-reads what it depends on as soon as the kernel announces a change,
+/// rather than at its next poll. Used for nftables commits and for changes
+/// of devices' XDP features.
+final class ChangeSignal: @unchecked Sendable {
+    /// One element per burst of changes; consecutive ones coalesce.
+    let changes: AsyncStream<Void>
+    private let continuation: AsyncStream<Void>.Continuation
+    private let reader: NetlinkReader
+    private let name: String
+    /// Set by the socket's callback and read after the drain, both on the
+    /// reader's thread.
+    private final class Match: @unchecked Sendable {
+        let matches: (UnsafeMutablePointer<nlmsghdr>) -> Bool
+        var seen = false
+        init(_ matches: @escaping (UnsafeMutablePointer<nlmsghdr>) -> Bool) { self.matches = matches }
+    }
+    private let match: Match
+
+    /// nftables announces every committed ruleset change on
+    /// NFNLGRP_NFTABLES, ending each batch with NFT_MSG_NEWGEN. iptables-nft
+    /// goes through nftables too; iptables-legacy announces nothing and
+    /// stays polled.
+    static func nftablesCommits() throws -> ChangeSignal {
+        let newGeneration = (NFNL_SUBSYS_NFTABLES << 8) | Int32(NFT_MSG_NEWGEN.rawValue)
+        return try ChangeSignal(name: "nftables", protocol: NETLINK_NETFILTER,
+                                group: UInt32(NFNLGRP_NFTABLES.rawValue)) { Int32($0.pointee.nlmsg_type) == newGeneration }
+    }
+
+    /// The netdev family's "mgmt" group: devices added, removed, or whose
+    /// XDP features changed (a veth's, when its peer gains or loses XDP or GRO).
+    static func xdpFeatureChanges(family: UInt16, group: UInt32) throws -> ChangeSignal {
+        try ChangeSignal(name: "xdp-features", protocol: NETLINK_GENERIC, group: group) { $0.pointee.nlmsg_type == family }
+    }
+
+    init(name: String, protocol: Int32, group: UInt32,
+         matches: @escaping (UnsafeMutablePointer<nlmsghdr>) -> Bool) throws {
+        guard let socket = nl_socket_alloc() else {
+            throw FibfastError.netlink(operation: "\(name) event socket", code: -NLE_NOMEM)
+        }
+        self.name = name
+        match = Match(matches)
+        nl_socket_disable_seq_check(socket)
+        let context = Unmanaged.passUnretained(match).toOpaque()
+        nl_socket_modify_cb(socket, NL_CB_VALID, NL_CB_CUSTOM, { message, context in
+            guard let message, let context, let header = nlmsg_hdr(message) else { return Int32(NL_OK.rawValue) }
+            let match = Unmanaged<Match>.fromOpaque(context).takeUnretainedValue()
+            if match.matches(header) { match.seen = true }
+            return Int32(NL_OK.rawValue)
+        }, context)
+        var rc = nl_connect(socket, `protocol`)
+        if rc >= 0 { rc = nl_socket_add_membership(socket, Int32(bitPattern: group)) }
+        if rc < 0 {
+            nl_socket_free(socket)
+            throw FibfastError.netlink(operation: "joining the \(name) event group", code: rc)
+        }
+        reader = NetlinkReader(socket: socket)
+        (changes, continuation) = AsyncStream<Void>.makeStream(bufferingPolicy: .bufferingNewest(1))
+        continuation.onTermination = { [reader] _ in reader.wake() }
+    }
+
+    func start() {
+        reader.start(name: "fibfast-\(name)", drained: { [match, continuation] drain in
+            // Events lost: one of them may have been a change, so look again.
+            if match.seen || drain.lost {
+                match.seen = false
+                continuation.yield()
+            }
+            // Any other failure ends the stream; the poll carries on alone.
+            return drain.failure == nil
+        }, finished: { [continuation] in continuation.finish() })
+    }
+
+    func stop() { continuation.finish() }
+}
