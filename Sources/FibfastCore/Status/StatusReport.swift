@@ -1,3 +1,4 @@
+import CFastPath
 import Foundation
 
 /// What runs where: the shape `fibfast status --json` prints (docs/json.md).
@@ -8,12 +9,22 @@ public struct StatusReport: Sendable, Codable, Equatable {
         /// native or generic; nil when the kernel reports another mode.
         public var mode: String?
         public var programID: UInt32
+        /// Whether frames forwarded from native-mode ports may leave by it
+        /// (its device takes XDP redirects); when false the kernel forwards
+        /// what is routed out of it. nil when the fast path does not say.
+        public var takesRedirects: Bool?
+        /// Handed to the kernel, both ways, because tc on it acts on
+        /// forwarded packets (see the agent's log for what).
+        public var steppedAside: Bool
 
-        public init(name: String, ifindex: UInt32, mode: String?, programID: UInt32) {
+        public init(name: String, ifindex: UInt32, mode: String?, programID: UInt32,
+                    takesRedirects: Bool? = nil, steppedAside: Bool = false) {
             self.name = name
             self.ifindex = ifindex
             self.mode = mode
             self.programID = programID
+            self.takesRedirects = takesRedirects
+            self.steppedAside = steppedAside
         }
     }
 
@@ -79,7 +90,10 @@ public struct StatusReport: Sendable, Codable, Equatable {
                 programID: fastPath.program.id, tag: fastPath.program.tag,
                 tagMatches: embeddedTag.map { $0 == fastPath.program.tag },
                 ports: fastPath.ports.map {
-                    Port(name: $0.name, ifindex: $0.ifindex, mode: $0.mode?.rawValue, programID: fastPath.program.id)
+                    let flags = fastPath.maps.port($0.ifindex)?.flags
+                    return Port(name: $0.name, ifindex: $0.ifindex, mode: $0.mode?.rawValue, programID: fastPath.program.id,
+                                takesRedirects: flags.map { $0 & UInt16(FF_PORT_XDP_TRANSMIT) != 0 },
+                                steppedAside: (flags ?? 0) & UInt16(FF_PORT_STEPPED_ASIDE) != 0)
                 },
                 agent: agent, failureTracepoints: fastPath.failureTracepoints)
         }
@@ -92,7 +106,10 @@ public struct StatusReport: Sendable, Codable, Equatable {
         var lines: [String] = []
         for fastPath in fastPaths {
             for port in fastPath.ports {
-                lines.append("\(port.name): ifindex \(port.ifindex) xdp \(port.mode ?? "?") prog \(port.programID)")
+                var line = "\(port.name): ifindex \(port.ifindex) xdp \(port.mode ?? "?") prog \(port.programID)"
+                if port.takesRedirects == false { line += " redirects-to: no (the kernel forwards what leaves by it)" }
+                if port.steppedAside { line += " stepped-aside (tc: the kernel forwards its traffic)" }
+                lines.append(line)
             }
             var program = "prog \(fastPath.programID) tag \(fastPath.tag)"
             switch fastPath.tagMatches {
