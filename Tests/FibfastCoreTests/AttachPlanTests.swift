@@ -35,6 +35,25 @@ final class AttachPlanTests: XCTestCase {
         XCTAssertEqual(result.forwardingToEnable, [])
     }
 
+    func testRefusesKernelsOlderThanTheMinimum() throws {
+        func plan(kernel release: String) throws(FibfastError) -> AttachPlan {
+            try AttachPlan.make(AttachRequest(ports: ["eth0", "eth1"]), privileges: root, links: links,
+                                addresses: v4, sysctl: { _ in "1" }, kernel: KernelVersion(release: release))
+        }
+        assertRefused(.kernelTooOld(running: "5.15.0-91-generic", minimum: "5.16")) { () throws(FibfastError) in
+            try plan(kernel: "5.15.0-91-generic")
+        }
+        assertRefused(.kernelTooOld(running: "4.19.0-27-amd64", minimum: "5.16")) { () throws(FibfastError) in
+            try plan(kernel: "4.19.0-27-amd64")
+        }
+        XCTAssertNoThrow(try plan(kernel: "5.16.0"))
+        XCTAssertNoThrow(try plan(kernel: "6.1.0-28-amd64"))
+        XCTAssertNoThrow(try plan(kernel: "6.18.44-fc-v1098"))
+        XCTAssertNil(KernelVersion(release: "unknown"))
+        XCTAssertEqual(FibfastError.kernelTooOld(running: "5.10.0", minimum: "5.16").description,
+                       "this kernel (5.10.0) is older than fibfast needs (Linux 5.16: managed neighbour entries); the router keeps forwarding through the kernel")
+    }
+
     func testRefusesBadPortLists() {
         assertRefused(.tooFewPorts(given: 1)) { () throws(FibfastError) in try plan(["eth0"]) }
         assertRefused(.duplicatePort("eth0")) { () throws(FibfastError) in try plan(["eth0", "eth0"]) }

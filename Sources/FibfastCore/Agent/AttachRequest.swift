@@ -56,13 +56,19 @@ public struct AttachPlan: Sendable, Equatable {
     /// - Parameters:
     ///   - links, addresses: this namespace's interfaces, from netlink.
     ///   - sysctl: reads a sysctl by name.
+    ///   - kernel: the running kernel; nil when its release cannot be read
+    ///     (then the loader's own errors speak).
     public static func make(
         _ request: AttachRequest,
         privileges: Privileges,
         links: [Link],
         addresses: [InterfaceAddress],
-        sysctl: (String) -> String?
+        sysctl: (String) -> String?,
+        kernel: KernelVersion? = .running
     ) throws(FibfastError) -> AttachPlan {
+        if let kernel, kernel < KernelVersion.minimum {
+            throw .kernelTooOld(running: kernel.release, minimum: KernelVersion.minimum.release)
+        }
         let missing = privileges.missingForAttach
         if !missing.isEmpty { throw .notPrivileged(missing: missing) }
         if request.ports.count < 2 { throw .tooFewPorts(given: request.ports.count) }

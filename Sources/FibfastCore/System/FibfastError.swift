@@ -35,6 +35,7 @@ public enum FibfastError: Error, Equatable, CustomStringConvertible {
     case trafficControl([TrafficControlFinding])
     case trafficControlUnreadable(reason: String)
     case notAPort(option: String, name: String)
+    case kernelTooOld(running: String, minimum: String)
 
     public var description: String {
         switch self {
@@ -122,6 +123,9 @@ public enum FibfastError: Error, Equatable, CustomStringConvertible {
         case .trafficControlUnreadable(let reason):
             return "cannot check the ports' tc configuration that XDP forwarding would bypass (\(reason)); "
                 + "pass --bypass-tc to attach without the check"
+        case .kernelTooOld(let running, let minimum):
+            return "this kernel (\(running)) is older than fibfast needs (Linux \(minimum): managed neighbour entries); "
+                + "the router keeps forwarding through the kernel"
         case .notAPort(let option, let name):
             return "\(option) \(name): \(name) is not one of the ports named to attach"
         case .netfilterUnreadable(let tool, let reason):
@@ -145,13 +149,7 @@ extension FibfastError {
         return Array(summary.prefix(1)) + verifier.suffix(8).map { "verifier: " + $0 } + Array(summary.dropFirst())
     }
 
-    static var kernelRelease: String {
-        var names = utsname()
-        uname(&names)
-        return withUnsafeBytes(of: names.release) { raw in
-            String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
-        }
-    }
+    static var kernelRelease: String { KernelVersion.running?.release ?? "unknown" }
 }
 
 public enum AddressFamily: String, Sendable, Codable, CustomStringConvertible {
