@@ -206,13 +206,13 @@ enum NetworkNamespace {
     static let setns: SetNS = unsafeBitCast(dlsym(dlopen(nil, RTLD_NOW), "setns"), to: SetNS.self)
     static let CLONE_NEWNET: Int32 = 0x4000_0000
 
-    static func run(in name: String, _ body: () throws -> Void) throws {
+    static func run<T>(in name: String, _ body: () throws -> T) throws -> T {
         let original = open("/proc/thread-self/ns/net", O_RDONLY)
         let target = open("/run/netns/\(name)", O_RDONLY)
         defer { close(original); close(target) }
         guard original >= 0, target >= 0 else { throw LabError.setup("cannot open network namespaces") }
         guard setns(target, CLONE_NEWNET) == 0 else { throw LabError.setup("setns: \(String(cString: strerror(errno)))") }
         defer { precondition(setns(original, CLONE_NEWNET) == 0, "cannot return to the test's namespace") }
-        try body()
+        return try body()
     }
 }

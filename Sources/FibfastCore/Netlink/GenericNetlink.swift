@@ -4,7 +4,9 @@ import Glibc
 /// Requests to one generic netlink family, answered in full before the call
 /// returns. fibfast asks only the kernel's "netdev" family (which XDP a
 /// device supports), a couple of messages at a time, so a plain socket per
-/// request is enough and libnl-genl would be a third C library for it.
+/// request is enough and libnl-genl would be a third C library for it. The
+/// same exchange serves the one rtnetlink request libnl cannot make (a link
+/// in another namespace, by its id).
 struct GenericNetlink {
     /// A message's attributes by type; nested ones are parsed on demand.
     typealias Attributes = [UInt16: [UInt8]]
@@ -49,32 +51,40 @@ struct GenericNetlink {
     /// Sends one request and collects every answer until the kernel's
     /// acknowledgement; a kernel error becomes `.netlink` with its -errno.
     static func request(family: UInt16, command: UInt8, attributes: [(UInt16, [UInt8])]) throws(FibfastError) -> [Attributes] {
-        let fd = Sockets.netlink(NETLINK_GENERIC)
-        guard fd >= 0 else { throw .netlink(operation: "generic netlink socket", code: -errno) }
+        var body: [UInt8] = [command, 1, 0, 0]          // genlmsghdr: cmd, version, reserved
+        for (type, payload) in attributes { body += attribute(type, payload) }
+        return try exchange(protocol: NETLINK_GENERIC, type: family, body: body).compactMap {
+            $0.count >= 4 ? parse(Array($0[4...])) : nil
+        }
+    }
+
+    /// One request on a fresh netlink socket of `protocol`; the payloads of
+    /// the answers, headers included, up to the acknowledgement.
+    static func exchange(protocol: Int32, type messageType: UInt16, body: [UInt8]) throws(FibfastError) -> [[UInt8]] {
+        let fd = Sockets.netlink(`protocol`)
+        guard fd >= 0 else { throw .netlink(operation: "netlink socket", code: -errno) }
         defer { close(fd) }
         // A kernel that never answers must not hang the agent.
         var timeout = timeval(tv_sec: 2, tv_usec: 0)
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
 
-        var body: [UInt8] = [command, 1, 0, 0]          // genlmsghdr: cmd, version, reserved
-        for (type, payload) in attributes { body += attribute(type, payload) }
         var message = [UInt8]()
         append(&message, UInt32(16 + body.count))
-        append(&message, family)
+        append(&message, messageType)
         append(&message, UInt16(NLM_F_REQUEST | NLM_F_ACK))
         append(&message, UInt32(1))                     // sequence
         append(&message, UInt32(0))                     // port id: the kernel's
         message += body
         guard send(fd, message, message.count, 0) == message.count else {
-            throw .netlink(operation: "generic netlink request", code: -errno)
+            throw .netlink(operation: "netlink request", code: -errno)
         }
 
-        var answers: [Attributes] = []
+        var answers: [[UInt8]] = []
         var buffer = [UInt8](repeating: 0, count: 32 * 1024)
         while true {
             let count = recv(fd, &buffer, buffer.count, 0)
             if count < 0 && errno == EINTR { continue }
-            guard count > 0 else { throw .netlink(operation: "generic netlink answer", code: -(count < 0 ? errno : EIO)) }
+            guard count > 0 else { throw .netlink(operation: "netlink answer", code: -(count < 0 ? errno : EIO)) }
             var offset = 0
             while offset + 16 <= count {
                 let length = Int(integer(Array(buffer[offset..<offset + 4]), as: UInt32.self) ?? 0)
@@ -84,12 +94,12 @@ struct GenericNetlink {
                 switch Int32(type) {
                 case NLMSG_ERROR:
                     let code = payload.count >= 4 ? Int32(bitPattern: integer(Array(payload[0..<4]), as: UInt32.self) ?? 0) : -EIO
-                    if code != 0 { throw .netlink(operation: "generic netlink request", code: code) }
+                    if code != 0 { throw .netlink(operation: "netlink request", code: code) }
                     return answers
                 case NLMSG_DONE:
                     return answers
                 default:
-                    if payload.count >= 4 { answers.append(parse(Array(payload[4...]))) }
+                    answers.append(payload)
                 }
                 offset += (length + 3) & ~3
             }

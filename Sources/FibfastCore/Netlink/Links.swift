@@ -11,6 +11,12 @@ public struct Link: Sendable, Equatable {
     public var mtu: UInt32
     /// The driver kind for virtual devices ("veth", "macvlan", ...); nil for hardware.
     public var kind: String?
+    /// The device it is paired with (a veth's peer) or stacked on (a VLAN's
+    /// lower device), IFLA_LINK; 0 for none.
+    public var linkIfindex: UInt32 = 0
+    /// The namespace of that device, as this namespace numbers it
+    /// (IFLA_LINK_NETNSID); nil when it is in this namespace.
+    public var linkNamespaceID: Int32?
 
     public var isUp: Bool { flags & UInt32(IFF_UP) != 0 }
     public var isRunning: Bool { flags & UInt32(IFF_RUNNING) != 0 }
@@ -58,6 +64,9 @@ extension Link {
             flags: rtnl_link_get_flags(link),
             mtu: rtnl_link_get_mtu(link))
         kind = rtnl_link_get_type(link).map { String(cString: $0) }
+        linkIfindex = UInt32(bitPattern: rtnl_link_get_link(link))
+        var namespaceID: Int32 = 0
+        if rtnl_link_get_link_netnsid(link, &namespaceID) == 0 { linkNamespaceID = namespaceID }
     }
 }
 

@@ -1,4 +1,5 @@
 import CLibBPF
+import CNetlink
 import Glibc
 
 /// Whether a frame redirected from native XDP can leave by a port.
@@ -41,20 +42,55 @@ public enum XDPTransmit: Sendable, Equatable, CustomStringConvertible {
                 return .unsupported(because: "the kernel did not report its XDP features")
             }
         }
-        let driver = Self.driver(of: link.name)
-        return decide(kind: link.kind, driver: driver)
+        return withoutFeatureFlags(link)
     }
 
-    /// The decision on kernels without XDP feature flags, from the device's
-    /// kind (virtual devices) and driver name.
-    static func decide(kind: String?, driver: String?) -> XDPTransmit {
+    /// The answer on kernels without XDP feature flags (before 6.3), also
+    /// run by tests on newer ones.
+    public static func withoutFeatureFlags(_ link: Link) -> XDPTransmit {
+        decide(kind: link.kind, driver: driver(of: link.name),
+               vethPeerRunsXDP: link.kind == "veth" ? peerRunsXDP(link) : nil)
+    }
+
+    /// The decision from the device's kind (virtual devices), driver name
+    /// and, for a veth, whether its peer runs XDP. Whether a veth's peer runs
+    /// GRO, the other way it takes redirects, cannot be asked across
+    /// namespaces on these kernels, so a veth without an XDP peer counts as
+    /// unable: the kernel forwards, slower but never lost.
+    public static func decide(kind: String?, driver: String?, vethPeerRunsXDP: Bool?) -> XDPTransmit {
+        if kind == "veth" {
+            return vethPeerRunsXDP == true
+                ? .supported(because: "its veth peer runs XDP")
+                : .unsupported(because: "this kernel cannot say whether its veth peer runs GRO (XDP feature flags came in 6.3) and the peer runs no XDP; pass --xdp-transmit PORT if the peer runs GRO")
+        }
         if let driver, driversWithTransmit.contains(driver) {
             return .supported(because: "driver \(driver)")
         }
-        if let kind, kind != "veth" {
+        if let kind {
             return .unsupported(because: "\(kind) devices have no XDP transmit path")
         }
-        return .unsupported(because: "driver \(driver ?? "unknown") is not known to implement XDP transmit on this kernel (no XDP feature flags before 6.3); pass --xdp-transmit PORT if it does")
+        return .unsupported(because: "driver \(driver ?? "unknown") is not known to implement XDP transmit on this kernel (XDP feature flags came in 6.3); pass --xdp-transmit PORT if it does")
+    }
+
+    /// Whether the device a veth is paired with has an XDP program, asked
+    /// in the peer's namespace by its id (IFLA_TARGET_NETNSID); nil when
+    /// the kernel does not say.
+    static func peerRunsXDP(_ link: Link) -> Bool? {
+        guard link.linkIfindex != 0 else { return nil }
+        var body = [UInt8](repeating: 0, count: 16)             // struct ifinfomsg
+        withUnsafeBytes(of: Int32(bitPattern: link.linkIfindex)) { body.replaceSubrange(4..<8, with: $0) }
+        if let namespace = link.linkNamespaceID {
+            var id = [UInt8]()
+            GenericNetlink.append(&id, namespace)
+            body += GenericNetlink.attribute(UInt16(IFLA_IF_NETNSID), id)
+        }
+        guard let answer = try? GenericNetlink.exchange(protocol: NETLINK_ROUTE, type: UInt16(RTM_GETLINK), body: body).first,
+              answer.count >= 16
+        else { return nil }
+        let attributes = GenericNetlink.parse(Array(answer[16...]))
+        guard let xdp = attributes[UInt16(IFLA_XDP)] else { return false }
+        let attached = GenericNetlink.parse(xdp)[UInt16(IFLA_XDP_ATTACHED)]?.first ?? 0
+        return attached != 0  // XDP_ATTACHED_NONE
     }
 
     private static func whyNot(_ link: Link) -> String {
@@ -65,13 +101,11 @@ public enum XDPTransmit: Sendable, Equatable, CustomStringConvertible {
         }
     }
 
-    /// Drivers that implement ndo_xdp_xmit in Linux 6.1 (Debian 12), the
-    /// kernels this list serves; newer kernels report it themselves. A veth
-    /// counts although its transmit fails while its peer runs neither XDP
-    /// nor GRO: on these kernels nothing says which, and the failures are
-    /// counted (`fibfast stats`, failed: redirect).
+    /// Drivers of physical and paravirtual NICs that implement ndo_xdp_xmit
+    /// in Linux 6.1 (Debian 12), the kernels this list serves; newer kernels
+    /// report it themselves.
     static let driversWithTransmit: Set<String> = [
-        "veth", "virtio_net", "tun", "ixgbe", "i40e", "ice", "igb", "igc", "mlx5_core",
+        "virtio_net", "tun", "ixgbe", "i40e", "ice", "igb", "igc", "mlx5_core",
         "bnxt_en", "ena", "sfc", "qede", "mvneta", "mvpp2", "hv_netvsc",
     ]
 
@@ -86,14 +120,14 @@ public enum XDPTransmit: Sendable, Equatable, CustomStringConvertible {
         withUnsafeBytes(of: UInt32(0x0000_0003)) { info.replaceSubrange(0..<4, with: $0) }  // ETHTOOL_GDRVINFO
         var request = ifreq()
         withUnsafeMutableBytes(of: &request.ifr_ifrn.ifrn_name) { name in
-            name.copyBytes(from: Array(port.utf8.prefix(Int(IFNAMSIZ) - 1)))
+            name.copyBytes(from: Array(port.utf8).prefix(15))  // IFNAMSIZ - 1
         }
         let rc = info.withUnsafeMutableBytes { buffer -> Int32 in
             request.ifr_ifru.ifru_data = buffer.baseAddress?.assumingMemoryBound(to: CChar.self)
             return ioctl(fd, 0x8946, &request)  // SIOCETHTOOL
         }
         guard rc == 0 else { return nil }
-        let name = String(decoding: info[4..<36].prefix { $0 != 0 }, as: UTF8.self)
+        let name = String(decoding: info[4..<36].prefix(while: { $0 != 0 }), as: UTF8.self)
         return name.isEmpty ? nil : name
     }
 }
