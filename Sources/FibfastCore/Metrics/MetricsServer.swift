@@ -66,9 +66,16 @@ public final class MetricsServer: @unchecked Sendable {
         thread.start()
     }
 
-    /// Stops accepting; the serving thread closes everything and ends.
+    /// Stops accepting; the serving thread closes its connections and ends.
     public func stop() {
         shutdown(listener, Int32(SHUT_RDWR))
+    }
+
+    // Closed only here, once the serving thread (which holds a reference)
+    // has ended: closed earlier, its number could be reused by then and
+    // stop() would shut down someone else's socket.
+    deinit {
+        close(listener)
     }
 
     private struct Connection {
@@ -116,8 +123,10 @@ public final class MetricsServer: @unchecked Sendable {
                 connections.append(Connection(fd: client, deadline: .now + Self.deadline))
             }
         }
+        // However it ended, clients are refused from here on rather than
+        // left waiting in the backlog.
+        shutdown(listener, Int32(SHUT_RDWR))
         for connection in connections { finish(connection.fd) }
-        close(listener)
     }
 
     /// Reads or writes what poll said is possible; false once the
