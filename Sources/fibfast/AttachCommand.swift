@@ -1,5 +1,6 @@
 import ArgumentParser
 import FibfastCore
+import Glibc
 
 struct Attach: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -71,6 +72,10 @@ struct Attach: AsyncParsableCommand {
         // arrives while the agent starts is held until it runs, and stops it
         // cleanly then, instead of killing the process mid-way.
         let signals = Signals.termination()
+        // A write to a reader that is gone (a metrics client that reset, a
+        // closed log pipe) must fail with EPIPE, not end the process and the
+        // fast path with it. Spawned tools get the default back (Subprocess).
+        signal(SIGPIPE, SIG_IGN)
         let logger = Output.logger(verbose: verbose)
         let agent = Agent(
             request: AttachRequest(ports: ports, mode: mode, direct: direct, force: force,
@@ -78,21 +83,23 @@ struct Attach: AsyncParsableCommand {
                                    keepOnExit: keepOnExit, bpffs: bpffs,
                                    bypassTrafficControl: bypassTrafficControl, xdpTransmit: xdpTransmit),
             logger: logger, eventBufferSize: eventBufferSize)
-        try await reportingErrors {
-            try await agent.start()
+        // Listening before the agent starts: an address that is taken fails
+        // while every port and setting is still as the kernel had it.
+        let page = MetricsPage()
+        let server = try await reportingErrors {
+            try metrics.flatMap(MetricsAddress.init).map { try MetricsServer(address: $0, body: page.render) }
         }
-        var server: MetricsServer?
-        if let metrics, let address = MetricsAddress(metrics), let programID = await agent.programID {
-            do {
-                server = try MetricsServer(address: address) {
-                    PrometheusText.render(try StatsReport.current(programID: programID))
-                }
-                logger.info("metrics at http://\(address)/metrics")
-            } catch let error as FibfastError {
-                await agent.stop()
-                Output.error(error.description)
-                throw ExitCode.failure
+        do {
+            try await reportingErrors {
+                try await agent.start()
             }
+        } catch {
+            server?.stop()
+            throw error
+        }
+        if let server {
+            await page.show(agent)
+            logger.info("metrics at http://\(server.address)/metrics")
         }
         // The agent follows the kernel (netlink events) and watches the
         // firewall and rp_filter until a signal arrives or following fails;

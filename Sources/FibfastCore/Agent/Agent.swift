@@ -11,7 +11,7 @@ public actor Agent {
     public let request: AttachRequest
     let logger: Logger
     var program: FastPathProgram?
-    private var failureWatch: XDPFailureWatch?
+    private(set) var failureWatch: XDPFailureWatch?
     var ports: PortTable?
     private var keeper: NeighbourKeeper?
     private var sourceCheck: SourceCheck?

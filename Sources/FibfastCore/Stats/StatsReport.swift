@@ -115,18 +115,17 @@ public struct StatsReport: Sendable, Codable, Equatable {
         return try current(of: running)
     }
 
-    /// Reads the counters of one program: an agent serving metrics reports
-    /// its own fast path even when another agent runs beside it.
-    public static func current(programID: UInt32) throws -> StatsReport {
-        guard let running = try RunningFastPath.discover().first(where: { $0.program.id == programID }) else {
-            throw FibfastError.notAttached
-        }
-        return try current(of: running)
+    public static func current(of running: RunningFastPath) throws -> StatsReport {
+        try reading(programID: running.program.id, maps: running.maps,
+                    failureTracing: !running.failureTracepoints.isEmpty)
     }
 
-    public static func current(of running: RunningFastPath) throws -> StatsReport {
+    /// Reads the counters from a program's maps, as the agent that loaded it
+    /// holds them: the agent's metrics need no right to open the program by
+    /// id (CAP_SYS_ADMIN) and report its own fast path, whatever runs beside it.
+    public static func reading(programID: UInt32, maps: FastPathMaps, failureTracing: Bool) throws -> StatsReport {
         let names = Dictionary(try Links.all().map { ($0.ifindex, $0.name) }, uniquingKeysWith: { a, _ in a })
-        return StatsReport(programID: running.program.id, counters: running.maps.readCounters(), names: names,
-                           failureTracing: !running.failureTracepoints.isEmpty)
+        return StatsReport(programID: programID, counters: maps.readCounters(), names: names,
+                           failureTracing: failureTracing)
     }
 }

@@ -26,6 +26,7 @@ public enum FibfastError: Error, Equatable, CustomStringConvertible {
     case lookupFamilyMismatch(source: String, destination: String)
     case metricsAddress(String)
     case metricsListen(address: String, Errno)
+    case metricsNotRunning
     case netfilterRules([NetfilterRule])
     case netfilterUnreadable(tool: String, reason: String)
     case bpffsMissing(path: String, mountFailed: Bool)
@@ -96,6 +97,8 @@ public enum FibfastError: Error, Equatable, CustomStringConvertible {
             return "--metrics \(text) is not ADDRESS:PORT or PORT (for example 127.0.0.1:9464 or [::1]:9464)"
         case .metricsListen(let address, let errno):
             return "cannot serve metrics on \(address): \(errno); pick another port with --metrics"
+        case .metricsNotRunning:
+            return "the fast path is not running yet: the counters are served once every port is attached"
         case .netfilterRules(let rules):
             let list = rules.prefix(20).map { "\n  " + $0.description }.joined()
             let more = rules.count > 20 ? "\n  ... and \(rules.count - 20) more" : ""

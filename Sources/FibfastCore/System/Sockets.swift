@@ -21,4 +21,16 @@ enum Sockets {
     static func datagram(family: Int32) -> Int32 {
         socket(family, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
     }
+
+    /// Accepts a connection as a non-blocking socket closed on exec, in one
+    /// step: a tool spawned by another thread in between would otherwise
+    /// inherit it. Glibc declares accept4 only under _GNU_SOURCE, which
+    /// Swift's Glibc module is not built with, so it is looked up by name.
+    static func acceptNonBlocking(_ listener: Int32) -> Int32 {
+        acceptFour(listener, nil, nil, Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue))
+    }
+
+    private typealias Accept4 = @convention(c) (Int32, UnsafeMutablePointer<sockaddr>?,
+                                                UnsafeMutablePointer<socklen_t>?, Int32) -> Int32
+    private static let acceptFour: Accept4 = unsafeBitCast(dlsym(dlopen(nil, RTLD_NOW), "accept4"), to: Accept4.self)
 }
