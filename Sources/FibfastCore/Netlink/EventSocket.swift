@@ -71,8 +71,8 @@ public final class EventSocket: @unchecked Sendable {
             }
         }
         // SO_RCVBUF is capped by net.core.rmem_max; root may go past it.
-        _ = nl_socket_set_buffer_size(socket, Int32(bufferSize), 0)
-        var size = Int32(bufferSize)
+        _ = nl_socket_set_buffer_size(socket, Int32(clamping: bufferSize), 0)
+        var size = Int32(clamping: bufferSize)
         _ = setsockopt(nl_socket_get_fd(socket), SOL_SOCKET, SO_RCVBUFFORCE, &size, socklen_t(MemoryLayout<Int32>.size))
         reader = NetlinkReader(socket: socket)
         continuation.onTermination = { [reader] _ in reader.wake() }

@@ -5,6 +5,7 @@ import Glibc
 public enum FibfastError: Error, Equatable, CustomStringConvertible {
     case notPrivileged(missing: [String])
     case tooFewPorts(given: Int)
+    case tooManyPorts(given: Int, limit: Int)
     case duplicatePort(String)
     case unknownPort(String)
     case loopbackPort(String)
@@ -44,6 +45,9 @@ public enum FibfastError: Error, Equatable, CustomStringConvertible {
             return "fibfast needs root or \(missing.joined(separator: " and ")); run it with sudo"
         case .tooFewPorts(let given):
             return "a router needs at least two ports, \(given) given: fibfast attach PORT PORT..."
+        case .tooManyPorts(let given, let limit):
+            return "one fast path serves at most \(limit) ports, \(given) given; split them over several "
+                + "`fibfast attach` (traffic between ports of different ones goes through the kernel)"
         case .duplicatePort(let name):
             return "port \(name) is named more than once"
         case .unknownPort(let name):
