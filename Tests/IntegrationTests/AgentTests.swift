@@ -179,6 +179,21 @@ final class AgentTests: XCTestCase {
         XCTAssertFalse(try lab.exec(.rtr, ["ip", "-d", "neigh"]).stdout.contains("managed"))
     }
 
+    /// A port named like a VLAN device (p1.5) has its settings in one
+    /// directory, /proc/sys/net/ipv4/neigh/p1.5: the agent must read its
+    /// reachable time there, not under p1/5.
+    func testDottedPortNameReadsItsOwnNeighbourSettings() throws {
+        let lab = try Lab(self)
+        try lab.ip("link set p1 down")
+        try lab.ip("link set p1 name p1.5")
+        try lab.ip("link set p1.5 up")
+        try lab.check(lab.exec(.rtr, ["sysctl", "-q", "-w", "net.ipv4.neigh.p1/5.base_reachable_time_ms=5000"]))
+        try lab.ip("route add 10.9.0.0/24 via 10.2.0.2")
+        let agent = try lab.attach(["p0", "p1.5", "-v"])
+        try agent.waitForLog("next hop 10.2.0.2 on p1.5: ")
+        try agent.waitForLog("port p1.5: IPv4 next hops re-confirmed every 2500 ms (half of net.ipv4.neigh.p1/5.base_reachable_time_ms)")
+    }
+
     /// Routes through nexthop objects (ip nexthop, as FRR installs them):
     /// with nexthop_compat_mode 1, the default, the kernel's route messages
     /// also carry the gateway, and a replaced nexthop object re-announces

@@ -162,8 +162,11 @@ final class NeighbourKeeper {
         let port = key.port
         if let known = refreshIntervals[port] { return known }
         let family = key.address.family == .ipv4 ? "ipv4" : "ipv6"
-        let text = Sysctl.read("net.\(family).neigh.\(portName(key.ifindex)).base_reachable_time_ms") ?? "30000"
-        let interval = Duration.milliseconds(max(1000, (Int(text) ?? 30000) / 2))
+        let name = portName(key.ifindex)
+        let setting = Sysctl.name("net", family, "neigh", name, "base_reachable_time_ms")
+        let milliseconds = max(1000, (Sysctl.read(setting).flatMap { Int($0) } ?? 30000) / 2)
+        logger.debug("port \(name): \(key.address.family) next hops re-confirmed every \(milliseconds) ms (half of \(setting))")
+        let interval = Duration.milliseconds(milliseconds)
         refreshIntervals[port] = interval
         return interval
     }
