@@ -26,6 +26,8 @@ public final class EventSocket: @unchecked Sendable {
         /// Set when an event could not be delivered: deliver nothing more
         /// until the overrun itself is delivered.
         var lost: String?
+        /// Why the reader thread stopped on its own, once it has.
+        var failure: String?
         init(_ continuation: AsyncStream<NetlinkEvent>.Continuation) { self.continuation = continuation }
 
         func deliver(_ event: NetlinkEvent) {
@@ -104,8 +106,15 @@ public final class EventSocket: @unchecked Sendable {
                 sink.lost = nil
             }
             return true
-        }, finished: { [sink] in sink.continuation.finish() })
+        }, finished: { [sink] failure in
+            sink.failure = failure
+            sink.continuation.finish()
+        })
     }
+
+    /// Why the events ended, when the reader stopped by itself: nothing
+    /// follows the kernel from then on.
+    public var failure: String? { sink.failure }
 
     public func stop() {
         sink.continuation.finish()

@@ -19,6 +19,7 @@ public enum FibfastError: Error, Equatable, CustomStringConvertible {
     case mapUpdate(map: String, Errno)
     case sysctl(name: String, value: String)
     case netlink(operation: String, code: Int32)
+    case eventsStopped(reason: String)
     case bpf(operation: String, Errno)
     case notAttached
     case notFastPathPort(String)
@@ -85,6 +86,8 @@ public enum FibfastError: Error, Equatable, CustomStringConvertible {
             return "could not set \(name) to \(value) (\(Sysctl.path(name)))"
         case .netlink(let operation, let code):
             return "netlink \(operation) failed: \(Netlink.errorString(code))"
+        case .eventsStopped(let reason):
+            return "the netlink event reader stopped (\(reason)): the agent no longer hears the kernel's changes"
         case .bpf(let operation, let errno):
             return "\(operation) failed: \(errno)"
         case .notAttached:
