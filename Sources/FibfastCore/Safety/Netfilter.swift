@@ -216,9 +216,14 @@ public enum Netfilter {
         do { result = try Subprocess.run(path, arguments) } catch {
             throw FibfastError.netfilterUnreadable(tool: tool, reason: "\(error)")
         }
+        let command = ([tool] + arguments).joined(separator: " ")
+        if result.timedOut {
+            throw FibfastError.netfilterUnreadable(
+                tool: command, reason: "no answer within \(Subprocess.defaultTimeout.components.seconds) s, stopped")
+        }
         guard result.status == 0 else {
             let message = result.stderr.trimmingCharacters(in: .whitespacesAndNewlines)
-            throw FibfastError.netfilterUnreadable(tool: ([tool] + arguments).joined(separator: " "), reason: message)
+            throw FibfastError.netfilterUnreadable(tool: command, reason: message)
         }
         return result.stdout
     }
