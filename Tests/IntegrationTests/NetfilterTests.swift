@@ -53,6 +53,38 @@ final class NetfilterTests: XCTestCase {
         try assertRefused(lab, naming: ["ipsec", "dir fwd", "src 10.1.0.0/24 dst 10.2.0.0/24"])
     }
 
+    /// Default policies (`ip xfrm policy setdefault`, kernel 5.16): "fwd
+    /// block" drops every forwarded packet no policy allows, "out block"
+    /// every one no policy transforms. Refused at attach; at run time the
+    /// agent steps aside while one is set.
+    func testIPsecDefaultPoliciesCountLikePolicies() throws {
+        let lab = try Lab(self)
+        func setDefault(_ arguments: String...) throws {
+            try lab.check(lab.exec(.rtr, ["ip", "xfrm", "policy", "setdefault"] + arguments))
+        }
+        try setDefault("fwd", "block")
+        XCTAssertEqual(try lab.capture(on: .dst, count: 5, proto: "udp", dport: 9999, timeout: 1.5) {
+            try lab.send(to: "10.2.0.2", count: 5)
+        }.count, 0, "the kernel alone drops what no policy allows")
+        try assertRefused(lab, naming: ["ipsec", "default policy fwd block"])
+        try setDefault("fwd", "accept", "out", "block")
+        try assertRefused(lab, naming: ["default policy out block"])
+        try setDefault("out", "accept")
+
+        let agent = try lab.attach()
+        try agent.waitForLog("in step with the kernel")
+        try setDefault("fwd", "block")
+        try agent.waitForLog("fast path stepped aside")
+        XCTAssertTrue(agent.log.contains("netfilter rule appeared: ipsec table xfrm policy chain default (fwd hook)"), agent.log)
+        let before = try lab.stats().port("p0")
+        XCTAssertEqual(try lab.capture(on: .dst, count: 5, proto: "udp", dport: 9999, timeout: 1.5) {
+            try lab.send(to: "10.2.0.2", count: 5)
+        }.count, 0, "the kernel's default policy applies")
+        XCTAssertEqual(try lab.stats().port("p0").forwarded.packets, before.forwarded.packets)
+        try setDefault("fwd", "accept")
+        try agent.waitForLog("fast path forwarding again")
+    }
+
     func testRefusesOverLegacyIptables() throws {
         let lab = try Lab(self)
         XCTAssertTrue(try lab.exec(.rtr, ["iptables-legacy", "-A", "FORWARD", "-s", "10.9.0.0/16", "-j", "DROP"]).succeeded)
