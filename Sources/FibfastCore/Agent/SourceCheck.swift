@@ -38,7 +38,7 @@ public final class SourceCheck {
 
     /// - Parameter addresses: reads every address of the namespace (a
     ///   netlink dump), to settle a deletion.
-    public init(maps: SourceCheckMaps, logger: Logger = Logger(label: "fibfast"),
+    public init(maps: SourceCheckMaps, logger: Logger = Logger(label: "fibfast") { _ in SwiftLogNoOpLogHandler() },
                 addresses: @escaping () throws -> [InterfaceAddress] = Links.addresses) {
         self.maps = maps
         self.logger = logger
