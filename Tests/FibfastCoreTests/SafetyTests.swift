@@ -144,13 +144,4 @@ final class NetfilterTests: XCTestCase {
         XCTAssertThrowsError(try Netfilter.ipsecDefaults(getdefault: ""), "no answer is not a clean bill")
         XCTAssertThrowsError(try Netfilter.ipsecDefaults(getdefault: "Default policies:\n fwd: maybe\n out: accept\n"))
     }
-
-    func testKernelsWithXfrmDefaultPolicies() {
-        XCTAssertFalse(Netfilter.kernelHasXfrmDefaults(release: "5.10.0-28-amd64"))
-        XCTAssertFalse(Netfilter.kernelHasXfrmDefaults(release: "5.15.0"))
-        XCTAssertTrue(Netfilter.kernelHasXfrmDefaults(release: "5.16.0"))
-        XCTAssertTrue(Netfilter.kernelHasXfrmDefaults(release: "6.1.0-18-amd64"))
-        XCTAssertTrue(Netfilter.kernelHasXfrmDefaults(release: "6.18.0"))
-        XCTAssertTrue(Netfilter.kernelHasXfrmDefaults(release: "odd"), "unknown: ask the kernel")
-    }
 }

@@ -78,26 +78,16 @@ public enum Netfilter {
         } catch FibfastError.netfilterUnreadable(_, let reason) where reason.contains("not supported") {
             return []  // no xfrm in this kernel: no policies either
         }
+        // Default policies came with 5.16, the oldest kernel fibfast runs
+        // on (KernelVersion.minimum): a refusal here is a failure like any.
         let defaults: String
         do {
             defaults = try run("ip", ["xfrm", "policy", "getdefault"])
-        } catch where !kernelHasXfrmDefaults(release: FibfastError.kernelRelease) {
-            // Before 5.16 the kernel refuses the request (EINVAL), and every
-            // default is accept; an iproute2 that predates it does not know
-            // the command. Either way, nothing to find.
-            return ipsecPolicies(list: output)
         } catch FibfastError.netfilterUnreadable(let tool, let reason) where reason.contains("is unknown") {
             throw FibfastError.netfilterUnreadable(
                 tool: tool, reason: "this iproute2 cannot show the kernel's xfrm default policies; install iproute2 5.16 or later")
         }
         return ipsecPolicies(list: output) + (try ipsecDefaults(getdefault: defaults))
-    }
-
-    /// Whether this kernel has xfrm default policies (5.16 and later).
-    public static func kernelHasXfrmDefaults(release: String) -> Bool {
-        let numbers = release.split(whereSeparator: { !$0.isNumber }).prefix(2).compactMap { Int($0) }
-        guard numbers.count == 2 else { return true }  // unknown: ask, and trust the answer
-        return (numbers[0], numbers[1]) >= (5, 16)
     }
 
     /// Parses `ip xfrm policy getdefault`: "Default policies:", then one
