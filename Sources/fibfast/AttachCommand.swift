@@ -58,6 +58,7 @@ struct Attach: AsyncParsableCommand {
         if let metrics, MetricsAddress(metrics) == nil {
             throw ValidationError(FibfastError.metricsAddress(metrics).description)
         }
+        try OptionLimits.check(eventBufferSize: eventBufferSize)
     }
 
     @Flag(name: .shortAndLong, help: "Also log every route and address event (debug level).")

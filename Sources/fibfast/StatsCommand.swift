@@ -23,8 +23,8 @@ struct Stats: AsyncParsableCommand {
     var count: Int?
 
     func validate() throws {
-        if let interval, interval <= 0 { throw ValidationError("--interval must be more than 0 seconds") }
-        if let count, count < 1 { throw ValidationError("--count must be at least 1") }
+        if let interval { try OptionLimits.check(interval: interval) }
+        try OptionLimits.check(count: count)
         if count != nil && interval == nil { throw ValidationError("--count needs --interval") }
     }
 
@@ -38,7 +38,7 @@ struct Stats: AsyncParsableCommand {
             let sampler = try StatsSampler()
             var printed = 0
             while count.map({ printed < $0 }) ?? true {
-                try await Task.sleep(nanoseconds: UInt64(interval * 1e9))
+                try await Task.sleep(for: .seconds(interval))
                 let report = try sampler.next()
                 if json {
                     print(try Output.jsonLine(report))

@@ -20,8 +20,8 @@ struct Top: AsyncParsableCommand {
     var count: Int?
 
     func validate() throws {
-        if interval < 0.1 { throw ValidationError("--interval must be at least 0.1 seconds") }
-        if let count, count < 1 { throw ValidationError("--count must be at least 1") }
+        try OptionLimits.check(interval: interval)
+        try OptionLimits.check(count: count)
     }
 
     func run() async throws {

@@ -62,6 +62,29 @@ final class AttachPlanTests: XCTestCase {
         assertRefused(.notEthernet(port: "tun0", linkType: 65534)) { () throws(FibfastError) in try plan(["eth0", "tun0"]) }
     }
 
+    /// Slot 255 is the "unknown port" counter row: a 256th port would
+    /// count there, and a 257th would not fit the port maps at all.
+    func testRefusesMorePortsThanCounterRows() throws {
+        func ports(_ count: Int) -> [Link] {
+            (0..<count).map { i in
+                Link(name: "sw\(i)", ifindex: UInt32(10 + i), mac: [2, 0, 0, 0, UInt8(i >> 8), UInt8(i & 0xff)],
+                     linkType: 1, flags: 0x1043, mtu: 1500)
+            }
+        }
+        func plan(_ count: Int) throws(FibfastError) -> AttachPlan {
+            let links = ports(count)
+            return try AttachPlan.make(AttachRequest(ports: links.map(\.name)), privileges: root, links: links,
+                                       addresses: [], sysctl: { _ in "1" })
+        }
+        XCTAssertEqual(AttachPlan.maxPorts, 255)
+        XCTAssertEqual(try plan(255).ports.count, 255)
+        for count in [256, 257, 300] {
+            assertRefused(.tooManyPorts(given: count, limit: 255)) { () throws(FibfastError) in try plan(count) }
+        }
+        let text = FibfastError.tooManyPorts(given: 256, limit: 255).description
+        XCTAssertTrue(text.contains("at most 255 ports") && text.contains("256 given"), text)
+    }
+
     func testRefusesWithoutCapabilities() {
         assertRefused(.notPrivileged(missing: ["CAP_NET_ADMIN", "CAP_BPF", "CAP_PERFMON"])) { () throws(FibfastError) in
             try plan(["eth0", "eth1"], privileges: Privileges(effective: 0))

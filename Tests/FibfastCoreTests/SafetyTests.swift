@@ -125,4 +125,23 @@ final class NetfilterTests: XCTestCase {
         XCTAssertTrue(policies[1].description.contains("src 10.1.0.0/24 dst 10.2.0.0/24 dir fwd action block"), policies[1].description)
         XCTAssertEqual(Netfilter.ipsecPolicies(list: ""), [])
     }
+
+    /// `ip xfrm policy setdefault fwd block` drops every forwarded packet no
+    /// policy lets through: a policy like any other for the fast path.
+    func testIPsecDefaultPolicies() throws {
+        func defaults(in_ a: String, fwd: String, out: String) -> String {
+            "Default policies:\n in:  \(a)\n fwd: \(fwd)\n out: \(out)\n"
+        }
+        XCTAssertEqual(try Netfilter.ipsecDefaults(getdefault: defaults(in_: "accept", fwd: "accept", out: "accept")), [])
+        XCTAssertEqual(try Netfilter.ipsecDefaults(getdefault: defaults(in_: "block", fwd: "accept", out: "accept")), [],
+                       "in only guards the router's own traffic")
+        let fwd = try Netfilter.ipsecDefaults(getdefault: defaults(in_: "accept", fwd: "block", out: "accept"))
+        XCTAssertEqual(fwd.map(\.hook), ["fwd"])
+        XCTAssertEqual(fwd.first?.description,
+                       "ipsec table xfrm policy chain default (fwd hook): default policy fwd block (ip xfrm policy setdefault)")
+        XCTAssertEqual(try Netfilter.ipsecDefaults(getdefault: defaults(in_: "accept", fwd: "block", out: "block")).map(\.hook),
+                       ["fwd", "out"])
+        XCTAssertThrowsError(try Netfilter.ipsecDefaults(getdefault: ""), "no answer is not a clean bill")
+        XCTAssertThrowsError(try Netfilter.ipsecDefaults(getdefault: "Default policies:\n fwd: maybe\n out: accept\n"))
+    }
 }

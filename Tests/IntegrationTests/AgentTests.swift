@@ -179,6 +179,63 @@ final class AgentTests: XCTestCase {
         XCTAssertFalse(try lab.exec(.rtr, ["ip", "-d", "neigh"]).stdout.contains("managed"))
     }
 
+    /// An agent killed with SIGKILL cannot hand back its managed entries;
+    /// the next agent recognises them by their mark and does it: at once
+    /// for entries no route needs, at its own stop for the others. Both
+    /// kinds: entries it created (deleted) and entries that existed before
+    /// (set back to unmanaged).
+    func testManagedEntriesLeftByAKilledAgentAreHandedBack() throws {
+        let lab = try Lab(self)
+        // 10.2.0.2 exists (the lab warmed it); 10.2.0.77 is an entry the
+        // kernel made for a host that never answered; 10.2.0.99 has none.
+        _ = try lab.exec(.rtr, ["ping", "-c", "1", "-W", "1", "10.2.0.77"])
+        XCTAssertNotEqual(try lab.neighbour("10.2.0.77", dev: "p1"), "")
+        XCTAssertNotEqual(try lab.neighbour("10.2.0.2", dev: "p1"), "")
+        try lab.ip("route add 10.9.0.0/24 via 10.2.0.2")
+        try lab.ip("route add 10.7.0.0/24 via 10.2.0.77")
+        try lab.ip("route add 10.8.0.0/24 via 10.2.0.99")
+
+        let first = try lab.attach()
+        try first.waitForLog("in step with the kernel")
+        for address in ["10.2.0.2", "10.2.0.77", "10.2.0.99"] {
+            XCTAssertTrue(try lab.neighbour(address, dev: "p1").contains("managed"), address)
+        }
+        first.kill(signal: SIGKILL)
+        _ = try first.background.finish(timeout: 10)
+        XCTAssertTrue(try lab.neighbour("10.2.0.2", dev: "p1").contains("managed"), "left behind by the kill")
+
+        // While no agent runs, two of the next hops lose their routes.
+        try lab.ip("route del 10.7.0.0/24")
+        try lab.ip("route del 10.8.0.0/24")
+        let second = try lab.attach()
+        try second.waitForLog("in step with the kernel")
+        XCTAssertTrue(second.log.contains("neighbour 10.2.0.2 on p1: managed entry left by an earlier fibfast agent taken over"),
+                      second.log)
+        XCTAssertFalse(try lab.neighbour("10.2.0.77", dev: "p1").contains("managed"), "no route needs it: handed back")
+        XCTAssertFalse(try lab.neighbour("10.2.0.99", dev: "p1").contains("managed"), "no route needs it: deleted")
+        XCTAssertTrue(try lab.neighbour("10.2.0.2", dev: "p1").contains("managed"), "a route needs it: kept")
+
+        try second.stop()
+        let table = try lab.exec(.rtr, ["ip", "-d", "neigh"]).stdout
+        XCTAssertFalse(table.contains("managed"), table)
+        XCTAssertNotEqual(try lab.neighbour("10.2.0.2", dev: "p1"), "", "an entry that existed stays, unmanaged")
+    }
+
+    /// A port named like a VLAN device (p1.5) has its settings in one
+    /// directory, /proc/sys/net/ipv4/neigh/p1.5: the agent must read its
+    /// reachable time there, not under p1/5.
+    func testDottedPortNameReadsItsOwnNeighbourSettings() throws {
+        let lab = try Lab(self)
+        try lab.ip("link set p1 down")
+        try lab.ip("link set p1 name p1.5")
+        try lab.ip("link set p1.5 up")
+        try lab.check(lab.exec(.rtr, ["sysctl", "-q", "-w", "net.ipv4.neigh.p1/5.base_reachable_time_ms=5000"]))
+        try lab.ip("route add 10.9.0.0/24 via 10.2.0.2")
+        let agent = try lab.attach(["p0", "p1.5", "-v"])
+        try agent.waitForLog("next hop 10.2.0.2 on p1.5: ")
+        try agent.waitForLog("port p1.5: IPv4 next hops re-confirmed every 2500 ms (half of net.ipv4.neigh.p1/5.base_reachable_time_ms)")
+    }
+
     /// Routes through nexthop objects (ip nexthop, as FRR installs them):
     /// with nexthop_compat_mode 1, the default, the kernel's route messages
     /// also carry the gateway, and a replaced nexthop object re-announces

@@ -53,6 +53,38 @@ final class NetfilterTests: XCTestCase {
         try assertRefused(lab, naming: ["ipsec", "dir fwd", "src 10.1.0.0/24 dst 10.2.0.0/24"])
     }
 
+    /// Default policies (`ip xfrm policy setdefault`, kernel 5.16): "fwd
+    /// block" drops every forwarded packet no policy allows, "out block"
+    /// every one no policy transforms. Refused at attach; at run time the
+    /// agent steps aside while one is set.
+    func testIPsecDefaultPoliciesCountLikePolicies() throws {
+        let lab = try Lab(self)
+        func setDefault(_ arguments: String...) throws {
+            try lab.check(lab.exec(.rtr, ["ip", "xfrm", "policy", "setdefault"] + arguments))
+        }
+        try setDefault("fwd", "block")
+        XCTAssertEqual(try lab.capture(on: .dst, count: 5, proto: "udp", dport: 9999, timeout: 1.5) {
+            try lab.send(to: "10.2.0.2", count: 5)
+        }.count, 0, "the kernel alone drops what no policy allows")
+        try assertRefused(lab, naming: ["ipsec", "default policy fwd block"])
+        try setDefault("fwd", "accept", "out", "block")
+        try assertRefused(lab, naming: ["default policy out block"])
+        try setDefault("out", "accept")
+
+        let agent = try lab.attach()
+        try agent.waitForLog("in step with the kernel")
+        try setDefault("fwd", "block")
+        try agent.waitForLog("fast path stepped aside")
+        XCTAssertTrue(agent.log.contains("netfilter rule appeared: ipsec table xfrm policy chain default (fwd hook)"), agent.log)
+        let before = try lab.stats().port("p0")
+        XCTAssertEqual(try lab.capture(on: .dst, count: 5, proto: "udp", dport: 9999, timeout: 1.5) {
+            try lab.send(to: "10.2.0.2", count: 5)
+        }.count, 0, "the kernel's default policy applies")
+        XCTAssertEqual(try lab.stats().port("p0").forwarded.packets, before.forwarded.packets)
+        try setDefault("fwd", "accept")
+        try agent.waitForLog("fast path forwarding again")
+    }
+
     func testRefusesOverLegacyIptables() throws {
         let lab = try Lab(self)
         XCTAssertTrue(try lab.exec(.rtr, ["iptables-legacy", "-A", "FORWARD", "-s", "10.9.0.0/16", "-j", "DROP"]).succeeded)
@@ -108,5 +140,87 @@ final class NetfilterTests: XCTestCase {
         Thread.sleep(forTimeInterval: 0.3)
         p0 = try lab.stats().port("p0")
         XCTAssertEqual(p0.forwarded.packets, 10)
+    }
+
+    // MARK: - A firewall tool that hangs
+
+    /// A stand-in for nft, bind-mounted over /usr/sbin/nft in a private
+    /// mount namespace: the real one, until the file `hang` exists; then a
+    /// shell that waits on a child for good (so killing the shell alone
+    /// would leave the child, and the pipes, behind).
+    struct HangingNft {
+        let directory: String
+        let sleeper: String
+        var hang: String { directory + "/hang" }
+
+        init(_ test: XCTestCase) throws {
+            directory = "/tmp/ff-nft-\(getpid())-\(UInt32.random(in: 0..<UInt32.max))"
+            // A duration no other process uses, to find the children later.
+            sleeper = "1000.\(UInt32.random(in: 0..<UInt32.max))"
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+            try FileManager.default.copyItem(atPath: "/usr/sbin/nft", toPath: directory + "/nft.real")
+            try "#!/bin/sh\nif [ -e \(directory)/hang ]; then sleep \(sleeper); exit 0; fi\nexec \(directory)/nft.real \"$@\"\n"
+                .write(toFile: directory + "/nft", atomically: true, encoding: .utf8)
+            chmod(directory + "/nft", 0o755)
+            let path = directory
+            test.addTeardownBlock { try? FileManager.default.removeItem(atPath: path) }
+        }
+
+        /// `fibfast ARGS` in the lab's router, seeing this nft.
+        func command(_ lab: Lab, _ arguments: [String]) -> [String] {
+            ["ip", "netns", "exec", lab.namespace(.rtr), "unshare", "-m", "sh", "-c",
+             "mount --bind \(directory)/nft /usr/sbin/nft && exec \"$0\" \"$@\"", Command.fibfast] + arguments
+        }
+
+        /// Processes still running the stand-in's child.
+        func sleepers() throws -> [String] {
+            let result = try Command.run(["pgrep", "-f", "sleep \(sleeper)"])
+            return result.stdout.split(separator: "\n").map(String.init)
+        }
+    }
+
+    /// At attach, an nft that never answers is a firewall that cannot be
+    /// checked: refused after the tool's deadline, not waited on for good.
+    func testAnNftThatHangsIsARefusalNotAHang() throws {
+        let lab = try Lab(self, warm: false)
+        let nft = try HangingNft(self)
+        FileManager.default.createFile(atPath: nft.hang, contents: nil)
+        let started = Date()
+        let result = try Command.run(["timeout", "-s", "KILL", "60"] + nft.command(lab, ["attach", "p0", "p1"]))
+        XCTAssertEqual(result.status, 1, "refused, not killed at the test's deadline: \(result.stderr)")
+        XCTAssertTrue(result.stderr.contains("nft -j list ruleset: no answer within 10 s, stopped"), result.stderr)
+        XCTAssertLessThan(Date().timeIntervalSince(started), 50)
+        XCTAssertEqual(try lab.portsWithXDP(), [])
+        XCTAssertEqual(try nft.sleepers(), [], "the tool's child was left running")
+    }
+
+    /// While it runs, the agent steps aside when nft stops answering (it
+    /// cannot know the firewall), keeps following the kernel meanwhile, and
+    /// comes back when nft answers again.
+    func testAnNftThatHangsWhileRunningMakesTheAgentStepAside() throws {
+        let lab = try Lab(self)
+        let nft = try HangingNft(self)
+        let agent = try AgentProcess(command: nft.command(lab, ["attach", "p0", "p1"]))
+        addTeardownBlock { agent.kill(signal: SIGKILL) }
+        try agent.waitForLog("in step with the kernel")
+
+        FileManager.default.createFile(atPath: nft.hang, contents: nil)
+        try agent.waitForLog("no answer within 10 s, stopped", timeout: 30)
+        try agent.waitForLog("fast path stepped aside")
+        let before = try lab.stats().port("p0")
+        let seen = try lab.capture(on: .dst, count: 10, proto: "udp", dport: 9999) { try lab.send(to: "10.2.0.2", count: 10) }
+        XCTAssertEqual(seen.count, 10, "the kernel forwards")
+        let after = try lab.stats().port("p0")
+        XCTAssertEqual(after.forwarded.packets, before.forwarded.packets)
+        XCTAssertGreaterThanOrEqual(after.passed("stepped-aside") - before.passed("stepped-aside"), 10)
+
+        // Netlink events are handled while a firewall read hangs.
+        try lab.ip("route add 10.9.0.0/24 via 10.2.0.2")
+        try agent.waitForLog("next hop 10.2.0.2 on p1: ", timeout: 5)
+
+        try FileManager.default.removeItem(atPath: nft.hang)
+        try agent.waitForLog("fast path forwarding again", timeout: 30)
+        XCTAssertEqual(try nft.sleepers(), [], "a hung tool's child was left running")
+        XCTAssertEqual(try agent.stop(), 0)
     }
 }

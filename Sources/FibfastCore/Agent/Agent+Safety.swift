@@ -13,6 +13,11 @@ struct SafetyState: Sendable {
     var trafficControlError: String?
     /// A tc re-read is queued behind the events being handled.
     var trafficControlCheckPending = false
+    /// Firewall reads started, and the latest one whose answer was used:
+    /// reads overlap (the poll and an nftables event), and an older answer
+    /// that arrives late must not undo a newer one.
+    var netfilterReads = 0
+    var netfilterApplied = 0
 }
 
 extension Agent {
@@ -93,9 +98,9 @@ extension Agent {
         }
         while !Task.isCancelled {
             do { try await Task.sleep(for: Self.safetyInterval) } catch { return }
-            guard let program else { continue }
+            guard program != nil else { continue }
             rereadReversePath()
-            refreshNetfilter(program.maps)
+            await refreshNetfilter()
             // tcx programs (Linux 6.6+) announce nothing over rtnetlink.
             refreshTrafficControl()
         }
@@ -194,20 +199,27 @@ extension Agent {
         }
     }
 
-    /// Re-reads the firewall; steps aside when forward-path rules appear
-    /// and comes back when they are gone.
     /// nftables committed a change: look at the firewall now rather than at
     /// the next poll.
-    private func firewallChanged() {
-        guard let program else { return }
-        refreshNetfilter(program.maps)
+    private func firewallChanged() async {
+        guard program != nil else { return }
+        await refreshNetfilter()
         logger.debug("nftables ruleset changed: firewall re-read")
     }
 
-    func refreshNetfilter(_ maps: FastPathMaps) {
+    /// Re-reads the firewall; steps aside when forward-path rules appear
+    /// and comes back when they are gone.
+    func refreshNetfilter() async {
+        safety.netfilterReads += 1
+        let read = safety.netfilterReads
+        // Off the actor: the tools may take seconds (or hang until they are
+        // killed), and netlink events must not wait for them meanwhile.
+        let result = await Task.detached { Result { try Netfilter.forwardPathRules() } }.value
+        guard read > safety.netfilterApplied, let maps = program?.maps else { return }
+        safety.netfilterApplied = read
         let rules: [NetfilterRule]
         do {
-            rules = try Netfilter.forwardPathRules()
+            rules = try result.get()
             safety.netfilterError = nil
         } catch {
             // Not knowing is treated like finding rules: the kernel forwards.

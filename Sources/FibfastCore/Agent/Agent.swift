@@ -24,6 +24,13 @@ public actor Agent {
     /// A route resync is scheduled (IPv4 drops routes silently when a
     /// device goes down or loses an address).
     private var routeResyncPending = false
+    /// Resyncs failed in a row since the last one that worked; while there
+    /// are any, a retry is scheduled, further apart each time.
+    private var failedResyncs = 0
+    /// A failed resync was a full one: the retry (or any resync before it)
+    /// must be full too.
+    private var fullResyncOwed = false
+    private var resyncRetry: Task<Void, Never>?
 
     public init(request: AttachRequest, logger: Logger, eventBufferSize: Int = EventSocket.defaultBufferSize) {
         self.request = request
@@ -171,6 +178,11 @@ public actor Agent {
             handle(event)
         }
         socket.stop()
+        // Stopping cancels this task; otherwise the stream ended because its
+        // reader did, and an agent that no longer hears the kernel must not
+        // go on as if it did (nor exit 0, which no supervisor restarts).
+        if Task.isCancelled { return }
+        throw FibfastError.eventsStopped(reason: socket.failure ?? "the event stream ended")
     }
 
     /// Detaches from every port and hands back the neighbour entries it
@@ -179,6 +191,8 @@ public actor Agent {
     public func stop() {
         events?.stop()
         events = nil
+        resyncRetry?.cancel()
+        resyncRetry = nil
         keeper?.releaseAll()
         keeper = nil
         if request.keepOnExit {
@@ -253,9 +267,11 @@ public actor Agent {
     }
 
     /// Rebuilds what the agent knows from full dumps: ports (full only),
-    /// neighbours and routes.
+    /// neighbours and routes. A failed one is retried on a timer rather
+    /// than at the next change, which may never come.
     private func resync(reason: String?, full: Bool = true) {
         guard let ports, let keeper else { return }
+        let full = full || fullResyncOwed
         let started = ContinuousClock.now
         if let reason {
             logger.warning("netlink events lost (\(reason)): resynchronising from a full dump")
@@ -280,15 +296,41 @@ public actor Agent {
             }
             sourceCheck?.sync(try Links.addresses())
         } catch {
-            logger.error("resynchronising failed, will retry on the next change: \(error)")
+            failedResyncs += 1
+            fullResyncOwed = full
+            let delay = Self.resyncRetryDelay(after: failedResyncs)
+            logger.error("resynchronising failed (\(error)); retrying in \(delay.formatted(.units(allowed: [.seconds], width: .narrow)))")
+            resyncRetry?.cancel()
+            resyncRetry = Task { [weak self] in
+                do { try await Task.sleep(for: delay) } catch { return }
+                await self?.retryResync()
+            }
             return
         }
-        if reason != nil {
+        let failures = failedResyncs
+        failedResyncs = 0
+        fullResyncOwed = false
+        resyncRetry?.cancel()
+        resyncRetry = nil
+        if failures > 0 {
+            logger.notice("resynchronised after \(failures) failed \(failures == 1 ? "attempt" : "attempts"): \(keeper.routeCount) routes through fast-path ports, \(keeper.nextHopCount) next hops, \(keeper.managedCount) managed neighbour entries")
+        } else if reason != nil {
             let took = ContinuousClock.now - started
             logger.warning("resynchronised in \(took.formatted(.units(allowed: [.seconds, .milliseconds], width: .narrow))): \(keeper.routeCount) routes through fast-path ports, \(keeper.nextHopCount) next hops, \(keeper.managedCount) managed neighbour entries")
         } else if full {
             logger.info("in step with the kernel: \(keeper.routeCount) routes through fast-path ports, \(keeper.nextHopCount) next hops, \(keeper.managedCount) managed neighbour entries")
         }
+    }
+
+    private func retryResync() {
+        guard failedResyncs > 0 else { return }
+        resync(reason: nil, full: fullResyncOwed)
+    }
+
+    /// 1, 2, 4, 8, 16, then every 30 seconds: soon after a passing hiccup,
+    /// without spinning on a lasting one.
+    static func resyncRetryDelay(after failures: Int) -> Duration {
+        .seconds(min(30, 1 << min(max(failures - 1, 0), 5)))
     }
 
     /// Refuses ports that already run XDP: another agent's fast path always,

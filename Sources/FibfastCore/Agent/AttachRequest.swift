@@ -1,3 +1,5 @@
+import CFastPath
+
 /// What the operator asked `fibfast attach` for.
 public struct AttachRequest: Sendable {
     public var ports: [String]
@@ -53,6 +55,10 @@ public struct AttachPlan: Sendable, Equatable {
     /// --enable-forwarding; without it a disabled family is an error).
     public var forwardingToEnable: [AddressFamily]
 
+    /// Ports one fast path serves: every port has a row of counters, and
+    /// the last row counts frames from ports the agent has not set up.
+    public static let maxPorts = Int(FF_SLOT_UNKNOWN)
+
     /// - Parameters:
     ///   - links, addresses: this namespace's interfaces, from netlink.
     ///   - sysctl: reads a sysctl by name.
@@ -72,6 +78,7 @@ public struct AttachPlan: Sendable, Equatable {
         let missing = privileges.missingForAttach
         if !missing.isEmpty { throw .notPrivileged(missing: missing) }
         if request.ports.count < 2 { throw .tooFewPorts(given: request.ports.count) }
+        if request.ports.count > maxPorts { throw .tooManyPorts(given: request.ports.count, limit: maxPorts) }
 
         var seen = Set<String>()
         var ports: [Link] = []

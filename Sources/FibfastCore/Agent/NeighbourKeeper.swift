@@ -25,10 +25,25 @@ import Logging
 ///
 /// Entries fibfast creates carry NDA_PROTOCOL 251; they are deleted when
 /// no route needs them and when the agent stops. Entries that existed
-/// before are only made managed, and returned to unmanaged afterwards.
-/// Permanent (static) entries are never touched.
+/// before are only made managed, marked 252, and returned to unmanaged
+/// afterwards (the mark stays: the kernel cannot clear it). A managed entry
+/// with either mark that no agent owns was left by one that was killed:
+/// the next agent takes it over, and hands it back the same way.
+/// Permanent (static) entries, and entries another program marked as its
+/// own, are never touched.
 final class NeighbourKeeper {
-    enum Ownership { case created, converted }
+    enum Ownership {
+        case created, converted
+
+        /// Whose a managed entry is, by its mark: fibfast's, or nil.
+        init?(mark origin: UInt8) {
+            switch origin {
+            case NeighbourControl.createdOrigin: self = .created
+            case NeighbourControl.convertedOrigin: self = .converted
+            default: return nil
+            }
+        }
+    }
 
     private var store = RouteStore()
     /// Neighbour entries on fast-path ports, as the kernel last reported them.
@@ -94,9 +109,11 @@ final class NeighbourKeeper {
         store.removeAll()
         try routes { route in _ = store.set(RouteStore.Key(route), hops(of: route)) }
         let after = store.gateways
-        // Managed entries a crashed agent left behind are ours to settle.
-        for (key, entry) in neighbours where entry.managed && entry.origin == NeighbourControl.origin && owned[key] == nil {
-            owned[key] = .created
+        // Managed entries a killed agent left behind are ours to settle.
+        for (key, entry) in neighbours where entry.managed && owned[key] == nil {
+            guard let ownership = Ownership(mark: entry.origin) else { continue }
+            owned[key] = ownership
+            logger.info("neighbour \(describe(key)): managed entry left by an earlier fibfast agent taken over")
         }
         for hop in after.sorted() { ensure(hop) }
         for hop in before.union(owned.keys).subtracting(after).sorted() { release(hop) }
@@ -162,8 +179,11 @@ final class NeighbourKeeper {
         let port = key.port
         if let known = refreshIntervals[port] { return known }
         let family = key.address.family == .ipv4 ? "ipv4" : "ipv6"
-        let text = Sysctl.read("net.\(family).neigh.\(portName(key.ifindex)).base_reachable_time_ms") ?? "30000"
-        let interval = Duration.milliseconds(max(1000, (Int(text) ?? 30000) / 2))
+        let name = portName(key.ifindex)
+        let setting = Sysctl.name("net", family, "neigh", name, "base_reachable_time_ms")
+        let milliseconds = max(1000, (Sysctl.read(setting).flatMap { Int($0) } ?? 30000) / 2)
+        logger.debug("port \(name): \(key.address.family) next hops re-confirmed every \(milliseconds) ms (half of \(setting))")
+        let interval = Duration.milliseconds(milliseconds)
         refreshIntervals[port] = interval
         return interval
     }
@@ -198,8 +218,14 @@ final class NeighbourKeeper {
         if let existing, existing.isStatic { return }
         if owned[key] != nil, existing?.managed == true { return }
         if owned[key] == nil, let existing, existing.managed {
-            if existing.origin == NeighbourControl.origin { owned[key] = .created }
+            if let ownership = Ownership(mark: existing.origin) { owned[key] = ownership }
             return  // someone else's managed entry: the kernel keeps it already
+        }
+        if owned[key] == nil, let existing, existing.origin != 0, Ownership(mark: existing.origin) == nil {
+            // Marked by another program: fibfast's mark would replace its
+            // own for good, so the entry is left as it is.
+            logger.debug("next hop \(describe(key)): its neighbour entry belongs to protocol \(existing.origin), left as it is")
+            return
         }
         do {
             try control.makeManaged(key.address, ifindex: key.ifindex, existing: existing)

@@ -1,6 +1,15 @@
 import CFastPath
 import Logging
 
+/// Where the source check's state lives: the fast path's maps
+/// (ff_local_v4, its filter, the flag in ff_config), or a stand-in in tests.
+public protocol SourceCheckMaps {
+    func recordOwnAddress(_ key: UInt32) throws
+    func forgetOwnAddress(_ key: UInt32) throws
+    func writeOwnAddressFilter(_ words: [UInt64]) throws
+    func setFullSourceCheck() throws
+}
+
 /// What the fast path needs to validate IPv4 sources as cheaply as the
 /// kernel does (fib_validate_source with rp_filter off): the router's own
 /// addresses in ff_local_v4, and whether the kernel has switched to its full
@@ -10,48 +19,76 @@ import Logging
 /// fib_has_custom_local_routes) never turn off once on; neither does ours.
 /// A rule added and deleted before the agent started is invisible to it:
 /// docs/safety.md says so.
-final class SourceCheck {
-    private let maps: FastPathMaps
+///
+/// Mistakes may only go one way: an address the table holds that is no
+/// longer the router's sends its packets to the kernel, which forwards them
+/// a little slower; an own address the table misses is forwarded where the
+/// kernel drops it. So an address leaves the table only when a dump shows
+/// it gone.
+public final class SourceCheck {
+    private let maps: SourceCheckMaps
     private let logger: Logger
-    private var addresses: Set<UInt32> = []
-    private(set) var full = false
+    private let dumpAddresses: () throws -> [InterfaceAddress]
+    /// The addresses in the table (network order).
+    public private(set) var addresses: Set<UInt32> = []
+    public private(set) var full = false
 
     /// The rules every IPv4 namespace starts with: (priority, table).
     static let defaultRules: Set<[UInt32]> = [[0, 255], [32766, 254], [32767, 253]]
 
-    init(maps: FastPathMaps, logger: Logger) {
+    /// - Parameter addresses: reads every address of the namespace (a
+    ///   netlink dump), to settle a deletion.
+    public init(maps: SourceCheckMaps, logger: Logger = Logger(label: "fibfast") { _ in SwiftLogNoOpLogHandler() },
+                addresses: @escaping () throws -> [InterfaceAddress] = Links.addresses) {
         self.maps = maps
         self.logger = logger
+        dumpAddresses = addresses
     }
 
     /// Makes ff_local_v4 and its filter hold exactly the namespace's IPv4
     /// addresses. A new address goes into the table before its filter bit
     /// is set, so the fast path never skips the lookup that would find it.
-    func sync(_ all: [InterfaceAddress]) {
+    public func sync(_ all: [InterfaceAddress]) {
         let current = Set(all.compactMap(Self.key))
         // The filter starts all clear, which is right for no addresses.
         guard current != addresses else { return }
-        for gone in addresses.subtracting(current) { try? maps.localV4?.delete(gone) }
         for new in current.subtracting(addresses) { write(new) }
+        for gone in addresses.subtracting(current) {
+            do {
+                try maps.forgetOwnAddress(gone)
+            } catch {
+                // Left in the table: its packets go to the kernel, no harm.
+                logger.warning("a former own address stays in the source check's table (\(error))")
+            }
+        }
         addresses = current
         writeFilter()
     }
 
-    func addressChanged(_ address: InterfaceAddress, deleted: Bool) {
-        guard let key = Self.key(address) else { return }
+    /// Returns false when a deletion could not be settled: the address
+    /// stays in the table until a later sync (the agent's resync) shows it
+    /// gone.
+    @discardableResult
+    public func addressChanged(_ address: InterfaceAddress, deleted: Bool) -> Bool {
+        guard let key = Self.key(address) else { return true }
         if deleted {
             // The same address may sit on two interfaces; a dump decides.
-            sync((try? Links.addresses()) ?? [])
+            do {
+                sync(try dumpAddresses())
+            } catch {
+                logger.error("own addresses not re-read after one was removed (\(error)): the source check keeps every address it had until the agent resynchronises")
+                return false
+            }
         } else if addresses.insert(key).inserted {
             write(key)
             writeFilter()
         }
+        return true
     }
 
     private func writeFilter() {
-        guard let filter = maps.localV4Filter else { return }
         do {
-            try filter.update(UInt32(0), words: Self.filterWords(addresses))
+            try maps.writeOwnAddressFilter(Self.filterWords(addresses))
         } catch {
             logger.error("own-address filter not updated for the source check (\(error))")
             switchToFullCheck(because: "the own-address filter is stale")
@@ -69,22 +106,21 @@ final class SourceCheck {
         return words
     }
 
-    func ruleSeen(_ rule: Rule) {
+    public func ruleSeen(_ rule: Rule) {
         guard rule.family == .ipv4, !Self.defaultRules.contains([rule.priority, rule.table]) else { return }
         switchToFullCheck(because: "policy rule \(rule) exists")
     }
 
-    func routeSeen(_ route: Route) {
+    public func routeSeen(_ route: Route) {
         // RTN_LOCAL routes the kernel did not add itself (proto kernel = 2).
         guard route.family == .ipv4, route.type == 2, route.origin != 2 else { return }
         switchToFullCheck(because: "user-added local route \(route.prefix) exists")
     }
 
     private func switchToFullCheck(because reason: String) {
-        guard !full, var config = maps.config.lookup(UInt32(0), as: ff_config.self) else { return }
-        config.flags |= UInt32(FF_CONFIG_FULL_SOURCE_CHECK)
+        guard !full else { return }
         do {
-            try maps.config.update(UInt32(0), config)
+            try maps.setFullSourceCheck()
             full = true
             logger.info("\(reason): the fast path validates IPv4 sources with a full FIB lookup, as the kernel now does")
         } catch {
@@ -94,7 +130,7 @@ final class SourceCheck {
 
     private func write(_ key: UInt32) {
         do {
-            try maps.localV4?.update(key, UInt8(1))
+            try maps.recordOwnAddress(key)
         } catch {
             // A source the map misses is forwarded where the kernel drops
             // it: say so loudly, and check fully from now on.
@@ -107,5 +143,24 @@ final class SourceCheck {
     static func key(_ address: InterfaceAddress) -> UInt32? {
         guard address.family == .ipv4, address.bytes.count == 4 else { return nil }
         return address.bytes.withUnsafeBytes { $0.loadUnaligned(as: UInt32.self) }
+    }
+}
+
+extension FastPathMaps: SourceCheckMaps {
+    // A program built before the source check had none of these maps:
+    // nothing to keep.
+    public func recordOwnAddress(_ key: UInt32) throws { try localV4?.update(key, UInt8(1)) }
+    public func forgetOwnAddress(_ key: UInt32) throws { try localV4?.delete(key) }
+
+    public func writeOwnAddressFilter(_ words: [UInt64]) throws {
+        try localV4Filter?.update(UInt32(0), words: words)
+    }
+
+    public func setFullSourceCheck() throws {
+        guard var current = config.lookup(UInt32(0), as: ff_config.self) else {
+            throw FibfastError.mapUpdate(map: config.name, .noEntry)
+        }
+        current.flags |= UInt32(FF_CONFIG_FULL_SOURCE_CHECK)
+        try config.update(UInt32(0), current)
     }
 }

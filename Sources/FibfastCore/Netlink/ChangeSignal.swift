@@ -71,7 +71,7 @@ final class ChangeSignal: @unchecked Sendable {
             }
             // Any other failure ends the stream; the poll carries on alone.
             return drain.failure == nil
-        }, finished: { [continuation] in continuation.finish() })
+        }, finished: { [continuation] _ in continuation.finish() })
     }
 
     func stop() { continuation.finish() }

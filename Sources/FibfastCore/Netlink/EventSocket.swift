@@ -26,6 +26,8 @@ public final class EventSocket: @unchecked Sendable {
         /// Set when an event could not be delivered: deliver nothing more
         /// until the overrun itself is delivered.
         var lost: String?
+        /// Why the reader thread stopped on its own, once it has.
+        var failure: String?
         init(_ continuation: AsyncStream<NetlinkEvent>.Continuation) { self.continuation = continuation }
 
         func deliver(_ event: NetlinkEvent) {
@@ -71,8 +73,8 @@ public final class EventSocket: @unchecked Sendable {
             }
         }
         // SO_RCVBUF is capped by net.core.rmem_max; root may go past it.
-        _ = nl_socket_set_buffer_size(socket, Int32(bufferSize), 0)
-        var size = Int32(bufferSize)
+        _ = nl_socket_set_buffer_size(socket, Int32(clamping: bufferSize), 0)
+        var size = Int32(clamping: bufferSize)
         _ = setsockopt(nl_socket_get_fd(socket), SOL_SOCKET, SO_RCVBUFFORCE, &size, socklen_t(MemoryLayout<Int32>.size))
         reader = NetlinkReader(socket: socket)
         continuation.onTermination = { [reader] _ in reader.wake() }
@@ -104,8 +106,15 @@ public final class EventSocket: @unchecked Sendable {
                 sink.lost = nil
             }
             return true
-        }, finished: { [sink] in sink.continuation.finish() })
+        }, finished: { [sink] failure in
+            sink.failure = failure
+            sink.continuation.finish()
+        })
     }
+
+    /// Why the events ended, when the reader stopped by itself: nothing
+    /// follows the kernel from then on.
+    public var failure: String? { sink.failure }
 
     public func stop() {
         sink.continuation.finish()

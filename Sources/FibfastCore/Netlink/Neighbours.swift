@@ -79,9 +79,14 @@ public struct Neighbour: Sendable, Equatable {
 /// Changes to the kernel's neighbour tables, over a netlink socket that
 /// waits for the kernel's answer.
 final class NeighbourControl {
-    /// NDA_PROTOCOL value marking the entries fibfast creates, so a later
-    /// agent recognises (and cleans up) what a crashed one left behind.
-    static let origin: UInt8 = 251
+    /// NDA_PROTOCOL values marking every entry fibfast makes managed, so
+    /// that a later agent recognises, and hands back, what a killed one
+    /// left behind: entries it created, and entries that existed before.
+    /// The kernel lets a protocol be set, never cleared, so an entry handed
+    /// back keeps its mark; only a managed entry with a mark counts as
+    /// fibfast's.
+    static let createdOrigin: UInt8 = 251
+    static let convertedOrigin: UInt8 = 252
 
     private let socket: RouteSocket
     private let lookups: RouteSocket
@@ -126,13 +131,13 @@ final class NeighbourControl {
     /// its state and address: the kernel resolves it at once and keeps it
     /// resolved from then on.
     func makeManaged(_ address: PackedAddress, ifindex: UInt32, existing: Neighbour?) throws {
+        let origin = existing == nil ? Self.createdOrigin : Self.convertedOrigin
         if let existing, existing.isValid {
             try send(RTM_NEWNEIGH, flags: NLM_F_REPLACE, address: address, ifindex: ifindex,
-                     state: existing.state, lladdr: existing.lladdr, managed: true, origin: nil)
+                     state: existing.state, lladdr: existing.lladdr, managed: true, origin: origin)
         } else {
             try send(RTM_NEWNEIGH, flags: NLM_F_CREATE | NLM_F_REPLACE, address: address, ifindex: ifindex,
-                     state: UInt16(NUD_NONE), lladdr: nil, managed: true,
-                     origin: existing == nil ? NeighbourControl.origin : nil)
+                     state: UInt16(NUD_NONE), lladdr: nil, managed: true, origin: origin)
         }
     }
 

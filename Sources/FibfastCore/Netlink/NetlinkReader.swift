@@ -33,11 +33,12 @@ final class NetlinkReader: @unchecked Sendable {
     }
 
     /// `drained` runs after every drain and returns false to stop reading;
-    /// `finished` runs once the thread stops, before the socket is freed.
-    func start(name: String, drained: @escaping @Sendable (Drain) -> Bool, finished: @escaping @Sendable () -> Void) {
+    /// `finished` runs once the thread stops, before the socket is freed,
+    /// with the reason when it stopped by itself rather than by `wake()`.
+    func start(name: String, drained: @escaping @Sendable (Drain) -> Bool,
+               finished: @escaping @Sendable (_ failure: String?) -> Void) {
         let thread = Thread { [self] in
-            read(drained)
-            finished()
+            finished(read(drained))
             nl_socket_free(socket)
             close(wakeup)
         }
@@ -45,7 +46,8 @@ final class NetlinkReader: @unchecked Sendable {
         thread.start()
     }
 
-    private func read(_ drained: (Drain) -> Bool) {
+    /// Returns why reading stopped: nil when told to, else the failure.
+    private func read(_ drained: (Drain) -> Bool) -> String? {
         var fds = [pollfd(fd: nl_socket_get_fd(socket), events: Int16(POLLIN), revents: 0),
                    pollfd(fd: wakeup, events: Int16(POLLIN), revents: 0)]
         while true {
@@ -53,7 +55,8 @@ final class NetlinkReader: @unchecked Sendable {
             fds[1].revents = 0
             let ready = poll(&fds, 2, -1)
             if ready < 0 && errno == EINTR { continue }
-            if ready < 0 || fds[1].revents != 0 { return }
+            if ready < 0 { return "poll: \(Errno.current)" }
+            if fds[1].revents != 0 { return nil }
             var drain = Drain()
             while true {
                 let rc = nl_recvmsgs_default(socket)
@@ -66,7 +69,9 @@ final class NetlinkReader: @unchecked Sendable {
                 drain.failure = rc
                 break
             }
-            if !drained(drain) { return }
+            if !drained(drain) {
+                return drain.failure.map { "receive: \(Netlink.errorString($0))" } ?? "stopped reading"
+            }
         }
     }
 }

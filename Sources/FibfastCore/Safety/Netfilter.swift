@@ -67,7 +67,10 @@ public enum Netfilter {
 
     /// IPsec (xfrm) policies: forwarded packets are checked against "fwd"
     /// policies (ip_forward's xfrm4_policy_check) and transformed by "out"
-    /// ones (xfrm_lookup on the forward route); XDP skips both.
+    /// ones (xfrm_lookup on the forward route); XDP skips both. So do the
+    /// default policies (`ip xfrm policy setdefault`, kernel 5.16): with
+    /// "fwd block" or "out block" the kernel drops every forwarded packet
+    /// no policy lets through.
     static func ipsecPolicies() throws -> [NetfilterRule] {
         let output: String
         do {
@@ -75,7 +78,42 @@ public enum Netfilter {
         } catch FibfastError.netfilterUnreadable(_, let reason) where reason.contains("not supported") {
             return []  // no xfrm in this kernel: no policies either
         }
-        return ipsecPolicies(list: output)
+        // Default policies came with 5.16, the oldest kernel fibfast runs
+        // on (KernelVersion.minimum): a refusal here is a failure like any.
+        let defaults: String
+        do {
+            defaults = try run("ip", ["xfrm", "policy", "getdefault"])
+        } catch FibfastError.netfilterUnreadable(let tool, let reason) where reason.contains("is unknown") {
+            throw FibfastError.netfilterUnreadable(
+                tool: tool, reason: "this iproute2 cannot show the kernel's xfrm default policies; install iproute2 5.16 or later")
+        }
+        return ipsecPolicies(list: output) + (try ipsecDefaults(getdefault: defaults))
+    }
+
+    /// Parses `ip xfrm policy getdefault`: "Default policies:", then one
+    /// line per direction, " in:  accept", " fwd: block", " out: accept".
+    /// Output that says neither is not a clean bill: it throws.
+    public static func ipsecDefaults(getdefault: String) throws -> [NetfilterRule] {
+        var found: [String: String] = [:]
+        for line in getdefault.split(separator: "\n") {
+            let words = line.split(separator: " ")
+            guard words.count == 2, words[0].hasSuffix(":") else { continue }
+            found[String(words[0].dropLast())] = String(words[1])
+        }
+        var defaults: [NetfilterRule] = []
+        for direction in ["fwd", "out"] {
+            switch found[direction] {
+            case "accept":
+                continue
+            case "block":
+                defaults.append(NetfilterRule(source: "ipsec", table: "xfrm policy", chain: "default", hook: direction,
+                                              rule: "default policy \(direction) block (ip xfrm policy setdefault)"))
+            default:
+                throw FibfastError.netfilterUnreadable(tool: "ip xfrm policy getdefault",
+                                                       reason: "no \(direction) default in its output")
+            }
+        }
+        return defaults
     }
 
     /// Parses `ip xfrm policy list`: a policy is a line with its selector,
@@ -216,9 +254,14 @@ public enum Netfilter {
         do { result = try Subprocess.run(path, arguments) } catch {
             throw FibfastError.netfilterUnreadable(tool: tool, reason: "\(error)")
         }
+        let command = ([tool] + arguments).joined(separator: " ")
+        if result.timedOut {
+            throw FibfastError.netfilterUnreadable(
+                tool: command, reason: "no answer within \(Subprocess.defaultTimeout.components.seconds) s, stopped")
+        }
         guard result.status == 0 else {
             let message = result.stderr.trimmingCharacters(in: .whitespacesAndNewlines)
-            throw FibfastError.netfilterUnreadable(tool: ([tool] + arguments).joined(separator: " "), reason: message)
+            throw FibfastError.netfilterUnreadable(tool: command, reason: message)
         }
         return result.stdout
     }

@@ -5,6 +5,7 @@ import Glibc
 public enum FibfastError: Error, Equatable, CustomStringConvertible {
     case notPrivileged(missing: [String])
     case tooFewPorts(given: Int)
+    case tooManyPorts(given: Int, limit: Int)
     case duplicatePort(String)
     case unknownPort(String)
     case loopbackPort(String)
@@ -18,6 +19,7 @@ public enum FibfastError: Error, Equatable, CustomStringConvertible {
     case mapUpdate(map: String, Errno)
     case sysctl(name: String, value: String)
     case netlink(operation: String, code: Int32)
+    case eventsStopped(reason: String)
     case bpf(operation: String, Errno)
     case notAttached
     case notFastPathPort(String)
@@ -44,6 +46,9 @@ public enum FibfastError: Error, Equatable, CustomStringConvertible {
             return "fibfast needs root or \(missing.joined(separator: " and ")); run it with sudo"
         case .tooFewPorts(let given):
             return "a router needs at least two ports, \(given) given: fibfast attach PORT PORT..."
+        case .tooManyPorts(let given, let limit):
+            return "one fast path serves at most \(limit) ports, \(given) given; split them over several "
+                + "`fibfast attach` (traffic between ports of different ones goes through the kernel)"
         case .duplicatePort(let name):
             return "port \(name) is named more than once"
         case .unknownPort(let name):
@@ -81,6 +86,8 @@ public enum FibfastError: Error, Equatable, CustomStringConvertible {
             return "could not set \(name) to \(value) (\(Sysctl.path(name)))"
         case .netlink(let operation, let code):
             return "netlink \(operation) failed: \(Netlink.errorString(code))"
+        case .eventsStopped(let reason):
+            return "the netlink event reader stopped (\(reason)): the agent no longer hears the kernel's changes"
         case .bpf(let operation, let errno):
             return "\(operation) failed: \(errno)"
         case .notAttached:

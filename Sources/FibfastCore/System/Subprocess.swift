@@ -1,24 +1,33 @@
 import CLibBPF  // for SOCK_STREAM and SOCK_CLOEXEC: see Sockets.swift
 import Glibc
 
-/// Runs a helper tool (nft, iptables-save) and collects what it prints.
+/// Runs a helper tool (nft, iptables-save, ip) and collects what it prints.
 ///
 /// posix_spawn and poll instead of Foundation's Process: Process waits for
 /// its child through a CFRunLoop wakeup socket, and where that socket cannot
 /// be made the child is never reaped and the agent hangs (seen under the
 /// benchmark). The agent runs these tools every second, so they have to be
-/// boring.
+/// boring: a tool that does not finish in time is killed, with whatever it
+/// started, and reported as such.
 public struct Subprocess {
     public struct Result: Sendable {
+        /// The exit status, or 128 + the signal that ended the tool.
         public var status: Int32
         public var stdout: String
         public var stderr: String
+        /// The tool was still running at the deadline and was killed.
+        public var timedOut = false
     }
+
+    /// Long enough for nft to list a ruleset of many thousand rules.
+    public static let defaultTimeout: Duration = .seconds(10)
 
     /// A fixed environment: the tools' output is parsed, so no locale.
     static let environment = ["PATH=/usr/sbin:/usr/bin:/sbin:/bin", "LC_ALL=C"]
 
-    public static func run(_ path: String, _ arguments: [String]) throws(Errno) -> Result {
+    public static func run(_ path: String, _ arguments: [String],
+                           timeout: Duration = defaultTimeout) throws(Errno) -> Result {
+        let deadline = ContinuousClock.now + timeout
         // Socket pairs rather than pipes: they can be made close-on-exec
         // atomically (pipe2 is not exported to Swift), so a tool spawned by
         // another thread never inherits our end and holds it open.
@@ -43,7 +52,9 @@ public struct Subprocess {
         defer { (argv + envp).forEach { free($0) } }
 
         // The agent ignores SIGPIPE (AttachCommand); ignored signals stay
-        // ignored across exec, and the tools expect the default.
+        // ignored across exec, and the tools expect the default. A process
+        // group of its own, so that a timeout kills whatever the tool
+        // started too (a wrapper script's children hold the pipes open).
         var attributes = posix_spawnattr_t()
         posix_spawnattr_init(&attributes)
         defer { posix_spawnattr_destroy(&attributes) }
@@ -51,7 +62,8 @@ public struct Subprocess {
         sigemptyset(&defaults)
         sigaddset(&defaults, SIGPIPE)
         posix_spawnattr_setsigdefault(&attributes, &defaults)
-        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGDEF))
+        posix_spawnattr_setpgroup(&attributes, 0)
+        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETPGROUP))
 
         var pid: pid_t = 0
         let rc = posix_spawn(&pid, path, &actions, &attributes, argv, envp)
@@ -62,9 +74,10 @@ public struct Subprocess {
             throw Errno(rc)
         }
 
-        let (stdout, stderr) = drain(outPipe[0], errPipe[0])
+        let (stdout, stderr, finished) = drain(outPipe[0], errPipe[0], until: deadline)
         close(outPipe[0])
         close(errPipe[0])
+        if !finished { kill(-pid, SIGKILL) }
 
         var status: Int32 = 0
         while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
@@ -72,17 +85,25 @@ public struct Subprocess {
         let exited = status & 0x7f == 0
         return Result(status: exited ? (status >> 8) & 0xff : 128 + (status & 0x7f),
                       stdout: String(decoding: stdout, as: UTF8.self),
-                      stderr: String(decoding: stderr, as: UTF8.self))
+                      stderr: String(decoding: stderr, as: UTF8.self),
+                      timedOut: !finished)
     }
 
-    /// Reads both pipes to their end, whichever fills first.
-    private static func drain(_ out: Int32, _ err: Int32) -> ([UInt8], [UInt8]) {
+    /// Reads both pipes to their end, whichever fills first, or until the
+    /// deadline; `finished` says whether both ended.
+    private static func drain(_ out: Int32, _ err: Int32, until deadline: ContinuousClock.Instant)
+        -> (out: [UInt8], err: [UInt8], finished: Bool)
+    {
         var collected: [[UInt8]] = [[], []]
         var fds = [pollfd(fd: out, events: Int16(POLLIN), revents: 0),
                    pollfd(fd: err, events: Int16(POLLIN), revents: 0)]
         var buffer = [UInt8](repeating: 0, count: 65536)
         while fds.contains(where: { $0.fd >= 0 }) {
-            if poll(&fds, nfds_t(fds.count), -1) < 0 {
+            let left = deadline - ContinuousClock.now
+            if left <= .zero { return (collected[0], collected[1], false) }
+            let milliseconds = Int32(clamping: left.components.seconds * 1000 + left.components.attoseconds / 1_000_000_000_000_000 + 1)
+            let ready = poll(&fds, nfds_t(fds.count), milliseconds)
+            if ready < 0 {
                 if errno == EINTR { continue }
                 break
             }
@@ -95,6 +116,6 @@ public struct Subprocess {
                 }
             }
         }
-        return (collected[0], collected[1])
+        return (collected[0], collected[1], true)
     }
 }

@@ -65,6 +65,12 @@ final class AgentProcess: @unchecked Sendable {
         background = try BackgroundProcess(["ip", "netns", "exec", namespace, Command.fibfast] + arguments)
     }
 
+    /// An agent started by a command of the test's own (which must end by
+    /// exec'ing fibfast, so that the process is the agent).
+    init(command: [String]) throws {
+        background = try BackgroundProcess(command)
+    }
+
     func waitUntilRunning(timeout: Double = 10) throws {
         try background.waitForLine("fast path running", inStderr: true, timeout: timeout)
     }

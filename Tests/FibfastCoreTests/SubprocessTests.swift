@@ -1,0 +1,32 @@
+import FibfastCore
+import Foundation
+import XCTest
+
+final class SubprocessTests: XCTestCase {
+    func testCollectsOutputAndStatus() throws {
+        let result = try Subprocess.run("/bin/sh", ["-c", "echo out; echo err >&2; exit 3"])
+        XCTAssertEqual(result.status, 3)
+        XCTAssertEqual(result.stdout, "out\n")
+        XCTAssertEqual(result.stderr, "err\n")
+        XCTAssertFalse(result.timedOut)
+    }
+
+    /// A tool that hangs is killed at the deadline, together with what it
+    /// started (here a child that would hold the pipes open for 30 s).
+    func testAHungToolIsKilledWithItsChildren() throws {
+        let started = Date()
+        let result = try Subprocess.run("/bin/sh", ["-c", "sleep 30 & echo $!; sleep 30"], timeout: .milliseconds(300))
+        XCTAssertTrue(result.timedOut)
+        XCTAssertEqual(result.status, 128 + SIGKILL)
+        XCTAssertLessThan(Date().timeIntervalSince(started), 20, "returned long before the tool's 30 s")
+        let child = try XCTUnwrap(Int32(result.stdout.trimmingCharacters(in: .whitespacesAndNewlines)), result.stdout)
+        // Killed: gone, or a zombie until whoever adopted it reaps it.
+        let deadline = Date().addingTimeInterval(10)
+        func alive() -> Bool {
+            guard let stat = try? String(contentsOfFile: "/proc/\(child)/stat", encoding: .utf8) else { return false }
+            return !stat.contains(") Z ")
+        }
+        while alive() && Date() < deadline { usleep(20_000) }
+        XCTAssertFalse(alive(), "the tool's child outlived the timeout")
+    }
+}
