@@ -32,40 +32,41 @@ extension Agent {
     /// Refuses to start where forward-path netfilter rules exist, unless the
     /// operator accepted bypassing them.
     func checkNetfilter() throws {
-        let rules: [NetfilterRule]
-        do {
-            rules = try Netfilter.forwardPathRules()
-        } catch let error as FibfastError where request.bypassNetfilter {
-            logger.warning("\(error) (continuing: --bypass-netfilter)")
-            return
-        }
-        safety.rules = rules
-        guard !rules.isEmpty else { return }
-        guard request.bypassNetfilter else { throw FibfastError.netfilterRules(rules) }
-        for rule in rules {
-            logger.warning("bypassing netfilter (--bypass-netfilter): \(rule)")
-        }
+        safety.rules = try refuseUnlessAccepted(
+            "netfilter", option: "--bypass-netfilter", accepted: request.bypassNetfilter,
+            read: Netfilter.forwardPathRules, unreadable: { $0 }, refusal: FibfastError.netfilterRules)
     }
 
     /// Refuses to start where tc on a port would act on forwarded packets,
     /// unless the operator accepted bypassing it.
     func checkTrafficControl(_ ports: [Link]) throws {
-        let findings: [TrafficControlFinding]
+        safety.trafficControl = try refuseUnlessAccepted(
+            "tc", option: "--bypass-tc", accepted: request.bypassTrafficControl,
+            read: { try TrafficControl.findings(ports: ports) },
+            unreadable: { FibfastError.trafficControlUnreadable(reason: "\($0)") }, refusal: FibfastError.trafficControl)
+    }
+
+    /// The start-up rule for whatever XDP forwarding would bypass: found,
+    /// refuse unless the operator accepted it, and then log each; unreadable,
+    /// refuse too, since an unchecked configuration is not a clean one.
+    private func refuseUnlessAccepted<Finding: CustomStringConvertible>(
+        _ what: String, option: String, accepted: Bool, read: () throws -> [Finding],
+        unreadable: (Error) -> Error, refusal: ([Finding]) -> FibfastError
+    ) throws -> [Finding] {
+        let findings: [Finding]
         do {
-            findings = try TrafficControl.findings(ports: ports)
+            findings = try read()
         } catch {
-            guard request.bypassTrafficControl else {
-                throw FibfastError.trafficControlUnreadable(reason: "\(error)")
-            }
-            logger.warning("cannot read the ports' tc configuration (\(error)) (continuing: --bypass-tc)")
-            return
+            guard accepted else { throw unreadable(error) }
+            logger.warning("\(unreadable(error)) (continuing: \(option))")
+            return []
         }
-        safety.trafficControl = findings
-        guard !findings.isEmpty else { return }
-        guard request.bypassTrafficControl else { throw FibfastError.trafficControl(findings) }
+        guard !findings.isEmpty else { return [] }
+        guard accepted else { throw refusal(findings) }
         for finding in findings {
-            logger.warning("bypassing tc (--bypass-tc): \(finding)")
+            logger.warning("bypassing \(what) (\(option)): \(finding)")
         }
+        return findings
     }
 
     /// Runs until cancelled: keeps the fast path's rp_filter flags in step
