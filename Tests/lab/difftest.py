@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/python3
 """Differential corpus for fibfast: what the lab router does with each frame (stdlib only).
 
   difftest.py run --lab NAME [--only CASE,...]   inject the corpus from NAME-src, print JSON
@@ -25,9 +25,7 @@ frames we sent ourselves.
 """
 
 import argparse
-import ctypes
 import json
-import os
 import select
 import socket
 import struct
@@ -35,11 +33,8 @@ import subprocess
 import sys
 import time
 
-from pkt import csum  # the lab's packet tool, beside this file
-
-ETH_P_ALL = 0x0003
-PACKET_OUTGOING = 4
-CLONE_NEWNET = 0x40000000
+# The lab's packet tool, beside this file.
+from pkt import PACKET_OUTGOING, csum, in_netns, open_capture
 ROUTER_V4 = {socket.inet_aton("10.1.0.1"), socket.inet_aton("10.2.0.1")}
 QUIET = 0.15     # seconds of silence that end a case
 LONGEST = 1.0    # a case never takes longer than this...
@@ -49,18 +44,6 @@ SLOW = {"v4-dst-no-neighbour": 1.5, "v6-dst-no-neighbour": 1.5, "v6-dst-link-loc
 # Whatever still arrives this long after the last case is recorded as a case of its own, so a
 # late answer shows up as such instead of being credited to the first case of the next run.
 AFTER = 2.0
-
-libc = ctypes.CDLL(None, use_errno=True)
-
-
-def setns(path):
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        if libc.setns(fd, CLONE_NEWNET) != 0:
-            raise OSError(ctypes.get_errno(), f"setns {path}")
-    finally:
-        os.close(fd)
-
 
 def mac_of(ns, ifname):
     out = subprocess.run(["ip", "-n", ns, "-j", "link", "show", ifname], check=True,
@@ -280,14 +263,6 @@ def normalise(frame):
     return frame
 
 
-def open_capture(iface):
-    s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, 0)
-    s.bind((iface, ETH_P_ALL))
-    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
-    s.setblocking(False)
-    return s
-
-
 def drain(s):
     while True:
         try:
@@ -297,24 +272,18 @@ def drain(s):
 
 
 def cmd_run(a):
-    home = "/proc/self/ns/net"
-    own = os.open(home, os.O_RDONLY)
     rmac, smac = mac_of(f"{a.lab}-rtr", "p0"), mac_of(f"{a.lab}-src", "eth0")
     cases = build(rmac, smac)
     if a.only:
         wanted = set(a.only.split(","))
         cases = [c for c in cases if c[0] in wanted]
 
-    # A socket belongs to the namespace it was created in, whatever the process does next.
-    setns(f"/run/netns/{a.lab}-dst")
-    sink = open_capture("eth0")
-    setns(f"/run/netns/{a.lab}-src")
-    source = open_capture("eth0")
-    tx = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, 0)
+    sink = in_netns(f"{a.lab}-dst", lambda: open_capture("eth0"))
+    source = in_netns(f"{a.lab}-src", lambda: open_capture("eth0"))
+    tx = in_netns(f"{a.lab}-src", lambda: socket.socket(socket.AF_PACKET, socket.SOCK_RAW, 0))
     tx.bind(("eth0", 0))
-    if libc.setns(own, CLONE_NEWNET) != 0:
-        raise OSError(ctypes.get_errno(), "setns back")
-    os.close(own)
+    for s in (sink, source):
+        s.setblocking(False)
 
     result = {}
     for name, frame in cases:
