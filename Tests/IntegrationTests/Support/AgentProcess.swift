@@ -24,22 +24,33 @@ final class BackgroundProcess: @unchecked Sendable {
         // write, not kill the whole test run with SIGPIPE.
         if wantsInput { signal(SIGPIPE, SIG_IGN) }
         process.standardInput = input ?? FileHandle.nullDevice
-        out.fileHandleForReading.readabilityHandler = { [weak self] handle in self?.collect(handle, \.stdoutText) }
-        err.fileHandleForReading.readabilityHandler = { [weak self] handle in self?.collect(handle, \.stderrText) }
         process.terminationHandler = { [weak self] _ in self?.ended() }
         try process.run()
+        collect(out, into: \.stdoutText)
+        collect(err, into: \.stderrText)
     }
 
-    private func collect(_ handle: FileHandle, _ text: ReferenceWritableKeyPath<BackgroundProcess, String>) {
-        let data = handle.availableData
-        changed.withLock {
-            if data.isEmpty {
-                handle.readabilityHandler = nil
-                openPipes -= 1
-            } else {
-                self[keyPath: text] += String(decoding: data, as: UTF8.self)
+    /// Reads a pipe to its end on a thread of its own, with plain read(2):
+    /// FileHandle's readabilityHandler crashes now and then on Linux
+    /// (swift-corelibs-foundation issue 3276). The thread holds the pipe, so
+    /// its descriptor cannot be closed and reused under the read.
+    private func collect(_ pipe: Pipe, into text: ReferenceWritableKeyPath<BackgroundProcess, String>) {
+        Thread.detachNewThread { [self] in
+            let fd = pipe.fileHandleForReading.fileDescriptor
+            var buffer = [UInt8](repeating: 0, count: 65536)
+            while true {
+                let count = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+                if count < 0 && errno == EINTR { continue }
+                changed.withLock {
+                    if count > 0 {
+                        self[keyPath: text] += String(decoding: buffer[..<count], as: UTF8.self)
+                    } else {
+                        openPipes -= 1
+                    }
+                    changed.broadcast()
+                }
+                if count <= 0 { return }
             }
-            changed.broadcast()
         }
     }
 
