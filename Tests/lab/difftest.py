@@ -50,11 +50,12 @@ LONGEST = 30.0
 # host / address unreachable). The caller shortens that to ~0.2 s with the neighbour sysctls of
 # p0 and p1; these cases are recorded for this long.
 SLOW = {"v4-dst-no-neighbour": 1.5, "v6-dst-no-neighbour": 1.5, "v6-dst-link-local": 1.5}
-# Cases start at least this far apart, as they did when a quiet period ended each one: the kernel
-# answers "no route" (ip_error) from a token bucket per source address, a token a second and five
-# at most (net.ipv4.route.error_cost and error_burst, global, and no ICMP rate-limit sysctl turns
-# it off). A corpus run back to back would empty it at a point that depends on the machine's
-# speed, and which cases get an answer with it. A floor, not a wait: slower only adds tokens.
+# IPv4 cases start at least this far apart, as they did when a quiet period ended each one: the
+# kernel answers "no route" (ip_error) from a token bucket per source address, a token a second
+# and five at most (net.ipv4.route.error_cost and error_burst, global, and no ICMP rate-limit
+# sysctl turns it off). A corpus run back to back would empty it at a point that depends on the
+# machine's speed, and which cases get an answer with it. A floor, not a wait: slower only adds
+# tokens. IPv6 has no such bucket (the lab sets net.ipv6.icmp.ratelimit to 0).
 PACE = 0.2
 # Whatever still arrives this long after the last case is recorded as a case of its own, so a
 # late answer shows up as such instead of being credited to the first case of the next run.
@@ -323,7 +324,7 @@ def cmd_run(a):
         for b in behind:
             tx.send(b)
         start = time.monotonic()
-        least = SLOW.get(name, PACE)  # recorded at least this long
+        least = SLOW.get(name, PACE if frame[12:14] == b"\x08\x00" else 0)  # recorded at least this long
         while not (all(back.values()) and time.monotonic() - start >= least):
             left = start + max(LONGEST, least) - time.monotonic()
             if left <= 0:
