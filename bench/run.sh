@@ -4,7 +4,10 @@
 #
 #   bench/run.sh            the full benchmark (about 7 minutes), `make bench`
 #   bench/run.sh --smoke    one second of IPv4 traffic, one route, every mode;
-#                           fails if any mode delivered nothing, `make bench-smoke`
+#                           fails if any mode delivered nothing, if fibfast's own
+#                           counters do not show it forwarding in XDP (or cannot be
+#                           read), or if a program's cost was not measured,
+#                           `make bench-smoke`
 #
 # Options: --runs N (rounds per figure, default 5), --seconds S (traffic per
 # round, default 3), --no-full (skip the 1.2M-route table). The fibfast binary
