@@ -91,8 +91,14 @@ agent_stop() {
 # handed to the kernel; without them a fast path that passes everything would
 # be indistinguishable from kernel forwarding.
 agent_counters() {
-	in_rtr "$FIBFAST" stats --json 2>/dev/null |
-		jq -r '"\(.total.forwarded.packets) \(.total.passed.packets)"' 2>/dev/null || echo "- -"
+	local json
+	if ! json=$(in_rtr "$FIBFAST" stats --json 2>&1); then
+		log "fibfast stats --json failed: $json"
+		echo "- -"
+	elif ! jq -er '"\(.total.forwarded.packets) \(.total.passed.packets)"' <<<"$json"; then
+		log "jq could not read the counters in fibfast stats --json"
+		echo "- -"
+	fi
 }
 
 AGENT_FWD0=0 AGENT_PASS0=0
@@ -101,8 +107,11 @@ agent_counters_reset() { read -r AGENT_FWD0 AGENT_PASS0 < <(agent_counters); }
 agent_forwarded_share() { # prints e.g. 99.98%, or nothing if unknown
 	local fwd pass
 	read -r fwd pass < <(agent_counters)
-	[[ $fwd =~ ^[0-9]+$ && $AGENT_FWD0 =~ ^[0-9]+$ ]] || return 0
-	python3 -c "import sys; f,p=int(sys.argv[1]),int(sys.argv[2]); print(f'{100*f/(f+p):.2f}%' if f+p else '0%')" \
+	if ! [[ $fwd =~ ^[0-9]+$ && $AGENT_FWD0 =~ ^[0-9]+$ ]]; then
+		log "fibfast's counters could not be read: what was delivered cannot be told from kernel forwarding"
+		return 0
+	fi
+	"$PYTHON" -c "import sys; f,p=int(sys.argv[1]),int(sys.argv[2]); print(f'{100*f/(f+p):.2f}%' if f+p else '0%')" \
 		$((fwd - AGENT_FWD0)) $((pass - AGENT_PASS0))
 }
 

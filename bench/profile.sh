@@ -24,7 +24,7 @@ profile_summary() { # PERF-REPORT-OUTPUT
 
 profile_missed_targets() { # TABLE
 	local fam table misses old_kallsyms data rep
-	misses=$(python3 "$here/report.py" --missed "$1" "$OUT")
+	misses=$("$PYTHON" "$here/report.py" --missed "$1" "$OUT")
 	[[ -n $misses ]] || return 0
 	# JIT-ed programs show up by name only with kallsyms on.
 	old_kallsyms=$(sysctl -n net.core.bpf_jit_kallsyms)

@@ -14,7 +14,9 @@ doc=$here/../docs/performance.md
 mkdir -p "$here/results"
 cp "$out/results.json" "$out/results.txt" "$out/chart.png" "$here/results/"
 
-python3 - "$doc" "$(python3 "$here/report.py" --markdown "$out")" <<'PY'
+# Debian's interpreter, as the tests use: a python3 on PATH may be a slow version-manager shim.
+python=/usr/bin/python3
+"$python" - "$doc" "$("$python" "$here/report.py" --markdown "$out")" <<'PY'
 import sys
 path, figures = sys.argv[1], sys.argv[2]
 begin, end = "<!-- bench:begin -->", "<!-- bench:end -->"

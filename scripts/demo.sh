@@ -7,6 +7,8 @@ here=$(cd "$(dirname "$0")/.." && pwd)
 fibfast=${FIBFAST_BIN:-$here/.build/debug/fibfast}
 lab=$here/Tests/lab/lab.sh
 pkt=$here/Tests/lab/pkt.py
+# Debian's, as the tests use (a python3 on PATH may be a slow version-manager shim).
+python=/usr/bin/python3
 name=ffdemo$$
 agent=
 
@@ -30,12 +32,21 @@ for _ in $(seq 50); do
 done
 
 step "1000 UDP datagrams over IPv4 and 1000 over IPv6, src -> dst"
-ip netns exec "$name-dst" python3 "$pkt" capture --iface eth0 --count 2000 --timeout 10 --proto udp > "/tmp/$name.cap" &
-capture=$!
-sleep 0.5
-ip netns exec "$name-src" python3 "$pkt" send --dst 10.2.0.2 --count 1000
-ip netns exec "$name-src" python3 "$pkt" send --dst fd00:2::2 --count 1000
-wait "$capture"
+# The capture's timeout starts when its stdin closes, once everything was sent.
+coproc capture {
+	ip netns exec "$name-dst" "$python" "$pkt" capture --iface eth0 --count 2000 --timeout 3 --proto udp \
+		--done-on-stdin > "/tmp/$name.cap"
+}
+capture_pid=$capture_PID
+for _ in $(seq 300); do
+	grep -q ready "/tmp/$name.cap" 2>/dev/null && break
+	sleep 0.1
+done
+ip netns exec "$name-src" "$python" "$pkt" send --dst 10.2.0.2 --count 1000
+ip netns exec "$name-src" "$python" "$pkt" send --dst fd00:2::2 --count 1000
+fd=${capture[1]}
+exec {fd}>&-
+wait "$capture_pid"
 echo "dst received $(grep -c '"family"' "/tmp/$name.cap") datagrams, TTL / hop limit as received: $(grep -o '"ttl": [0-9]*' "/tmp/$name.cap" | sort | uniq -c | tr -s ' ' | paste -sd,)"
 rm -f "/tmp/$name.cap"
 

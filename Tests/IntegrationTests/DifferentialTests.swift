@@ -43,7 +43,7 @@ final class DifferentialTests: XCTestCase {
     }
 
     func runCorpus(_ lab: Lab) throws -> Outcome {
-        let result = try Command.run(["python3", Self.tool, "run", "--lab", lab.name])
+        let result = try Command.run([Command.python, Self.tool, "run", "--lab", lab.name])
         guard result.succeeded,
               let object = try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? Outcome
         else { throw LabError.command("difftest.py", result.stderr) }

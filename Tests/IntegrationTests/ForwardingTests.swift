@@ -111,15 +111,11 @@ final class ForwardingTests: XCTestCase {
         let lab = try Lab(self)
         _ = try lab.attach()
         for (destination, port) in [("10.2.0.2", 9101), ("fd00:2::2", 9102)] {
-            let sink = try BackgroundProcess(["ip", "netns", "exec", lab.namespace(.dst), "python3", Lab.packetTool,
-                                              "sink", "--port", "\(port)", "--count", "50", "--timeout", "5"])
-            try sink.waitForLine("ready", timeout: 5)
+            let sink = try Sink.start(inNamespace: lab.namespace(.dst), port: port, count: 50)
             let before = try lab.stats().port("p0").forwarded.packets
             try lab.send(to: destination, count: 50, port: port)
-            let output = try sink.finish(timeout: 8)
-            let line = try XCTUnwrap(output.split(separator: "\n").last { $0.hasPrefix("{") })
-            let result = try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any]
-            XCTAssertEqual(result?["received"] as? Int, 50, "\(destination): \(line)")
+            let report = try sink.finish()
+            XCTAssertEqual(report.received, 50, "\(destination): \(report)")
             XCTAssertEqual(try lab.stats().port("p0").forwarded.packets - before, 50, destination)
         }
     }

@@ -28,29 +28,35 @@ final class KeepOnExitTests: XCTestCase {
         let lab = try Lab(self)
         let bpffs = try bpffs()
         let first = try lab.attach(["p0", "p1", "--keep-on-exit", "--bpffs", bpffs])
-        let count = 3000
         var second: AgentProcess?
-        let seen = try lab.capture(on: .dst, count: count, proto: "udp", dport: 7002, timeout: 25) {
-            let sender = try BackgroundProcess(["ip", "netns", "exec", lab.namespace(.src), "python3", Lab.packetTool,
-                                                "send", "--dst", "10.2.0.2", "--count", "\(count)", "--port", "7002",
-                                                "--interval", "0.002"])
-            Thread.sleep(forTimeInterval: 1.5)
+        var sent = 0
+        // Each step waits until the fast path has forwarded more of the stream,
+        // so the restart happens under traffic on any machine, fast or slow.
+        func forwardsMore(_ what: String) throws -> UInt64 {
+            let from = try lab.forwarded()
+            try eventually(30, what) { try lab.forwarded() >= from + 200 }
+            return try lab.forwarded()
+        }
+        let seen = try lab.captureStream(on: .dst, proto: "udp", dport: 7002) {
+            let stream = try Stream.start(inNamespace: lab.namespace(.src), to: "10.2.0.2", port: 7002, interval: 0.002)
+            defer { stream.kill() }
+            _ = try forwardsMore("agent 1 forwarding the stream in XDP")
             // Agent 1 stops (as for an upgrade); the pinned fast path forwards on alone.
             XCTAssertEqual(try first.stop(signal: SIGTERM), 0)
             XCTAssertTrue(first.log.contains("leaving the fast path pinned"), first.log)
             XCTAssertEqual(try lab.portsWithXDP(), ["p0", "p1"])
-            Thread.sleep(forTimeInterval: 1)
-            let forwardedWhileAlone = try lab.stats().port("p0").forwarded.packets
+            let forwardedWhileAlone = try forwardsMore("the pinned fast path forwarding with no agent")
             second = try lab.attach(["p0", "p1", "--keep-on-exit", "--bpffs", bpffs])
             XCTAssertTrue(second!.log.contains("adopted the pinned fast path"), second!.log)
-            _ = try sender.finish(timeout: 30)
-            XCTAssertEqual(sender.exitStatus, 0, sender.stderr)
+            _ = try forwardsMore("the adopted fast path forwarding the stream")
+            sent = try stream.stop()
             print("keep-on-exit: \(forwardedWhileAlone) datagrams forwarded in XDP before agent 2 adopted the fast path")
+            return sent
         }
-        let p0 = try lab.stats().port("p0")
-        print("keep-on-exit: sent \(count), received \(seen.count) at dst, XDP forwarded \(p0.forwarded.packets) on p0")
-        XCTAssertEqual(seen.count, count, "every datagram arrived across the restart")
-        XCTAssertEqual(p0.forwarded.packets, UInt64(count), "all went through XDP, counted by the same maps")
+        let p0 = try lab.stats(when: { try $0.port("p0").forwarded.packets >= UInt64(sent) }).port("p0")
+        print("keep-on-exit: sent \(sent), received \(seen.count) at dst, XDP forwarded \(p0.forwarded.packets) on p0")
+        XCTAssertEqual(seen.count, sent, "every datagram arrived across the restart")
+        XCTAssertEqual(p0.forwarded.packets, UInt64(sent), "all went through XDP, counted by the same maps")
 
         // Root only: the namespace directory and every pin.
         let directories = try FileManager.default.contentsOfDirectory(atPath: bpffs).filter { $0.hasPrefix("net-") }

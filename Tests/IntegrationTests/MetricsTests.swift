@@ -21,12 +21,12 @@ final class MetricsTests: XCTestCase {
     }
 
     func client(_ lab: Lab, _ arguments: [String]) throws -> CommandResult {
-        try lab.exec(.rtr, ["/usr/bin/python3", Self.client] + arguments)
+        try lab.exec(.rtr, [Command.python, Self.client] + arguments)
     }
 
     /// A client process that holds something open until the test ends.
     func holding(_ lab: Lab, _ arguments: [String]) throws -> BackgroundProcess {
-        let process = try BackgroundProcess(["ip", "netns", "exec", lab.namespace(.rtr), "/usr/bin/python3",
+        let process = try BackgroundProcess(["ip", "netns", "exec", lab.namespace(.rtr), Command.python,
                                              Self.client] + arguments)
         addTeardownBlock { process.kill(signal: SIGKILL) }
         try process.waitForLine("ready", timeout: 10)
@@ -57,6 +57,7 @@ final class MetricsTests: XCTestCase {
         let reset = try client(lab, ["reset", "--port", "\(port)"])
         XCTAssertTrue(reset.succeeded, reset.stderr)
         try lab.send(to: "10.2.0.2", count: 7)
+        _ = try lab.stats(when: { try $0.port("p0").forwarded.packets >= 7 })
         let page = try scrape(lab, port: port)
         XCTAssertEqual(page.status, 200, page.body)
         XCTAssertEqual(page.value("fibfast_forwarded_packets_total{port=\"p0\"}"), 7, "forwarded in XDP after the reset")
@@ -70,6 +71,7 @@ final class MetricsTests: XCTestCase {
         // the first of them used to keep a scrape waiting 5 s per client.
         _ = try holding(lab, ["idle", "--port", "\(port)", "--count", "\(3 * Self.connectionLimit)"])
         try lab.send(to: "10.2.0.2", count: 5)
+        _ = try lab.stats(when: { try $0.port("p0").forwarded.packets >= 5 })
         let page = try scrape(lab, port: port)
         XCTAssertEqual(page.status, 200, page.body)
         XCTAssertEqual(page.value("fibfast_forwarded_packets_total{port=\"p0\"}"), 5)
@@ -168,6 +170,7 @@ final class MetricsTests: XCTestCase {
         XCTAssertTrue(status.contains("Uid:\t0\t0\t0\t0\n"), status)
 
         try lab.send(to: "10.2.0.2", count: 9)
+        _ = try lab.stats(when: { try $0.port("p0").forwarded.packets >= 9 })
         let page = try scrape(lab, port: port)
         XCTAssertEqual(page.status, 200, page.body)
         XCTAssertEqual(page.value("fibfast_forwarded_packets_total{port=\"p0\"}"), 9)

@@ -12,13 +12,10 @@ final class RoutingDaemonTests: XCTestCase {
                        "r1 has no ECMP pair towards b")
         try lab.attachEverywhere()
         // Neighbours resolve through the kernel (no-neighbour); count only after that.
-        try lab.send(count: 5, sport: 30000)
-        usleep(300_000)
+        try lab.probe(count: 5, sport: 30000)
 
         let before = try OSPFLab.routers.map { try lab.stats($0) }
-        let sink = try lab.startSink(count: 100, timeout: 5)
-        try lab.send(count: 100, sport: 30000)
-        let report = try sink.finish()
+        let report = try lab.probe(count: 100, sport: 30000)
         let after = try OSPFLab.routers.map { try lab.stats($0) }
         func delta(_ index: Int, _ port: String, _ what: KeyPath<Stats.Port, Stats.Count>) throws -> UInt64 {
             try after[index].port(port)[keyPath: what].packets - before[index].port(port)[keyPath: what].packets
@@ -38,13 +35,10 @@ final class RoutingDaemonTests: XCTestCase {
         let lab = try OSPFLab(self)
         try lab.waitConverged()
         try lab.attachEverywhere()
-        try lab.send(count: 64, sport: 31000, flows: 64)  // resolve neighbours on both paths
-        usleep(300_000)
+        try lab.probe(count: 64, sport: 31000, flows: 64)  // resolve neighbours on both paths
 
         let before = try [OSPFLab.Node.r1, .r2, .r3].map { try lab.stats($0) }
-        let sink = try lab.startSink(count: 256, timeout: 5)
-        try lab.send(count: 256, sport: 31000, flows: 64)
-        let report = try sink.finish()
+        let report = try lab.probe(count: 256, sport: 31000, flows: 64)
         let after = try [OSPFLab.Node.r1, .r2, .r3].map { try lab.stats($0) }
         func forwarded(_ index: Int, _ port: String) throws -> UInt64 {
             try after[index].port(port).forwarded.packets - before[index].port(port).forwarded.packets
@@ -122,23 +116,25 @@ final class RoutingDaemonTests: XCTestCase {
         let lab = try OSPFLab(self)
         try lab.waitConverged()
         try lab.attachEverywhere()
-        try lab.send(count: 5, sport: 33000)
-        let count = 300
-        let sink = try lab.startSink(count: count, timeout: Double(count) * 0.01 + 5)
-        let sender = try BackgroundProcess(["ip", "netns", "exec", lab.namespace(.a), "python3", Lab.packetTool,
-                                            "send", "--dst", "10.0.2.2", "--count", "\(count)",
-                                            "--sport", "33000", "--interval", "0.01"])
-        usleep(1_000_000)
+        try lab.probe(count: 5, sport: 33000)
+        // The stream runs until the new agents have been seen forwarding it, however long the
+        // restart takes here.
+        func forwardedByR1() throws -> UInt64 { try lab.stats(.r1).port("ha").forwarded.packets }
+        let sink = try lab.startSink(count: Int(Int32.max))
+        let stream = try lab.startStream(sport: 33000, interval: 0.01)
+        let started = try forwardedByR1()
+        try eventually(30, "r1 forwarding the stream in XDP") { try forwardedByR1() >= started + 50 }
         try lab.detachEverywhere()
         try lab.attachEverywhere()
-        let forwardedAfterRestart = try lab.stats(.r1).port("ha").forwarded.packets
-        _ = try sender.finish(timeout: 10)
-        let report = try sink.finish()
-        let forwardedAtEnd = try lab.stats(.r1).port("ha").forwarded.packets
+        let forwardedAfterRestart = try forwardedByR1()
+        try eventually(30, "the new agent on r1 forwarding the stream in XDP") {
+            try forwardedByR1() >= forwardedAfterRestart + 50
+        }
+        let sent = try stream.stop()
+        let report = try sink.finish(sent: sent)
         print(String(format: "restart under a 10 ms stream: %d of %d received, longest gap %.1f ms",
-                     report.received, count, report.max_gap_ms ?? -1))
+                     report.received, sent, report.max_gap_ms ?? -1))
         XCTAssertEqual(report.missing, 0)
-        XCTAssertGreaterThan(forwardedAtEnd, forwardedAfterRestart, "the new agent forwards in XDP")
     }
 
     enum Failure: CustomStringConvertible {
@@ -153,37 +149,42 @@ final class RoutingDaemonTests: XCTestCase {
         var resumeAfterFIBChangeMs: Double?
     }
 
-    static let streamCount = 500
     static let streamInterval = 0.01
     static let streamPort = 32000
 
-    /// Streams a -> b, fails the link on the stream's path 1.5 s in, and reports the outage; then
-    /// restores the link (the next measurement waits for OSPF to converge again).
+    /// Streams a -> b, fails the link on the stream's path once the stream flows through it, and
+    /// reports the outage; then restores the link (the next measurement waits for OSPF to
+    /// converge again). The stream runs until it has flowed again for a while, however long
+    /// that takes.
     func measureOutage(_ lab: OSPFLab, _ failure: Failure) throws -> Outage {
         try lab.waitConverged()
         // Which middle router does the stream's flow take? Count it on their ports from r1 (the
         // kernel's counters, so both modes are counted alike).
         let r2Before = try lab.rxPackets(.r2, "r1"), r3Before = try lab.rxPackets(.r3, "r1")
-        try lab.send(count: 50, sport: Self.streamPort)
-        usleep(200_000)
+        try lab.probe(count: 50, sport: Self.streamPort)
         let viaR2 = try lab.rxPackets(.r2, "r1") - r2Before, viaR3 = try lab.rxPackets(.r3, "r1") - r3Before
         let via: OSPFLab.Node = viaR2 > viaR3 ? .r2 : .r3
         XCTAssertGreaterThanOrEqual(max(viaR2, viaR3), 50, "probe lost on the way")
 
         let monitor = try lab.monitorRoutes(.r1)
-        let sink = try lab.startSink(count: Self.streamCount,
-                                     timeout: Double(Self.streamCount) * Self.streamInterval + 5)
-        let sender = try BackgroundProcess(["ip", "netns", "exec", lab.namespace(.a), "python3", Lab.packetTool,
-                                            "send", "--dst", "10.0.2.2", "--count", "\(Self.streamCount)",
-                                            "--sport", "\(Self.streamPort)", "--interval", "\(Self.streamInterval)"])
-        usleep(1_500_000)
+        let sink = try lab.startSink(count: Int(Int32.max))
+        let stream = try lab.startStream(sport: Self.streamPort, interval: Self.streamInterval)
+        defer { stream.kill() }
+        // A steady stream before the failure: 100 intervals of it through the middle router.
+        let flowing = try lab.rxPackets(via, "r1")
+        try eventually(30, "the stream flowing through \(via)") { try lab.rxPackets(via, "r1") >= flowing + 100 }
         let failedAt = Date().timeIntervalSince1970
         switch failure {
         case .local: try lab.must(.r1, ["ip", "link", "set", via.rawValue, "down"])
         case .remote: try lab.must(via, ["ip", "link", "set", "r4", "down"])
         }
-        _ = try sender.finish(timeout: Double(Self.streamCount) * Self.streamInterval + 10)
-        let report = try sink.finish()
+        // Resumed: 100 intervals' worth more at b than what was on the way when the link failed.
+        let atFailure = try receivedPackets(inNamespace: lab.namespace(.b), "eth0")
+        let resumed = (try? eventually(30, "the stream reaching b again") {
+            try receivedPackets(inNamespace: lab.namespace(.b), "eth0") >= atFailure + 100
+        }) != nil
+        let sent = try stream.stop()
+        let report = try sink.finish(sent: sent)
         monitor.kill(signal: SIGTERM)
         _ = try monitor.finish(timeout: 2)
         switch failure {
@@ -198,7 +199,7 @@ final class RoutingDaemonTests: XCTestCase {
             lag = (resumedAt - fibChange) * 1000
         }
         return Outage(gapMs: report.max_gap_ms ?? .infinity, missing: report.missing,
-                      resumed: report.received > 0 && report.missing < Self.streamCount / 2,
+                      resumed: resumed && report.received > 0 && report.missing < sent / 2,
                       resumeAfterFIBChangeMs: lag)
     }
 

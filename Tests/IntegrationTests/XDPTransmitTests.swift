@@ -33,7 +33,7 @@ final class XDPTransmitTests: XCTestCase {
 
         // The other way, from the generic-mode macvlan to a veth, a redirect works.
         let back = try lab.capture(on: .src, count: 20, proto: "udp", dport: 9998) {
-            try lab.check(lab.exec(.dst, ["python3", Lab.packetTool, "send", "--dst", "10.1.0.2",
+            try lab.check(lab.exec(.dst, [Command.python, Lab.packetTool, "send", "--dst", "10.1.0.2",
                                           "--count", "20", "--port", "9998"]))
         }
         XCTAssertEqual(back.count, 20)

@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/python3
 """Differential corpus for fibfast: what the lab router does with each frame (stdlib only).
 
   difftest.py run --lab NAME [--only CASE,...]   inject the corpus from NAME-src, print JSON
@@ -7,8 +7,8 @@
 Run from the root network namespace as root. For every case the frame is written out of src's
 eth0 towards the router's p0; whatever then arrives at src's eth0 (ICMP errors, ARP replies, echo
 replies) and at dst's eth0 (forwarded packets, fragments) is recorded as hex, in arrival order,
-until the lab has been quiet for a moment. Run it once with the kernel alone and once with fibfast
-attached: the two outputs must be equal.
+until the case's barrier is back (see BARRIER). Run it once with the kernel alone and once with
+fibfast attached: the two outputs must be equal.
 
 The lab must be prepared by the caller (DifferentialTests.swift): p1 and dst's eth0 at MTU 1400
 (so that 1450-byte packets exercise fragmentation and "too big"), ICMP rate limits off on the
@@ -25,7 +25,6 @@ frames we sent ourselves.
 """
 
 import argparse
-import ctypes
 import json
 import os
 import select
@@ -35,32 +34,32 @@ import subprocess
 import sys
 import time
 
-from pkt import csum  # the lab's packet tool, beside this file
+# The lab's packet tool, beside this file.
+from pkt import PACKET_OUTGOING, csum, in_netns, libc, open_capture
 
-ETH_P_ALL = 0x0003
-PACKET_OUTGOING = 4
-CLONE_NEWNET = 0x40000000
 ROUTER_V4 = {socket.inet_aton("10.1.0.1"), socket.inet_aton("10.2.0.1")}
-QUIET = 0.15     # seconds of silence that end a case
-LONGEST = 1.0    # a case never takes longer than this...
-# ...except one whose answer comes when neighbour resolution gives up (ICMP host / address
-# unreachable): the caller shortens that to ~0.2 s with the neighbour sysctls of p0 and p1.
+# Behind each case go two frames marked BARRIER: a datagram the router forwards to dst and an
+# echo request it answers to src. Whatever the router does with a frame at once, it does in
+# order: the process stays on one CPU, so every frame it sends takes that CPU's backlog, and
+# each queue from there to dst and back to src is first in, first out. So once both barriers
+# are back, so is all the case caused at once, however slow the machine: no quiet period.
+BARRIER = b"fibfast-difftest-barrier"
+# A barrier not back after this long is an error, not the end of a case.
+LONGEST = 30.0
+# Answers that come from a timer rather than at once: when neighbour resolution gives up (ICMP
+# host / address unreachable). The caller shortens that to ~0.2 s with the neighbour sysctls of
+# p0 and p1; these cases are recorded for this long.
 SLOW = {"v4-dst-no-neighbour": 1.5, "v6-dst-no-neighbour": 1.5, "v6-dst-link-local": 1.5}
+# IPv4 cases start at least this far apart, as they did when a quiet period ended each one: the
+# kernel answers "no route" (ip_error) from a token bucket per source address, a token a second
+# and five at most (net.ipv4.route.error_cost and error_burst, global, and no ICMP rate-limit
+# sysctl turns it off). A corpus run back to back would empty it at a point that depends on the
+# machine's speed, and which cases get an answer with it. A floor, not a wait: slower only adds
+# tokens. IPv6 has no such bucket (the lab sets net.ipv6.icmp.ratelimit to 0).
+PACE = 0.2
 # Whatever still arrives this long after the last case is recorded as a case of its own, so a
 # late answer shows up as such instead of being credited to the first case of the next run.
 AFTER = 2.0
-
-libc = ctypes.CDLL(None, use_errno=True)
-
-
-def setns(path):
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        if libc.setns(fd, CLONE_NEWNET) != 0:
-            raise OSError(ctypes.get_errno(), f"setns {path}")
-    finally:
-        os.close(fd)
-
 
 def mac_of(ns, ifname):
     out = subprocess.run(["ip", "-n", ns, "-j", "link", "show", ifname], check=True,
@@ -257,6 +256,16 @@ def build(router_mac, src_mac):
     return c.cases
 
 
+def barriers(router_mac, src_mac):
+    c = Corpus(router_mac, src_mac)
+    udp = struct.pack("!HHHH", 19999, 9, 8 + len(BARRIER), 0) + BARRIER
+    c4 = csum(a4("10.1.0.2") + a4("10.2.0.2") + struct.pack("!xBH", 17, len(udp)) + udp) or 0xFFFF
+    udp = udp[:6] + struct.pack("!H", c4) + udp[8:]
+    echo = struct.pack("!BBHHH", 8, 0, 0, 19999, 1) + BARRIER
+    echo = echo[:2] + struct.pack("!H", csum(echo)) + echo[4:]
+    return [c.eth(0x0800, c.ip4(udp, 17, dst="10.2.0.2")), c.eth(0x0800, c.ip4(echo, 1, dst="10.1.0.1"))]
+
+
 def is_noise(frame, at_sink):
     if len(frame) < 14:
         return False
@@ -280,14 +289,6 @@ def normalise(frame):
     return frame
 
 
-def open_capture(iface):
-    s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, 0)
-    s.bind((iface, ETH_P_ALL))
-    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
-    s.setblocking(False)
-    return s
-
-
 def drain(s):
     while True:
         try:
@@ -297,42 +298,41 @@ def drain(s):
 
 
 def cmd_run(a):
-    home = "/proc/self/ns/net"
-    own = os.open(home, os.O_RDONLY)
     rmac, smac = mac_of(f"{a.lab}-rtr", "p0"), mac_of(f"{a.lab}-src", "eth0")
     cases = build(rmac, smac)
     if a.only:
         wanted = set(a.only.split(","))
         cases = [c for c in cases if c[0] in wanted]
 
-    # A socket belongs to the namespace it was created in, whatever the process does next.
-    setns(f"/run/netns/{a.lab}-dst")
-    sink = open_capture("eth0")
-    setns(f"/run/netns/{a.lab}-src")
-    source = open_capture("eth0")
-    tx = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, 0)
+    sink = in_netns(f"{a.lab}-dst", lambda: open_capture("eth0"))
+    source = in_netns(f"{a.lab}-src", lambda: open_capture("eth0"))
+    tx = in_netns(f"{a.lab}-src", lambda: socket.socket(socket.AF_PACKET, socket.SOCK_RAW, 0))
     tx.bind(("eth0", 0))
-    if libc.setns(own, CLONE_NEWNET) != 0:
-        raise OSError(ctypes.get_errno(), "setns back")
-    os.close(own)
+    for s in (sink, source):
+        s.setblocking(False)
 
+    # One CPU for every frame sent, so that they all take the same backlog (see BARRIER).
+    os.sched_setaffinity(0, {libc.sched_getcpu()})
+    behind = barriers(rmac, smac)
     result = {}
     for name, frame in cases:
         drain(sink)
         drain(source)
         seen = {"dst": [], "src": []}
+        back = {"dst": False, "src": False}
         tx.send(frame)
-        start = last = time.monotonic()
-        wait = SLOW.get(name)
-        while True:
-            now = time.monotonic()
-            if wait is not None:
-                if now - start > wait:
-                    break
-            elif now - last > QUIET or now - start > LONGEST:
-                break
-            ready = select.select([sink, source], [], [], QUIET)[0]
-            for s in ready:
+        for b in behind:
+            tx.send(b)
+        start = time.monotonic()
+        least = SLOW.get(name, PACE if frame[12:14] == b"\x08\x00" else 0)  # recorded at least this long
+        while not (all(back.values()) and time.monotonic() - start >= least):
+            left = start + max(LONGEST, least) - time.monotonic()
+            if left <= 0:
+                sys.exit(f"difftest.py: {name}: the barrier did not come back in {LONGEST:.0f} s "
+                         f"(back: {back})")
+            timeout = max(0, min(left, start + least - time.monotonic())) if all(back.values()) else left
+            for s in select.select([sink, source], [], [], timeout)[0]:
+                side = "dst" if s is sink else "src"
                 while True:
                     try:
                         data, addr = s.recvfrom(1 << 17)
@@ -340,8 +340,10 @@ def cmd_run(a):
                         break
                     if addr[2] == PACKET_OUTGOING or is_noise(data, s is sink):
                         continue
-                    seen["dst" if s is sink else "src"].append(normalise(data).hex())
-                    last = time.monotonic()
+                    if BARRIER in data:
+                        back[side] = True
+                        continue
+                    seen[side].append(normalise(data).hex())
         result[name] = {"sent": frame.hex(), **seen}
     late = {"dst": [], "src": []}
     deadline = time.monotonic() + AFTER

@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/python3
 """HTTP clients, polite and hostile, for the metrics endpoint of `fibfast attach --metrics`
 (stdlib only; run inside the router's namespace with ip netns exec).
 

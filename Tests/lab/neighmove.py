@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/python3
 """Measures how long a router keeps sending to a next hop's old MAC address (stdlib only).
 
   neighmove.py stream --dst ADDR --seconds S [--pps N] [--port N]

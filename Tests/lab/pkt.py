@@ -1,32 +1,42 @@
-#!/usr/bin/env python3
+#!/usr/bin/python3
 """Packet helper for fibfast lab tests (stdlib only; run inside a namespace with ip netns exec).
 
-  pkt.py send --dst ADDR [--ttl N] [--count N] [--port N] [--sport N] [--size N] [--proto udp|tcp]
-              [--flows N] [--interval S]
-  pkt.py capture --iface IF --count N --timeout S [--proto P] [--dport N] [--icmp-type N] [--family 4|6]
+  pkt.py send --dst ADDR [--ttl N] [--count N] [--port N] [--ports N] [--sport N] [--size N]
+              [--proto udp|tcp] [--flows N] [--interval S]
+  pkt.py capture --iface IF [--netns NS ...] --count N --timeout S [--done-on-stdin]
+                 [--dst ADDR] [--proto P] [--dport N] [--icmp-type N] [--family 4|6]
   pkt.py frame --iface IF --hex HEX [--count N]
-  pkt.py sink --port N --count N --timeout S
+  pkt.py sink --port N --count N --timeout S [--done-on-stdin]
 
 send: --size is the L4 payload in bytes. udp goes through an ordinary socket; tcp sends bare
 SYNs from a raw socket (nothing listens for the answer, the kernel of the sender ignores it).
 --flows N (udp) spreads the datagrams round-robin over N source ports, from --sport on (or from
-ports the system picks), so an ECMP hash on ports sees N flows. --interval S paces datagrams S
-seconds apart on a fixed schedule (no drift); each carries its sequence number, 0 to count-1,
-in its first 4 payload bytes.
+ports the system picks), and --ports N over N destination ports, from --port on, so an ECMP
+hash on ports sees many flows from one process. --interval S paces datagrams S seconds apart on
+a fixed schedule (no drift); each carries its sequence number, 0 to count-1, in its first 4
+payload bytes. A paced send stops early on SIGINT, and prints {"sent": N} when it ends.
 sink: receives --count sequence-numbered datagrams on UDP port --port (until the last one or
 --timeout) and prints one JSON object: how many arrived, how many are missing, and the longest
 silence between two arrivals (when it began and ended, as Unix time, and the sequence numbers
 either side), which under a steady --interval stream is the length of an outage.
 capture: prints "ready" once bound, then one JSON line per matching IPv4/IPv6 packet received;
-exits 0 after --count matches or at --timeout, so callers count lines.
+exits 0 after --count matches or at --timeout, so callers count lines. --netns NS (repeatable,
+run from the root namespace) captures on IF in each of these namespaces at once, and tags each
+line with "netns".
+--done-on-stdin (capture, sink): the caller closes stdin once it has sent everything, and only
+then does --timeout start, so a slow sender cannot use up the time its packets have to arrive.
+A number written on stdin before it closes replaces --count (for a stream stopped early).
+Either way, whatever has already arrived when the time is up is still read and counted.
 """
 
 import argparse
+import ctypes
 import ipaddress
 import json
 import os
 import random
 import select
+import signal
 import socket
 import struct
 import sys
@@ -37,6 +47,8 @@ ETH_P_IP = 0x0800
 ETH_P_IPV6 = 0x86DD
 VLAN_TPIDS = (0x8100, 0x88A8)
 PACKET_OUTGOING = 4
+
+CLONE_NEWNET = 0x40000000
 
 PROTO_NAMES = {1: "icmp", 6: "tcp", 17: "udp", 58: "icmpv6"}
 PROTO_NUMS = {v: k for k, v in PROTO_NAMES.items()}
@@ -113,14 +125,24 @@ def cmd_send(a):
             if a.sport:
                 s.bind(("0.0.0.0" if fam == 4 else "::", a.sport + f))
             socks.append(s)
+        stop = []
+        if a.interval:
+            # A flag, not an exception: the datagram being sent when the signal comes is counted.
+            signal.signal(signal.SIGINT, lambda *_: stop.append(True))
         start = time.monotonic()
+        sent = 0
         for i in range(a.count):
             if a.interval:
                 delay = start + i * a.interval - time.monotonic()
                 if delay > 0:
                     time.sleep(delay)
+                if stop:
+                    break
             # sendto, not connect: an unconnected socket does not turn ICMP errors into send failures.
-            sendto_retry(socks[i % a.flows], payload(i, a.size), (a.dst, a.port))
+            sendto_retry(socks[i % a.flows], payload(i, a.size), (a.dst, a.port + i % a.ports))
+            sent += 1
+        if a.interval:
+            print(json.dumps({"sent": sent}), flush=True)
         return
     # tcp: the kernel adds the IP header (no IP_HDRINCL), we supply a SYN segment.
     s = socket.socket(af, socket.SOCK_RAW, socket.IPPROTO_TCP)
@@ -133,13 +155,62 @@ def cmd_send(a):
     for i in range(a.count):
         data = payload(i, a.size)
         seq = random.getrandbits(32)
-        hdr = struct.pack("!HHIIBBHHH", sport, a.port, seq, 0, 5 << 4, 0x02, 64240, 0, 0)
+        hdr = struct.pack("!HHIIBBHHH", sport, a.port + i % a.ports, seq, 0, 5 << 4, 0x02, 64240, 0, 0)
         if fam == 4:
             pseudo = struct.pack("!4s4sBBH", socket.inet_aton(src), socket.inet_aton(a.dst),
                                  0, 6, len(hdr) + len(data))
             c = csum(pseudo + hdr + data)
             hdr = hdr[:16] + struct.pack("!H", c) + hdr[18:]
         sendto_retry(s, hdr + data, (a.dst, 0))
+
+
+class Wait:
+    """How long a capture or sink waits: --timeout from its start, or with --done-on-stdin,
+    from when the caller closes stdin to say that everything was sent. Until then there is no
+    deadline: however long the sending takes, its packets are not short of time to arrive."""
+
+    def __init__(self, a):
+        self.count = a.count
+        self.timeout = a.timeout
+        self.said = b""
+        self.end = None if a.done_on_stdin else time.monotonic() + a.timeout
+
+    def fds(self):
+        return [sys.stdin] if self.end is None else []
+
+    def left(self):
+        return None if self.end is None else max(0.0, self.end - time.monotonic())
+
+    def read_stdin(self):
+        data = os.read(sys.stdin.fileno(), 4096)
+        if data:
+            self.said += data
+            return
+        words = self.said.split()
+        if words:
+            self.count = int(words[-1])
+        self.end = time.monotonic() + self.timeout
+
+    def until_done(self, socks, take, done):
+        """Calls take(sock) for what arrives until done() or the time is up; then reads what is
+        already queued, which arrived in time even if this process did not get the CPU to."""
+        while not done():
+            left = self.left()
+            if left == 0:
+                break
+            ready = select.select(socks + self.fds(), [], [], left)[0]
+            if sys.stdin in ready:
+                self.read_stdin()
+            for s in ready:
+                if s is not sys.stdin and not done():
+                    take(s)
+        for s in socks:
+            s.setblocking(False)
+            while not done():
+                try:
+                    take(s)
+                except BlockingIOError:
+                    break
 
 
 def cmd_sink(a):
@@ -150,18 +221,19 @@ def cmd_sink(a):
     print("ready", flush=True)
     seen = set()
     arrivals = []  # (unix time, seq) in arrival order
-    deadline = time.monotonic() + a.timeout
-    while a.count - 1 not in seen:
-        left = deadline - time.monotonic()
-        if left <= 0 or not select.select([s], [], [], left)[0]:
-            break
-        data = s.recv(65536)
-        if len(data) < 4:
-            continue
-        seq = struct.unpack_from("!I", data)[0]
-        seen.add(seq)
-        arrivals.append((time.time(), seq))
-    r = {"received": len(seen), "missing": a.count - len(seen & set(range(a.count))),
+    wait = Wait(a)
+
+    def take(sock):
+        data = sock.recv(65536)
+        if len(data) >= 4:
+            seq = struct.unpack_from("!I", data)[0]
+            seen.add(seq)
+            arrivals.append((time.time(), seq))
+
+    # Done once the last one is in: a stream arrives in order, so what is missing then is lost.
+    wait.until_done([s], take, lambda: wait.count - 1 in seen)
+    count = wait.count
+    r = {"received": len(seen), "missing": count - len(seen & set(range(count))),
          "max_gap_ms": None, "gap_start": None, "gap_end": None,
          "seq_before_gap": None, "seq_after_gap": None}
     for (t0, s0), (t1, s1) in zip(arrivals, arrivals[1:]):
@@ -241,43 +313,78 @@ def proto_arg(p):
     return p
 
 
-def cmd_capture(a):
+libc = ctypes.CDLL(None, use_errno=True)
+
+
+def setns(path):
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        if libc.setns(fd, CLONE_NEWNET) != 0:
+            raise OSError(ctypes.get_errno(), f"setns {path}")
+    finally:
+        os.close(fd)
+
+
+def in_netns(name, make):
+    """Returns make()'s socket, made in network namespace NAME: a socket stays in the
+    namespace it was created in, whatever the process does next."""
+    home = os.open("/proc/self/ns/net", os.O_RDONLY)
+    try:
+        setns(f"/run/netns/{name}")
+        return make()
+    finally:
+        if libc.setns(home, CLONE_NEWNET) != 0:
+            raise OSError(ctypes.get_errno(), "setns back")
+        os.close(home)
+
+
+def open_capture(iface):
     s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, 0)
     # Protocol 0 at creation and ETH_P_ALL at bind: no frame from another interface slips in between.
+    s.bind((iface, ETH_P_ALL))
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
+    return s
+
+
+def cmd_capture(a):
     try:
-        s.bind((a.iface, ETH_P_ALL))
+        if a.netns:
+            where = {in_netns(ns, lambda: open_capture(a.iface)): ns for ns in a.netns}
+        else:
+            where = {open_capture(a.iface): None}
     except OSError as e:
         die(f"cannot capture on {a.iface}: {e.strerror}")
-    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
     print("ready", flush=True)
-    deadline = time.monotonic() + a.timeout
-    got = 0
-    while got < a.count:
-        left = deadline - time.monotonic()
-        if left <= 0:
-            break
-        if not select.select([s], [], [], left)[0]:
-            break
+    wait = Wait(a)
+    got = []
+
+    def take(s):
         # GRO on the end hosts can merge TCP segments up to 64 KiB.
         frame, addr = s.recvfrom(1 << 17)
         if addr[2] == PACKET_OUTGOING:
-            continue
+            return
         try:
             r = parse(frame)
         except (struct.error, IndexError, ValueError):
-            continue
+            return
         if r is None:
-            continue
+            return
         if a.family and r["family"] != a.family:
-            continue
+            return
+        if a.dst is not None and r["dst"] != a.dst:
+            return
         if a.proto is not None and r["proto"] != a.proto:
-            continue
+            return
         if a.dport is not None and r["dport"] != a.dport:
-            continue
+            return
         if a.icmp_type is not None and r["icmp_type"] != a.icmp_type:
-            continue
+            return
+        if where[s] is not None:
+            r["netns"] = where[s]
         print(json.dumps(r), flush=True)
-        got += 1
+        got.append(r)
+
+    wait.until_done(list(where), take, lambda: len(got) >= wait.count)
 
 
 def cmd_frame(a):
@@ -304,6 +411,7 @@ def main():
     p.add_argument("--ttl", type=int, help="IPv4 TTL / IPv6 hop limit (default: system's)")
     p.add_argument("--count", type=int, default=1)
     p.add_argument("--port", type=int, default=9999, help="destination port")
+    p.add_argument("--ports", type=int, default=1, help="destination ports to spread over, from --port on")
     p.add_argument("--sport", type=int, default=0, help="source port (default: any)")
     p.add_argument("--size", type=int, default=32, help="L4 payload bytes")
     p.add_argument("--proto", choices=("udp", "tcp"), default="udp")
@@ -312,8 +420,11 @@ def main():
 
     p = sub.add_parser("capture", help="print received IP packets as JSON lines")
     p.add_argument("--iface", required=True)
+    p.add_argument("--netns", action="append", help="capture in this namespace (repeatable)")
     p.add_argument("--count", type=int, required=True)
     p.add_argument("--timeout", type=float, required=True)
+    p.add_argument("--done-on-stdin", action="store_true", help="start --timeout when stdin closes")
+    p.add_argument("--dst", help="destination address")
     p.add_argument("--proto", type=proto_arg, help="udp, tcp, icmp, icmpv6 or a number")
     p.add_argument("--dport", type=int)
     p.add_argument("--icmp-type", type=int, help="ICMP or ICMPv6 type")
@@ -328,10 +439,13 @@ def main():
     p.add_argument("--port", type=int, default=9999)
     p.add_argument("--count", type=int, required=True, help="datagrams the sender sends")
     p.add_argument("--timeout", type=float, required=True)
+    p.add_argument("--done-on-stdin", action="store_true", help="start --timeout when stdin closes")
 
     a = ap.parse_args()
-    if a.cmd == "send" and a.flows < 1:
-        die("--flows must be at least 1")
+    if a.cmd == "send" and (a.flows < 1 or a.ports < 1):
+        die("--flows and --ports must be at least 1")
+    if a.cmd == "capture" and a.dst:
+        a.dst = str(ipaddress.ip_address(a.dst))
     if a.cmd == "send" and a.proto == "tcp" and (a.flows != 1 or a.interval):
         die("--flows and --interval are for udp")
     try:

@@ -1,51 +1,133 @@
 import Foundation
 
-/// A process in the background whose output is collected as it runs.
+/// A process in the background whose output is collected as it runs. Waits
+/// on it wake up on its output and its exit, not on a timer.
 final class BackgroundProcess: @unchecked Sendable {
     let process = Process()
-    private let lock = NSLock()
+    private let changed = NSCondition()
     private var stdoutText = ""
     private var stderrText = ""
+    private var openPipes = 2
+    private var exited = false
+    private let input: Pipe?
 
-    init(_ arguments: [String]) throws {
+    /// With `input`, the process reads a pipe the test writes to and closes
+    /// (`say`, `closeInput`); otherwise its stdin is /dev/null.
+    init(_ arguments: [String], input wantsInput: Bool = false) throws {
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         process.arguments = arguments
         let out = Pipe(), err = Pipe()
         process.standardOutput = out
         process.standardError = err
-        process.standardInput = FileHandle.nullDevice
-        out.fileHandleForReading.readabilityHandler = { [weak self] handle in
-            let data = handle.availableData
-            self?.lock.withLock { self?.stdoutText += String(decoding: data, as: UTF8.self) }
-        }
-        err.fileHandleForReading.readabilityHandler = { [weak self] handle in
-            let data = handle.availableData
-            self?.lock.withLock { self?.stderrText += String(decoding: data, as: UTF8.self) }
-        }
+        input = wantsInput ? Pipe() : nil
+        // A process that is gone when the test writes to it must fail the
+        // write, not kill the whole test run with SIGPIPE.
+        if wantsInput { signal(SIGPIPE, SIG_IGN) }
+        process.standardInput = input ?? FileHandle.nullDevice
+        process.terminationHandler = { [weak self] _ in self?.ended() }
         try process.run()
+        collect(out, into: \.stdoutText)
+        collect(err, into: \.stderrText)
     }
 
-    var stdout: String { lock.withLock { stdoutText } }
-    var stderr: String { lock.withLock { stderrText } }
+    /// Reads a pipe to its end on a thread of its own, with plain read(2):
+    /// FileHandle's readabilityHandler crashes now and then on Linux
+    /// (swift-corelibs-foundation issue 3276). The thread holds the pipe, so
+    /// its descriptor cannot be closed and reused under the read.
+    private func collect(_ pipe: Pipe, into text: ReferenceWritableKeyPath<BackgroundProcess, String>) {
+        Thread.detachNewThread { [self] in
+            let fd = pipe.fileHandleForReading.fileDescriptor
+            var buffer = [UInt8](repeating: 0, count: 65536)
+            while true {
+                let count = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+                if count < 0 && errno == EINTR { continue }
+                changed.withLock {
+                    if count > 0 {
+                        self[keyPath: text] += String(decoding: buffer[..<count], as: UTF8.self)
+                    } else {
+                        openPipes -= 1
+                    }
+                    changed.broadcast()
+                }
+                if count <= 0 { return }
+            }
+        }
+    }
+
+    private func ended() {
+        changed.withLock {
+            exited = true
+            changed.broadcast()
+        }
+    }
+
+    var stdout: String { changed.withLock { stdoutText } }
+    var stderr: String { changed.withLock { stderrText } }
+
+    /// What a wait sees each time the process prints or ends.
+    struct State {
+        var stdout: String
+        var stderr: String
+        /// Exited, and everything it printed is in.
+        var over: Bool
+        var exited: Bool
+    }
+
+    /// Waits until `condition` holds, re-checked each time the process
+    /// prints or ends; false if `timeout` passed first.
+    func wait(timeout: Double, until condition: (State) -> Bool) -> Bool {
+        let deadline = Date().addingTimeInterval(timeout)
+        return changed.withLock {
+            func state() -> State {
+                State(stdout: stdoutText, stderr: stderrText, over: exited && openPipes == 0, exited: exited)
+            }
+            while !condition(state()) {
+                if !changed.wait(until: deadline) { return condition(state()) }
+            }
+            return true
+        }
+    }
 
     func waitForLine(_ text: String, inStderr: Bool = false, timeout: Double) throws {
-        let deadline = Date().addingTimeInterval(timeout)
-        while Date() < deadline {
-            if (inStderr ? stderr : stdout).contains(text) { return }
-            if !process.isRunning { break }
-            usleep(20_000)
+        _ = wait(timeout: timeout) { ($0.over || (inStderr ? $0.stderr : $0.stdout).contains(text)) }
+        guard (inStderr ? stderr : stdout).contains(text) else {
+            throw LabError.timeout("'\(text)' from \(process.arguments ?? []): \(stderr)")
         }
-        if (inStderr ? stderr : stdout).contains(text) { return }
-        throw LabError.timeout("'\(text)' from \(process.arguments ?? []): \(stderr)")
     }
 
-    /// Waits for the process to end (killing it after `timeout`); returns stdout.
+    /// Whole lines of stdout (a line still being written is not one yet)
+    /// that start with `prefix`.
+    func lines(startingWith prefix: String) -> Int { Self.lines(stdout, prefix) }
+
+    private static func lines(_ text: String, _ prefix: String) -> Int {
+        text.split(separator: "\n", omittingEmptySubsequences: false).dropLast().filter { $0.hasPrefix(prefix) }.count
+    }
+
+    /// Waits until stdout has `count` whole lines starting with `prefix`.
+    func waitForLines(_ count: Int, startingWith prefix: String, timeout: Double) throws {
+        _ = wait(timeout: timeout) { $0.over || Self.lines($0.stdout, prefix) >= count }
+        guard lines(startingWith: prefix) >= count else {
+            throw LabError.timeout("\(count) lines '\(prefix)...' from \(process.arguments ?? []): \(stdout) \(stderr)")
+        }
+    }
+
+    /// Writes a line to the process's stdin (a process started with `input`).
+    func say(_ line: String) {
+        try? input?.fileHandleForWriting.write(contentsOf: Data((line + "\n").utf8))
+    }
+
+    func closeInput() {
+        try? input?.fileHandleForWriting.close()
+    }
+
+    /// Waits for the process to end (killing it after `timeout`) and for all
+    /// it printed; returns stdout.
     func finish(timeout: Double) throws -> String {
-        let deadline = Date().addingTimeInterval(timeout)
-        while process.isRunning && Date() < deadline { usleep(20_000) }
-        if process.isRunning { kill(signal: SIGKILL) }
+        if !wait(timeout: timeout, until: { $0.exited }) { kill(signal: SIGKILL) }
         process.waitUntilExit()
-        usleep(50_000)  // let the readability handlers drain
+        // The last of its output may still be on the way: wait for the pipes
+        // to close, but not for ever if a child of its own keeps them open.
+        _ = wait(timeout: 5) { $0.over }
         return stdout
     }
 

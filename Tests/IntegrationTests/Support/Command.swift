@@ -21,6 +21,15 @@ enum Command {
         return root.appendingPathComponent(".build/debug/fibfast").path
     }
 
+    /// The interpreter for every Python helper the tests run (Tests/lab/*.py
+    /// and inline scripts): Debian's, which scripts/install-deps.sh installs.
+    /// A `python3` found on PATH may be a version manager's shim that costs a
+    /// fraction of a second a start. FIBFAST_TEST_PYTHON overrides it, to try
+    /// the tests with another interpreter (a deliberately slow one, say).
+    static var python: String {
+        ProcessInfo.processInfo.environment["FIBFAST_TEST_PYTHON"] ?? "/usr/bin/python3"
+    }
+
     @discardableResult
     static func run(_ arguments: [String], input: String? = nil) throws -> CommandResult {
         let process = Process()

@@ -47,32 +47,59 @@ final class Lab: @unchecked Sendable {
         return agent
     }
 
-    /// Sends UDP datagrams from the source host.
-    func send(to destination: String, count: Int = 10, ttl: Int = 64, port: Int = 9999) throws {
-        let result = try exec(.src, ["python3", Lab.packetTool, "send", "--dst", destination,
-                                     "--count", "\(count)", "--ttl", "\(ttl)", "--port", "\(port)"])
+    /// Sends UDP datagrams from the source host, from one process however
+    /// many: `ports` spreads them over that many destination ports from
+    /// `port` on, a flow each for a hash on ports.
+    func send(to destination: String, count: Int = 10, ttl: Int = 64, size: Int = 32, port: Int = 9999,
+              ports: Int = 1) throws {
+        let result = try exec(.src, [Command.python, Lab.packetTool, "send", "--dst", destination,
+                                     "--count", "\(count)", "--ttl", "\(ttl)", "--size", "\(size)",
+                                     "--port", "\(port)", "--ports", "\(ports)"])
         guard result.succeeded else { throw LabError.command("send", result.stderr) }
     }
 
-    /// Captures on a host's eth0 while `during` runs; returns the packets seen.
+    /// Captures on a host's eth0 while `during` sends; returns the packets seen.
     func capture(on host: Host, count: Int, proto: String? = nil, dport: Int? = nil, icmpType: Int? = nil,
                  timeout: Double = 3, during: () throws -> Void) throws -> [CapturedPacket] {
-        try capture(inNamespace: namespace(host), count: count, proto: proto, dport: dport, icmpType: icmpType,
+        try capture(inNamespaces: [namespace(host)], count: count, proto: proto, dport: dport, icmpType: icmpType,
                     timeout: timeout, during: during)
     }
 
-    /// Captures on eth0 of any namespace (extra hosts too) while `during` runs.
-    func capture(inNamespace ns: String, count: Int, proto: String? = nil, dport: Int? = nil, icmpType: Int? = nil,
-                 timeout: Double = 3, during: () throws -> Void) throws -> [CapturedPacket] {
-        var arguments = ["ip", "netns", "exec", ns, "python3", Lab.packetTool, "capture",
-                         "--iface", "eth0", "--count", "\(count)", "--timeout", "\(timeout)"]
-        if let proto { arguments += ["--proto", proto] }
-        if let dport { arguments += ["--dport", "\(dport)"] }
-        if let icmpType { arguments += ["--icmp-type", "\(icmpType)"] }
-        let capture = try BackgroundProcess(arguments)
-        try capture.waitForLine("ready", timeout: 5)
-        try during()
-        let output = try capture.finish(timeout: timeout + 5)
+    /// Captures on eth0 of these namespaces at once (extra hosts too) while
+    /// `during` sends, until `count` packets have arrived in all. `timeout`
+    /// is how long the rest have once `during` has returned, so a slow
+    /// sender takes nothing from it. Each packet names its namespace.
+    func capture(inNamespaces namespaces: [String], count: Int, destination: String? = nil, proto: String? = nil,
+                 dport: Int? = nil, icmpType: Int? = nil, timeout: Double = 3,
+                 during: () throws -> Void) throws -> [CapturedPacket] {
+        var filters: [String] = []
+        if let destination { filters += ["--dst", destination] }
+        if let proto { filters += ["--proto", proto] }
+        if let dport { filters += ["--dport", "\(dport)"] }
+        if let icmpType { filters += ["--icmp-type", "\(icmpType)"] }
+        return try capture(namespaces, count: count, filters: filters, timeout: timeout) { try during(); return nil }
+    }
+
+    /// Captures a stream whose length is known once it has stopped: `during`
+    /// returns how many packets were sent, and the capture waits for as many.
+    func captureStream(on host: Host, proto: String, dport: Int, timeout: Double = 3,
+                       during: () throws -> Int) throws -> [CapturedPacket] {
+        try capture([namespace(host)], count: Int(Int32.max), filters: ["--proto", proto, "--dport", "\(dport)"],
+                    timeout: timeout, during: during)
+    }
+
+    private func capture(_ namespaces: [String], count: Int, filters: [String], timeout: Double,
+                         during: () throws -> Int?) throws -> [CapturedPacket] {
+        let capture = try BackgroundProcess([Command.python, Lab.packetTool, "capture", "--iface", "eth0",
+                                             "--count", "\(count)", "--timeout", "\(timeout)", "--done-on-stdin"]
+                                            + namespaces.flatMap { ["--netns", $0] } + filters, input: true)
+        defer { capture.kill(signal: SIGKILL) }
+        try capture.waitForLine("ready", timeout: 30)
+        if let sent = try during() { capture.say("\(sent)") }
+        capture.closeInput()
+        // Bounded by the capture itself (`timeout` after the input closes); the
+        // margin is only for a capture that hangs.
+        let output = try capture.finish(timeout: timeout + 30)
         return output.split(separator: "\n").compactMap { line in
             guard line.hasPrefix("{") else { return nil }
             return try? JSONDecoder().decode(CapturedPacket.self, from: Data(line.utf8))
@@ -133,9 +160,11 @@ struct CapturedPacket: Decodable {
     var icmp_code: Int?
     var eth_src: String
     var eth_dst: String
+    /// Where it was captured, when the capture was in several namespaces.
+    var netns: String?
 
     enum CodingKeys: String, CodingKey {
-        case family, src, dst, ttl, proto, len, dport, icmp_type, icmp_code, eth_src, eth_dst
+        case family, src, dst, ttl, proto, len, dport, icmp_type, icmp_code, eth_src, eth_dst, netns
     }
 
     init(from decoder: Decoder) throws {
@@ -152,5 +181,6 @@ struct CapturedPacket: Decodable {
         icmp_code = try c.decodeIfPresent(Int.self, forKey: .icmp_code)
         eth_src = try c.decode(String.self, forKey: .eth_src)
         eth_dst = try c.decode(String.self, forKey: .eth_dst)
+        netns = try c.decodeIfPresent(String.self, forKey: .netns)
     }
 }

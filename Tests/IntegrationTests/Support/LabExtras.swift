@@ -114,11 +114,8 @@ extension AgentProcess {
     func waitForAnotherLog(_ text: String, timeout: Double = 10, after action: () throws -> Void) throws {
         let before = log.components(separatedBy: text).count
         try action()
-        let deadline = Date().addingTimeInterval(timeout)
-        while log.components(separatedBy: text).count <= before {
-            guard Date() < deadline else { throw LabError.timeout("another '\(text)' in the agent's log: \(log)") }
-            usleep(20_000)
-        }
+        guard background.wait(timeout: timeout, until: { $0.stderr.components(separatedBy: text).count > before })
+        else { throw LabError.timeout("another '\(text)' in the agent's log: \(log)") }
     }
 
     /// A line of /proc/PID/status, in kB (VmRSS, VmHWM).
@@ -143,28 +140,35 @@ func eventually(_ timeout: Double = 10, _ what: String, _ condition: () throws -
 }
 
 extension Lab {
-    /// Sends UDP datagrams of `size` payload bytes from the source host.
-    func send(to destination: String, count: Int, size: Int, port: Int = 9999) throws {
-        try check(exec(.src, ["python3", Lab.packetTool, "send", "--dst", destination, "--count", "\(count)",
-                              "--size", "\(size)", "--port", "\(port)"]))
+    /// How many of `flows` datagrams to `destination` (one per destination
+    /// port, all sent from one process) arrive at each of the given hosts' eth0.
+    func arrivals(at namespaces: [String], destination: String, flows: Int = 1) throws -> [Int] {
+        // Only UDP to the destination counts: the router's neighbour probes and
+        // MLD reports reach these hosts too.
+        let got = try capture(inNamespaces: namespaces, count: flows, destination: destination, proto: "udp") {
+            try send(to: destination, count: flows, port: 20000, ports: flows)
+        }
+        return namespaces.map { ns in got.filter { $0.netns == ns }.count }
     }
 
-    /// How many of `flows` datagrams to `destination` (one per destination
-    /// port) arrive at each of the given hosts' eth0.
-    func arrivals(at namespaces: [String], destination: String, flows: Int = 1) throws -> [Int] {
-        var counts = [Int](repeating: 0, count: namespaces.count)
-        func nest(_ index: Int) throws {
-            if index == namespaces.count {
-                for flow in 0..<flows { try send(to: destination, count: 1, port: 20000 + flow) }
-                return
-            }
-            // Only UDP counts towards `flows`: the router's neighbour probes and
-            // MLD reports reach these hosts too, and would end a capture early.
-            let got = try capture(inNamespace: namespaces[index], count: flows, proto: "udp",
-                                  timeout: 2 + Double(flows) * 0.2) { try nest(index + 1) }
-            counts[index] = got.filter { $0.dst == destination }.count
+    /// The counters once `condition` holds. The fast path counts a packet in
+    /// softirq, which may run after its sender has exited, so counters read
+    /// straight after a send can be short. After `timeout`, the last reading,
+    /// for the test's assertions to report.
+    func stats(when condition: (Stats) throws -> Bool, timeout: Double = 10) throws -> Stats {
+        let deadline = Date().addingTimeInterval(timeout)
+        var reading = try stats()
+        while try !condition(reading) && Date() < deadline {
+            usleep(100_000)  // a counter has no event to wait on: poll it
+            reading = try stats()
         }
-        try nest(0)
-        return counts
+        return reading
     }
+}
+
+/// Packets an interface in a namespace has received (the kernel's counter:
+/// XDP and kernel paths alike).
+func receivedPackets(inNamespace ns: String, _ interface: String) throws -> UInt64 {
+    let text = try Command.run(["ip", "netns", "exec", ns, "cat", "/sys/class/net/\(interface)/statistics/rx_packets"]).stdout
+    return UInt64(text.trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0
 }

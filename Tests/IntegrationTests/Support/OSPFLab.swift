@@ -80,55 +80,60 @@ final class OSPFLab: @unchecked Sendable {
     }
 
     /// Packets received on a router's port (kernel counter: counts XDP and kernel paths alike).
-    func rxPackets(_ router: Node, _ port: String) throws -> UInt64 {
-        let text = try exec(router, ["cat", "/sys/class/net/\(port)/statistics/rx_packets"]).stdout
-        return UInt64(text.trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0
+    func rxPackets(_ node: Node, _ port: String) throws -> UInt64 {
+        try receivedPackets(inNamespace: namespace(node), port)
     }
 
-    /// Sends UDP datagrams a -> b.
-    func send(count: Int, sport: Int, flows: Int = 1, interval: Double = 0) throws {
-        var arguments = ["python3", Lab.packetTool, "send", "--dst", "10.0.2.2", "--count", "\(count)",
-                         "--sport", "\(sport)", "--flows", "\(flows)"]
-        if interval > 0 { arguments += ["--interval", "\(interval)"] }
-        let result = try exec(.a, arguments)
-        guard result.succeeded else { throw LabError.command("send", result.stderr) }
+    /// Sends UDP datagrams a -> b, from one process.
+    func send(count: Int, sport: Int, flows: Int = 1) throws {
+        try must(.a, [Command.python, Lab.packetTool, "send", "--dst", "10.0.2.2", "--count", "\(count)",
+                      "--sport", "\(sport)", "--flows", "\(flows)"])
+    }
+
+    /// Sends datagrams a -> b and waits until they are all at b (or were
+    /// given `timeout` to get there): neighbours on the path are resolved,
+    /// and nothing of them is still on the way to move a counter.
+    @discardableResult
+    func probe(count: Int, sport: Int, flows: Int = 1, timeout: Double = 3) throws -> SinkReport {
+        let sink = try startSink(count: count, timeout: timeout)
+        try send(count: count, sport: sport, flows: flows)
+        return try sink.finish()
     }
 
     /// Starts the sink on b; `finish()` returns its report.
-    func startSink(count: Int, timeout: Double) throws -> Sink {
-        let process = try BackgroundProcess(["ip", "netns", "exec", namespace(.b), "python3", Lab.packetTool,
-                                             "sink", "--count", "\(count)", "--timeout", "\(timeout)"])
-        background.append(process)
-        try process.waitForLine("ready", timeout: 5)
-        return Sink(process: process, timeout: timeout)
+    func startSink(count: Int, timeout: Double = 3) throws -> Sink {
+        let sink = try Sink.start(inNamespace: namespace(.b), count: count, timeout: timeout)
+        background.append(sink.process)
+        return sink
     }
 
-    struct Sink {
-        let process: BackgroundProcess
-        let timeout: Double
-        func finish() throws -> SinkReport {
-            let output = try process.finish(timeout: timeout + 5)
-            guard let line = output.split(separator: "\n").last(where: { $0.hasPrefix("{") }) else {
-                throw LabError.command("sink", process.stderr)
-            }
-            return try JSONDecoder().decode(SinkReport.self, from: Data(line.utf8))
-        }
+    /// Starts a paced stream a -> b, running until stopped.
+    func startStream(sport: Int, interval: Double) throws -> Stream {
+        let stream = try Stream.start(inNamespace: namespace(.a), to: "10.0.2.2", port: 9999, sport: sport,
+                                      interval: interval)
+        background.append(stream.process)
+        return stream
     }
 
-    /// Starts `ip -ts monitor route` in a router, to learn when its FIB changed.
+    /// Starts `ip -ts monitor route` in a router, to learn when its FIB
+    /// changed; returns once it listens.
     func monitorRoutes(_ router: Node) throws -> BackgroundProcess {
         let process = try BackgroundProcess(["ip", "netns", "exec", namespace(router), "ip", "-ts", "monitor", "route"])
         background.append(process)
-        usleep(200_000)  // ip subscribes after starting; let it
+        // ip prints nothing when it has subscribed: look for its netlink socket
+        // with groups joined (ip netns exec execs ip, so the pid is ip's).
+        let pid = process.process.processIdentifier
+        try eventually(10, "ip monitor subscribed to route changes") {
+            let sockets = Set(((try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/fd")) ?? []).compactMap {
+                try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(pid)/fd/\($0)")
+            }.filter { $0.hasPrefix("socket:[") }.map { String($0.dropFirst(8).dropLast()) })
+            let table = (try? String(contentsOfFile: "/proc/\(pid)/net/netlink", encoding: .utf8)) ?? ""
+            // Columns: sk Eth Pid Groups Rmem Wmem Dump Locks Drops Inode.
+            return table.split(separator: "\n").dropFirst().contains { line in
+                let column = line.split(separator: " ", omittingEmptySubsequences: true)
+                return column.count >= 10 && sockets.contains(String(column[9])) && column[3] != "00000000"
+            }
+        }
         return process
     }
-}
-
-/// What `pkt.py sink` prints.
-struct SinkReport: Decodable {
-    var received: Int
-    var missing: Int
-    var max_gap_ms: Double?
-    var gap_start: Double?
-    var gap_end: Double?
 }

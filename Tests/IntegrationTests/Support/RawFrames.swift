@@ -63,7 +63,7 @@ extension Lab {
 
     /// Writes a raw frame out of a host's eth0 `count` times.
     func inject(_ frame: [UInt8], from host: Host = .src, count: Int = 1) throws {
-        let result = try exec(host, ["python3", Lab.packetTool, "frame", "--iface", "eth0",
+        let result = try exec(host, [Command.python, Lab.packetTool, "frame", "--iface", "eth0",
                                      "--hex", RawFrames.hex(frame), "--count", "\(count)"])
         guard result.succeeded else { throw LabError.command("frame", result.stderr) }
     }
