@@ -37,8 +37,8 @@ SUBST        = sed -e 's|@VERSION@|$(VERSION)|g' -e 's|@SBINDIR@|$(SBINDIR)|g' \
 # The date of the last change to the man page's source, so rebuilding it changes nothing.
 MAN_DATE     = $(shell git log -1 --format=%cs -- docs/fibfast.8.in 2>/dev/null | grep . || date +%F)
 
-.PHONY: all deps deps-build bpf build test demo bench bench-smoke clean release dist install uninstall \
-        install-check
+.PHONY: all deps deps-build bpf build test test-vm demo bench bench-smoke clean release dist install \
+        uninstall install-check
 
 all: build
 
@@ -69,6 +69,30 @@ test: build
 	@$(MAKE) --no-print-directory bench-smoke
 	@$(MAKE) --no-print-directory install-check
 	FIBFAST_BIN=$(BIN_PATH)/fibfast $(SWIFT) test -c $(CONFIG)
+
+# The integration tests that matter most, on Debian 12's own kernel (6.1) in a VM (scripts/vm/):
+# attach and detach, forwarding both families, route and neighbour following, fallback on
+# SIGKILL, the differential test. The VM emulates its CPU (TCG), so this takes about N minutes.
+VM_TESTS := $(addprefix IntegrationTests.,\
+  ForwardingTests/testIPv4IsForwardedInXDPWithTTLDecremented \
+  ForwardingTests/testIPv6IsForwardedInXDPWithHopLimitDecremented \
+  ForwardingTests/testNoRouteIsAnsweredByTheKernel \
+  FallbackTests/testSIGTERMDetachesAndExitsCleanly \
+  FallbackTests/testDetachCommandHandsPortsBackWhileAgentRuns \
+  FallbackTests/testSIGKILLLeavesKernelForwarding \
+  AgentTests/testRouteChangesSwitchTheNextHopForTheNextPacket \
+  AgentTests/testNextHopIsResolvedAsSoonAsARoutePointsAtIt \
+  AgentTests/testNextHopMACChangeRecovers \
+  DifferentialTests)
+comma := ,
+empty :=
+space := $(empty) $(empty)
+
+test-vm: build
+	@scripts/vm/install-deps.sh
+	$(SWIFT) build -c $(CONFIG) --build-tests
+	scripts/vm/run.sh --timeout 1200 scripts/vm/guest-tests.sh $(BIN_PATH) \
+		$(subst $(space),$(comma),$(strip $(VM_TESTS)))
 
 # The binary installed. Its own target so that `make install` on a router needs only the build
 # packages, not the lab's.

@@ -6,6 +6,8 @@
 #   install-deps.sh build   only what building and running the installed binary need: `make
 #                           install` on a router must not pull in test tools, least of all a
 #                           second routing daemon that starts itself
+#   install-deps.sh vm      the Debian part of the Debian-kernel VM (scripts/vm/install-deps.sh
+#                           does the rest)
 set -euo pipefail
 
 # nftables at run time: attach reads the firewall with nft and refuses when it cannot.
@@ -16,11 +18,15 @@ TEST_PACKAGES=(
   iproute2 ethtool iputils-ping bpftool iptables tcpdump procps kmod python3
   bird2 systemd groff-base
 )
+# qemu to boot Debian's own kernel; python3-venv for virtme-ng, which only PyPI has; a static
+# busybox for the initramfs virtme builds (Debian's kernel has 9p, its root filesystem, as a module).
+VM_PACKAGES=(qemu-system-x86 python3-venv busybox-static)
 
 case ${1:-all} in
   build) PACKAGES=("${BUILD_PACKAGES[@]}") ;;
   all) PACKAGES=("${BUILD_PACKAGES[@]}" "${TEST_PACKAGES[@]}") ;;
-  *) echo "usage: install-deps.sh [build|all]" >&2; exit 2 ;;
+  vm) PACKAGES=("${VM_PACKAGES[@]}") ;;
+  *) echo "usage: install-deps.sh [build|all|vm]" >&2; exit 2 ;;
 esac
 
 if [[ $(id -u) -ne 0 ]]; then

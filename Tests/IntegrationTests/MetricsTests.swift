@@ -162,7 +162,8 @@ final class MetricsTests: XCTestCase {
         let port = Int.random(in: 20000..<30000)
         let agent = try BackgroundProcess(["ip", "netns", "exec", lab.namespace(.rtr), "setpriv",
                                            "--inh-caps=\(list)", "--ambient-caps=\(list)", "--bounding-set=\(list)",
-                                           Command.fibfast, "attach", "p0", "p1", "--metrics", "\(port)"])
+                                           Command.fibfast, "attach", "p0", "p1", "--metrics", "\(port)"]
+                                          + Lab.vouching(["p0", "p1"]))
         addTeardownBlock { agent.kill(signal: SIGKILL) }
         try agent.waitForLine("metrics at http://127.0.0.1:\(port)/metrics", inStderr: true, timeout: 10)
         let status = try String(contentsOfFile: "/proc/\(agent.process.processIdentifier)/status", encoding: .utf8)

@@ -45,6 +45,7 @@ final class XDPTransmitTests: XCTestCase {
     /// kernel says so in the veth's XDP features and announces changes,
     /// which the agent follows while running.
     func testAVethPeerLosingGROSendsTrafficToTheKernelUntilItComesBack() throws {
+        try XCTSkipUnless(Lab.kernelReportsXDPFeatures, "the kernel reports no XDP features (before 6.3)")
         let lab = try Lab(self)
         let agent = try lab.attach()
         XCTAssertTrue(try lab.exec(.src, ["ping", "-c", "1", "-W", "2", "10.2.0.2"]).succeeded)
@@ -98,11 +99,14 @@ final class XDPTransmitTests: XCTestCase {
         let after = try lab.stats()
         let p1 = try after.port("p1"), p1Before = try before.port("p1")
         XCTAssertEqual(p1.failed - p1Before.failed, 25)
-        let redirect = try XCTUnwrap(p1.failures["redirect"])
-        XCTAssertEqual(redirect.lastError, "EOPNOTSUPP")
+        // With XDP features (6.3) the redirect itself is refused; before,
+        // veth's transmit function refuses the frames when the devmap flushes.
+        let (kind, error) = Lab.kernelReportsXDPFeatures ? ("redirect", "EOPNOTSUPP") : ("transmit", "ENXIO")
+        let failure = try XCTUnwrap(p1.failures[kind], "\(p1.failures)")
+        XCTAssertEqual(failure.lastError, error)
         XCTAssertEqual(try after.port("p0").failed, 0, "counted on the port that cannot transmit")
         let text = try lab.fibfast(["stats"]).stdout
-        XCTAssertTrue(text.contains("failed: redirect \(redirect.frames) (EOPNOTSUPP)"), text)
+        XCTAssertTrue(text.contains("failed: \(kind) \(failure.frames) (\(error))"), text)
     }
 
     func testXDPTransmitMustNameAPort() throws {

@@ -41,7 +41,7 @@ final class Lab: @unchecked Sendable {
 
     /// Starts `fibfast attach` in the router and waits until it runs.
     func attach(_ arguments: [String] = ["p0", "p1"]) throws -> AgentProcess {
-        let agent = try AgentProcess(namespace: namespace(.rtr), arguments: ["attach"] + arguments)
+        let agent = try AgentProcess(namespace: namespace(.rtr), arguments: ["attach"] + arguments + Lab.vouching(arguments))
         agents.append(agent)
         try agent.waitUntilRunning()
         return agent
@@ -107,9 +107,12 @@ final class Lab: @unchecked Sendable {
     }
 
     /// The kernel rate-limits ICMP errors per destination; tests that count
-    /// them switch the limits off on the router.
+    /// them switch the limits off on the router. For IPv4 by taking every
+    /// type out of icmp_ratemask, not by icmp_ratelimit=0: up to 6.1 at least,
+    /// a zero limit empties the per-sender token bucket that ip_error() draws
+    /// on too, so the router answers one unroutable packet a second or so.
     func countEveryICMPError() throws {
-        for setting in ["net.ipv4.icmp_ratelimit=0", "net.ipv6.icmp.ratelimit=0",
+        for setting in ["net.ipv4.icmp_ratemask=0", "net.ipv6.icmp.ratelimit=0",
                         "net.ipv4.icmp_msgs_per_sec=100000"] {
             let result = try exec(.rtr, ["sysctl", "-qw", setting])
             guard result.succeeded else { throw LabError.command("sysctl \(setting)", result.stderr) }
