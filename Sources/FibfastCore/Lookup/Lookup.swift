@@ -232,13 +232,9 @@ final class CPUPin {
     let cpu: Int
     private var saved = cpu_set_t()
 
-    /// sched_{get,set}affinity hide behind _GNU_SOURCE, which Swift's Glibc
-    /// module does not define; the C library exports them all the same.
+    /// sched_{get,set}affinity hide behind _GNU_SOURCE (see GNUSymbol).
     private typealias Affinity = @convention(c) (pid_t, Int, UnsafeMutableRawPointer) -> Int32
-    private static func function(_ name: String) -> Affinity? {
-        guard let symbol = dlsym(dlopen(nil, RTLD_NOW), name) else { return nil }
-        return unsafeBitCast(symbol, to: Affinity.self)
-    }
+    private static func function(_ name: String) -> Affinity? { GNUSymbol.load(name, as: Affinity.self) }
 
     init() throws {
         guard let get = Self.function("sched_getaffinity"), let set = Self.function("sched_setaffinity") else {

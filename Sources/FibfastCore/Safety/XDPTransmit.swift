@@ -67,10 +67,12 @@ public enum XDPTransmit: Sendable, Equatable, CustomStringConvertible {
             return .supported(because: "driver \(driver)")
         }
         if let kind {
-            return .unsupported(because: "\(kind) devices have no XDP transmit path")
+            return .unsupported(because: noTransmitPath(kind))
         }
         return .unsupported(because: "driver \(driver ?? "unknown") is not known to implement XDP transmit on this kernel (XDP feature flags came in 6.3); pass --xdp-transmit PORT if it does")
     }
+
+    private static func noTransmitPath(_ kind: String) -> String { "\(kind) devices have no XDP transmit path" }
 
     /// Whether the device a veth is paired with has an XDP program, asked
     /// in the peer's namespace by its id (IFLA_TARGET_NETNSID); nil when
@@ -96,7 +98,7 @@ public enum XDPTransmit: Sendable, Equatable, CustomStringConvertible {
     private static func whyNot(_ link: Link) -> String {
         switch link.kind {
         case "veth": return "its veth peer runs neither XDP nor GRO (ethtool -K PEER gro on)"
-        case .some(let kind): return "\(kind) devices have no XDP transmit path"
+        case .some(let kind): return noTransmitPath(kind)
         default: return "its driver has no XDP transmit path"
         }
     }

@@ -24,13 +24,12 @@ enum Sockets {
 
     /// Accepts a connection as a non-blocking socket closed on exec, in one
     /// step: a tool spawned by another thread in between would otherwise
-    /// inherit it. Glibc declares accept4 only under _GNU_SOURCE, which
-    /// Swift's Glibc module is not built with, so it is looked up by name.
+    /// inherit it. accept4 hides behind _GNU_SOURCE (see GNUSymbol).
     static func acceptNonBlocking(_ listener: Int32) -> Int32 {
         acceptFour(listener, nil, nil, Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue))
     }
 
     private typealias Accept4 = @convention(c) (Int32, UnsafeMutablePointer<sockaddr>?,
                                                 UnsafeMutablePointer<socklen_t>?, Int32) -> Int32
-    private static let acceptFour: Accept4 = unsafeBitCast(dlsym(dlopen(nil, RTLD_NOW), "accept4"), to: Accept4.self)
+    private static let acceptFour: Accept4 = GNUSymbol.load("accept4", as: Accept4.self)!
 }
