@@ -10,22 +10,15 @@ public struct TrafficControlObject: Sendable, Equatable {
     public var type: String
     public var handle: UInt32
     public var parent: UInt32
-    /// Filters only: their preference (priority) and protocol.
+    /// Filters only: their preference (priority).
     public var priority: UInt16 = 0
 
-    public init(kind: Kind, ifindex: UInt32, type: String, handle: UInt32, parent: UInt32, priority: UInt16 = 0) {
-        self.kind = kind
-        self.ifindex = ifindex
-        self.type = type
-        self.handle = handle
-        self.parent = parent
-        self.priority = priority
-    }
-
     init(_ object: OpaquePointer, kind: Kind) {
-        self.init(kind: kind, ifindex: UInt32(bitPattern: rtnl_tc_get_ifindex(object)),
-                  type: rtnl_tc_get_kind(object).map { String(cString: $0) } ?? "",
-                  handle: rtnl_tc_get_handle(object), parent: rtnl_tc_get_parent(object),
-                  priority: kind == .filter ? rtnl_cls_get_prio(object) : 0)
+        self.kind = kind
+        ifindex = UInt32(bitPattern: rtnl_tc_get_ifindex(object))
+        type = rtnl_tc_get_kind(object).map { String(cString: $0) } ?? ""
+        handle = rtnl_tc_get_handle(object)
+        parent = rtnl_tc_get_parent(object)
+        priority = kind == .filter ? rtnl_cls_get_prio(object) : 0
     }
 }

@@ -9,11 +9,6 @@ public struct TrafficControlFinding: Sendable, Equatable, CustomStringConvertibl
     /// What it is, in tc's words: "filter u32 on ingress (pref 49152)", "qdisc tbf (root)".
     public var what: String
 
-    public init(port: String, what: String) {
-        self.port = port
-        self.what = what
-    }
-
     public var description: String { "port \(port): tc \(what)" }
 }
 
