@@ -44,9 +44,17 @@
 #include "lib/rewrite.h"
 #include "lib/xdp_errors.h"
 
+/* The port a frame arrived on, as the kernel routes it: the device the FIB
+ * is asked from, and that device's entry. */
+struct ff_ingress {
+	const struct ff_port_info *port;
+	__u32 ifindex;
+};
+
 /* What a family handler hands back when it decides to forward. */
 struct ff_forward {
-	__u32 egress_ifindex;
+	__u32 egress_ifindex;    /* the port the FIB chose */
+	__u32 transmit_ifindex;  /* the device the frame is handed to (devmap key) */
 	__u32 egress_slot;
 	__u32 trim;  /* link-layer padding beyond the IP length, to cut */
 };
@@ -69,19 +77,23 @@ static __always_inline __u32 ff_egress(const struct bpf_fib_lookup *fib,
 	if (!(port->flags & FF_PORT_XDP_TRANSMIT) && !(in_flags & FF_PORT_GENERIC))
 		return FF_PASS_NO_XDP_TRANSMIT;
 	out->egress_ifindex = egress;
+	out->transmit_ifindex = port->transmit_ifindex ?: egress;
 	out->egress_slot = port->slot;
 	return FF_FORWARDED;
 }
 
 /* Asks the FIB and checks the answer leaves by a fast-path port. */
 static __always_inline __u32 ff_route(struct xdp_md *ctx, struct bpf_fib_lookup *fib,
-				      __u32 fib_flags, __u16 in_flags, struct ff_forward *out)
+				      __u32 fib_flags, const struct ff_ingress *in,
+				      struct ff_forward *out)
 {
-	__u32 verdict = ff_fib_verdict(bpf_fib_lookup(ctx, fib, sizeof(*fib), fib_flags));
+	__u32 verdict;
 
+	fib->ifindex = in->ifindex;
+	verdict = ff_fib_verdict(bpf_fib_lookup(ctx, fib, sizeof(*fib), fib_flags));
 	if (verdict != FF_FORWARDED)
 		return verdict;
-	return ff_egress(fib, ctx->ingress_ifindex, in_flags, out);
+	return ff_egress(fib, in->ifindex, in->port->flags, out);
 }
 
 /* Fills the multipath hash's transport fields from the header at l4, and
@@ -109,7 +121,7 @@ static __always_inline __u32 ff_transport(struct bpf_fib_lookup *fib, void *l4,
 }
 
 static __always_inline __u32 ff_ipv4(struct xdp_md *ctx, struct ethhdr *eth,
-				     const struct ff_config *config, __u16 port_flags,
+				     const struct ff_config *config, const struct ff_ingress *in,
 				     struct ff_forward *out)
 {
 	void *data_end = (void *)(long)ctx->data_end;
@@ -141,7 +153,6 @@ static __always_inline __u32 ff_ipv4(struct xdp_md *ctx, struct ethhdr *eth,
 	fib.tot_len = ip_len;
 	fib.ipv4_src = iph->saddr;
 	fib.ipv4_dst = iph->daddr;
-	fib.ifindex = ctx->ingress_ifindex;
 
 	/* Only an unfragmented packet has its ports where the kernel's flow
 	 * dissector looks for them; for fragments it hashes on L3 alone. */
@@ -151,12 +162,12 @@ static __always_inline __u32 ff_ipv4(struct xdp_md *ctx, struct ethhdr *eth,
 			return verdict;
 	}
 
-	verdict = ff_route(ctx, &fib, config->fib_flags, port_flags, out);
+	verdict = ff_route(ctx, &fib, config->fib_flags, in, out);
 	if (verdict != FF_FORWARDED)
 		return verdict;
 	/* Last, so that only frames that would otherwise be forwarded pay
 	 * for the second lookup. */
-	if (!ff_ipv4_source_ok(ctx, iph, port_flags, config->flags))
+	if (!ff_ipv4_source_ok(ctx, iph, in->port, in->ifindex, config->flags))
 		return FF_PASS_SOURCE_CHECK;
 
 	ff_ipv4_decrease_ttl(iph);
@@ -166,7 +177,8 @@ static __always_inline __u32 ff_ipv4(struct xdp_md *ctx, struct ethhdr *eth,
 }
 
 static __always_inline __u32 ff_ipv6(struct xdp_md *ctx, struct ethhdr *eth,
-				     __u32 fib_flags, __u16 port_flags, struct ff_forward *out)
+				     __u32 fib_flags, const struct ff_ingress *in,
+				     struct ff_forward *out)
 {
 	void *data_end = (void *)(long)ctx->data_end;
 	struct ipv6hdr *ip6h = (void *)(eth + 1);
@@ -196,13 +208,12 @@ static __always_inline __u32 ff_ipv6(struct xdp_md *ctx, struct ethhdr *eth,
 	fib.tot_len = ip_len;
 	__builtin_memcpy(fib.ipv6_src, &ip6h->saddr, sizeof(fib.ipv6_src));
 	__builtin_memcpy(fib.ipv6_dst, &ip6h->daddr, sizeof(fib.ipv6_dst));
-	fib.ifindex = ctx->ingress_ifindex;
 
 	verdict = ff_transport(&fib, ip6h + 1, data_end, ip6h->nexthdr, IPPROTO_ICMPV6);
 	if (verdict != FF_FORWARDED)
 		return verdict;
 
-	verdict = ff_route(ctx, &fib, fib_flags, port_flags, out);
+	verdict = ff_route(ctx, &fib, fib_flags, in, out);
 	if (verdict != FF_FORWARDED)
 		return verdict;
 
@@ -213,7 +224,7 @@ static __always_inline __u32 ff_ipv6(struct xdp_md *ctx, struct ethhdr *eth,
 }
 
 static __always_inline __u32 ff_decide(struct xdp_md *ctx,
-				       const struct ff_port_info *in_port,
+				       const struct ff_ingress *in,
 				       const struct ff_config *config,
 				       struct ff_forward *out)
 {
@@ -221,18 +232,18 @@ static __always_inline __u32 ff_decide(struct xdp_md *ctx,
 	void *data_end = (void *)(long)ctx->data_end;
 	struct ethhdr *eth = data;
 
-	if ((config->flags & FF_CONFIG_STEP_ASIDE) || (in_port->flags & FF_PORT_STEPPED_ASIDE))
+	if ((config->flags & FF_CONFIG_STEP_ASIDE) || (in->port->flags & FF_PORT_STEPPED_ASIDE))
 		return FF_PASS_STEPPED_ASIDE;
 	if ((void *)(eth + 1) > data_end)
 		return FF_PASS_MALFORMED;
-	if (!ff_mac_equal(eth->h_dest, in_port->mac))
+	if (!ff_mac_equal(eth->h_dest, in->port->mac))
 		return FF_PASS_NOT_FOR_ROUTER;
 
 	switch (eth->h_proto) {
 	case bpf_htons(ETH_P_IP):
-		return ff_ipv4(ctx, eth, config, in_port->flags, out);
+		return ff_ipv4(ctx, eth, config, in, out);
 	case bpf_htons(ETH_P_IPV6):
-		return ff_ipv6(ctx, eth, config->fib_flags, in_port->flags, out);
+		return ff_ipv6(ctx, eth, config->fib_flags, in, out);
 	default:
 		return FF_PASS_NOT_IP;
 	}
@@ -259,7 +270,9 @@ int fibfast_xdp(struct xdp_md *ctx)
 		return XDP_PASS;
 	}
 
-	verdict = ff_decide(ctx, in_port, config, &out);
+	struct ff_ingress in = { .port = in_port, .ifindex = ingress };
+
+	verdict = ff_decide(ctx, &in, config, &out);
 	ff_count(in_port->slot, verdict, bytes);
 	if (verdict != FF_FORWARDED)
 		return XDP_PASS;
@@ -271,7 +284,7 @@ int fibfast_xdp(struct xdp_md *ctx)
 	ff_count(out.egress_slot, FF_TRANSMITTED, bytes);
 	/* The fallback only matters if the port left the devmap since the
 	 * ff_port_info check above: the kernel then forwards the frame. */
-	return bpf_redirect_map(&ff_ports, out.egress_ifindex, XDP_PASS);
+	return bpf_redirect_map(&ff_ports, out.transmit_ifindex, XDP_PASS);
 }
 
 char _license[] SEC("license") = "GPL";

@@ -79,8 +79,9 @@ static __always_inline int ff_ipv4_is_local(__be32 address)
  *    only refuses a source that is one of its own addresses (a hash lookup,
  *    inet_lookup_ifaddr_rcu); so does the fast path, in ff_local_v4.
  * Otherwise the source is looked up as a destination, from the loopback
- * device (iif 1, as the kernel does), with the packet's destination as the
- * source address:
+ * device (iif 1, as the kernel does; from the VRF device for a port in a
+ * VRF, whose l3mdev rule then picks the VRF's table, as the kernel's
+ * flowi4_l3mdev does), with the packet's destination as the source address:
  *  - rp_filter off (full check): own addresses answer "local", not SUCCESS.
  *  - loose: the source needs a unicast route.
  *  - strict: that route must leave by the port the packet came in on.
@@ -92,9 +93,11 @@ static __always_inline int ff_ipv4_is_local(__be32 address)
  */
 static __always_inline int ff_ipv4_source_ok(struct xdp_md *ctx,
 					     const struct iphdr *iph,
-					     __u16 port_flags, __u32 config_flags)
+					     const struct ff_port_info *port,
+					     __u32 ifindex, __u32 config_flags)
 {
 	struct bpf_fib_lookup rev = {};
+	__u16 port_flags = port->flags;
 
 	if (!(port_flags & (FF_PORT_RPF_STRICT | FF_PORT_RPF_LOOSE)) &&
 	    !(config_flags & FF_CONFIG_FULL_SOURCE_CHECK))
@@ -104,12 +107,12 @@ static __always_inline int ff_ipv4_source_ok(struct xdp_md *ctx,
 	rev.tos = iph->tos;
 	rev.ipv4_src = iph->daddr;
 	rev.ipv4_dst = iph->saddr;
-	rev.ifindex = 1;
+	rev.ifindex = port->source_ifindex ?: 1;
 	if (bpf_fib_lookup(ctx, &rev, sizeof(rev), BPF_FIB_LOOKUP_SKIP_NEIGH) !=
 	    BPF_FIB_LKUP_RET_SUCCESS)
 		return 0;
 	if (port_flags & FF_PORT_RPF_STRICT)
-		return rev.ifindex == ctx->ingress_ifindex;
+		return rev.ifindex == ifindex;
 	return 1;
 }
 

@@ -104,11 +104,34 @@ struct ff_counter {
 	__u64 bytes;
 };
 
-/* What the fast path must know of each port it receives on. */
+/*
+ * What the fast path must know of each port it receives on or sends by.
+ *
+ * A port is the device the kernel routes by (the ifindex the FIB names).
+ * For a plain Ethernet port that is also the device the XDP program runs
+ * on and the frame leaves by; for a VLAN sub-interface or a bond it is not,
+ * and the fields below say where the frame really arrives and leaves. Zero
+ * in any of them means "the port itself", so a plain port needs none.
+ */
 struct ff_port_info {
 	__u8 mac[6];  /* frames to any other L2 address go to the kernel */
 	__u16 flags;  /* FF_PORT_* */
 	__u32 slot;   /* row in the counter array, < FF_MAX_PORTS */
+	/* Egress: the device the frame is handed to (the devmap key): a VLAN
+	 * port's lower device; 0 for the port itself. */
+	__u32 transmit_ifindex;
+	/* Egress: the tag a VLAN port's frames carry, pushed in XDP: TPID
+	 * (network order) and VID; 0 and 0 for an untagged port. */
+	__be16 vlan_proto;
+	__u16 vlan_id;
+	/* Ingress: the port the kernel sees a frame arriving on this device
+	 * as arriving on (a bond member's bond); 0 for this device itself. */
+	__u32 member_of;
+	/* Ingress: where the kernel validates a source from (the VRF device
+	 * the port is enslaved to); 0 for the loopback device, as outside any
+	 * VRF (fib_validate_source). */
+	__u32 source_ifindex;
+	__u32 reserved;
 };
 
 /*
