@@ -153,7 +153,7 @@ final class AgentProcess: @unchecked Sendable {
         background = try BackgroundProcess(command)
     }
 
-    func waitUntilRunning(timeout: Double = 10) throws {
+    func waitUntilRunning(timeout: Double = 60) throws {
         try background.waitForLine("fast path running", inStderr: true, timeout: timeout)
     }
 

@@ -105,7 +105,7 @@ extension AgentProcess {
     var pid: Int32 { background.process.processIdentifier }
 
     /// Waits until the agent's log contains `text`.
-    func waitForLog(_ text: String, timeout: Double = 10) throws {
+    func waitForLog(_ text: String, timeout: Double = 60) throws {
         try background.waitForLine(text, inStderr: true, timeout: timeout)
     }
 
@@ -129,7 +129,7 @@ extension AgentProcess {
 }
 
 /// Polls until `condition` holds or `timeout` passes.
-func eventually(_ timeout: Double = 10, _ what: String, _ condition: () throws -> Bool) throws {
+func eventually(_ timeout: Double = 30, _ what: String, _ condition: () throws -> Bool) throws {
     let deadline = Date().addingTimeInterval(timeout)
     while Date() < deadline {
         if try condition() { return }
