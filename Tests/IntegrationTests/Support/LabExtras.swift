@@ -130,7 +130,7 @@ extension AgentProcess {
 
 /// Polls until `condition` holds or `timeout` passes.
 func eventually(_ timeout: Double = 30, _ what: String, _ condition: () throws -> Bool) throws {
-    let deadline = Date().addingTimeInterval(timeout)
+    let deadline = Date().addingTimeInterval(Deadline.seconds(timeout))
     while Date() < deadline {
         if try condition() { return }
         usleep(100_000)
@@ -156,7 +156,7 @@ extension Lab {
     /// straight after a send can be short. After `timeout`, the last reading,
     /// for the test's assertions to report.
     func stats(when condition: (Stats) throws -> Bool, timeout: Double = 10) throws -> Stats {
-        let deadline = Date().addingTimeInterval(timeout)
+        let deadline = Date().addingTimeInterval(Deadline.seconds(timeout))
         var reading = try stats()
         while try !condition(reading) && Date() < deadline {
             usleep(100_000)  // a counter has no event to wait on: poll it
