@@ -43,12 +43,15 @@
 #include "lib/fib.h"
 #include "lib/rewrite.h"
 #include "lib/xdp_errors.h"
+#include "lib/vlan.h"
 
 /* The port a frame arrived on, as the kernel routes it: the device the FIB
  * is asked from, and that device's entry. */
 struct ff_ingress {
 	const struct ff_port_info *port;
 	__u32 ifindex;
+	__u32 tag_len;   /* the VLAN tag's bytes, 0 untagged (lib/vlan.h) */
+	__u32 priority;  /* skb->priority the kernel gives the frame on arrival */
 };
 
 /* What a family handler hands back when it decides to forward. */
@@ -57,6 +60,9 @@ struct ff_forward {
 	__u32 transmit_ifindex;  /* the device the frame is handed to (devmap key) */
 	__u32 egress_slot;
 	__u32 trim;  /* link-layer padding beyond the IP length, to cut */
+	__u32 priority;      /* skb->priority when the frame leaves (lib/vlan.h) */
+	__be16 vlan_proto;   /* the egress port's tag, 0 for none */
+	__u16 vlan_tci;
 };
 
 static __always_inline __u32 ff_egress(const struct bpf_fib_lookup *fib,
@@ -79,6 +85,9 @@ static __always_inline __u32 ff_egress(const struct bpf_fib_lookup *fib,
 	out->egress_ifindex = egress;
 	out->transmit_ifindex = port->transmit_ifindex ?: egress;
 	out->egress_slot = port->slot;
+	out->vlan_proto = port->vlan_proto;
+	if (port->vlan_proto)
+		return ff_vlan_egress_tci(port->slot, port->vlan_id, out->priority, &out->vlan_tci);
 	return FF_FORWARDED;
 }
 
@@ -125,9 +134,9 @@ static __always_inline __u32 ff_ipv4(struct xdp_md *ctx, struct ethhdr *eth,
 				     struct ff_forward *out)
 {
 	void *data_end = (void *)(long)ctx->data_end;
-	struct iphdr *iph = (void *)(eth + 1);
+	struct iphdr *iph = (void *)(eth + 1) + in->tag_len;
 	struct bpf_fib_lookup fib = {};
-	__u32 frame_len, ip_len, verdict;
+	__u32 frame_len, ip_len, verdict, l2_len = sizeof(*eth) + in->tag_len;
 
 	if ((void *)(iph + 1) > data_end)
 		return FF_PASS_MALFORMED;
@@ -135,7 +144,7 @@ static __always_inline __u32 ff_ipv4(struct xdp_md *ctx, struct ethhdr *eth,
 		return FF_PASS_MALFORMED;
 	ip_len = bpf_ntohs(iph->tot_len);
 	frame_len = (__u32)((void *)data_end - (void *)eth);
-	if (ip_len < sizeof(*iph) || sizeof(*eth) + ip_len > frame_len)
+	if (ip_len < sizeof(*iph) || l2_len + ip_len > frame_len)
 		return FF_PASS_MALFORMED;
 	/* Options first: the checksum below covers the 20-byte header only. */
 	if (iph->ihl > 5)
@@ -162,6 +171,7 @@ static __always_inline __u32 ff_ipv4(struct xdp_md *ctx, struct ethhdr *eth,
 			return verdict;
 	}
 
+	out->priority = ff_ipv4_priority(iph->tos);
 	verdict = ff_route(ctx, &fib, config->fib_flags, in, out);
 	if (verdict != FF_FORWARDED)
 		return verdict;
@@ -172,7 +182,7 @@ static __always_inline __u32 ff_ipv4(struct xdp_md *ctx, struct ethhdr *eth,
 
 	ff_ipv4_decrease_ttl(iph);
 	ff_set_macs(eth, &fib);
-	out->trim = frame_len - sizeof(*eth) - ip_len;
+	out->trim = frame_len - l2_len - ip_len;
 	return FF_FORWARDED;
 }
 
@@ -181,9 +191,9 @@ static __always_inline __u32 ff_ipv6(struct xdp_md *ctx, struct ethhdr *eth,
 				     struct ff_forward *out)
 {
 	void *data_end = (void *)(long)ctx->data_end;
-	struct ipv6hdr *ip6h = (void *)(eth + 1);
+	struct ipv6hdr *ip6h = (void *)(eth + 1) + in->tag_len;
 	struct bpf_fib_lookup fib = {};
-	__u32 frame_len, ip_len, verdict;
+	__u32 frame_len, ip_len, verdict, l2_len = sizeof(*eth) + in->tag_len;
 
 	if ((void *)(ip6h + 1) > data_end)
 		return FF_PASS_MALFORMED;
@@ -191,7 +201,7 @@ static __always_inline __u32 ff_ipv6(struct xdp_md *ctx, struct ethhdr *eth,
 		return FF_PASS_MALFORMED;
 	ip_len = sizeof(*ip6h) + bpf_ntohs(ip6h->payload_len);
 	frame_len = (__u32)((void *)data_end - (void *)eth);
-	if (sizeof(*eth) + ip_len > frame_len)
+	if (l2_len + ip_len > frame_len)
 		return FF_PASS_MALFORMED;
 	if (ff_ipv6_extension(ip6h->nexthdr))
 		return FF_PASS_IP_OPTIONS;
@@ -213,13 +223,15 @@ static __always_inline __u32 ff_ipv6(struct xdp_md *ctx, struct ethhdr *eth,
 	if (verdict != FF_FORWARDED)
 		return verdict;
 
+	/* ip6_forward leaves skb->priority as it arrived. */
+	out->priority = in->priority;
 	verdict = ff_route(ctx, &fib, fib_flags, in, out);
 	if (verdict != FF_FORWARDED)
 		return verdict;
 
 	ip6h->hop_limit--;
 	ff_set_macs(eth, &fib);
-	out->trim = frame_len - sizeof(*eth) - ip_len;
+	out->trim = frame_len - l2_len - ip_len;
 	return FF_FORWARDED;
 }
 
@@ -231,6 +243,7 @@ static __always_inline __u32 ff_decide(struct xdp_md *ctx,
 	void *data = (void *)(long)ctx->data;
 	void *data_end = (void *)(long)ctx->data_end;
 	struct ethhdr *eth = data;
+	__be16 proto;
 
 	if ((config->flags & FF_CONFIG_STEP_ASIDE) || (in->port->flags & FF_PORT_STEPPED_ASIDE))
 		return FF_PASS_STEPPED_ASIDE;
@@ -239,7 +252,15 @@ static __always_inline __u32 ff_decide(struct xdp_md *ctx,
 	if (!ff_mac_equal(eth->h_dest, in->port->mac))
 		return FF_PASS_NOT_FOR_ROUTER;
 
-	switch (eth->h_proto) {
+	proto = eth->h_proto;
+	if (in->tag_len) {
+		struct ff_vlan_tag *tag = (void *)(eth + 1);
+
+		if ((void *)(tag + 1) > data_end)
+			return FF_PASS_MALFORMED;
+		proto = tag->encapsulated_proto;
+	}
+	switch (proto) {
 	case bpf_htons(ETH_P_IP):
 		return ff_ipv4(ctx, eth, config, in, out);
 	case bpf_htons(ETH_P_IPV6):
@@ -257,9 +278,16 @@ int fibfast_xdp(struct xdp_md *ctx)
 	struct ff_forward out = {};
 	struct ff_port_info *in_port;
 	struct ff_config *config;
-	__u32 zero = 0, verdict;
+	__u32 zero = 0, verdict, tag_len = 0, priority = 0;
+	int delta;
 
+	/* A tagged frame arrives, for the kernel, on its VLAN device. */
+	verdict = ff_vlan_arrival(ctx, &ingress, &tag_len, &priority);
 	in_port = ff_port(ingress);
+	if (verdict != FF_FORWARDED && in_port && in_port->slot < FF_MAX_PORTS) {
+		ff_count(in_port->slot, verdict, bytes);
+		return XDP_PASS;
+	}
 	if (!in_port || in_port->slot >= FF_MAX_PORTS) {
 		ff_count(FF_SLOT_UNKNOWN, FF_PASS_UNKNOWN_PORT, bytes);
 		return XDP_PASS;
@@ -270,7 +298,7 @@ int fibfast_xdp(struct xdp_md *ctx)
 		return XDP_PASS;
 	}
 
-	struct ff_ingress in = { .port = in_port, .ifindex = ingress };
+	struct ff_ingress in = { .port = in_port, .ifindex = ingress, .tag_len = tag_len, .priority = priority };
 
 	verdict = ff_decide(ctx, &in, config, &out);
 	ff_count(in_port->slot, verdict, bytes);
@@ -281,6 +309,9 @@ int fibfast_xdp(struct xdp_md *ctx)
 	 * frame leaves exactly as long as the kernel would send it. */
 	if (out.trim && bpf_xdp_adjust_tail(ctx, -(int)out.trim) == 0)
 		bytes -= out.trim;
+	if (ff_vlan_retag(ctx, tag_len, out.vlan_proto, out.vlan_tci, &delta))
+		return XDP_ABORTED;
+	bytes += delta;
 	ff_count(out.egress_slot, FF_TRANSMITTED, bytes);
 	/* The fallback only matters if the port left the devmap since the
 	 * ff_port_info check above: the kernel then forwards the frame. */

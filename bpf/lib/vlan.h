@@ -1,0 +1,165 @@
+/*
+ * VLAN ports: 802.1Q/802.1ad sub-interfaces as the kernel's 8021q driver
+ * runs them. A tagged frame is looked up as arriving on its VLAN device
+ * (vlan_do_receive), and a frame routed to a VLAN device leaves its lower
+ * device with the tag vlan_dev_hard_start_xmit would give it. Layouts of the
+ * maps: fastpath_abi.h.
+ */
+#ifndef FIBFAST_VLAN_H
+#define FIBFAST_VLAN_H
+
+#include <linux/bpf.h>
+#include <linux/if_ether.h>
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_endian.h>
+#include "fastpath_abi.h"
+
+#define FF_VLAN_HLEN 4
+#define FF_VLAN_VID_MASK 0x0fff
+#define FF_VLAN_PCP_SHIFT 13
+
+/* The 4 bytes after the TPID (which sits where h_proto would). */
+struct ff_vlan_tag {
+	__be16 tci;
+	__be16 encapsulated_proto;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, FF_MAX_PORTS);
+	__type(key, struct ff_vlan_key);
+	__type(value, struct ff_vlan_arrival);
+} ff_vlans SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, FF_MAX_PORTS);
+	__type(key, __u32);
+	__type(value, __u32);
+} ff_vlan_egress SEC(".maps");
+
+static __always_inline int ff_is_vlan_proto(__be16 proto)
+{
+	return proto == bpf_htons(ETH_P_8021Q) || proto == bpf_htons(ETH_P_8021AD);
+}
+
+/*
+ * A tagged frame's port: the VLAN port of its (device, TPID, VID), with the
+ * skb priority the kernel gives it from that device's ingress-qos-map.
+ * Returns FF_FORWARDED ("no objection") and fills ifindex, tag_len and
+ * priority; an untagged frame keeps its receiving device. What the fast path
+ * leaves to the kernel returns FF_PASS_VLAN: a VID that is no port's (the
+ * kernel drops it or hands it to a VLAN device fibfast does not serve),
+ * priority tags (VID 0: the kernel takes the tag off and receives the frame
+ * on the lower device, priority unchanged) and stacked tags.
+ */
+static __always_inline __u32 ff_vlan_arrival(struct xdp_md *ctx, __u32 *ifindex,
+					     __u32 *tag_len, __u32 *priority)
+{
+	void *data = (void *)(long)ctx->data;
+	void *data_end = (void *)(long)ctx->data_end;
+	struct ethhdr *eth = data;
+	struct ff_vlan_tag *tag = (void *)(eth + 1);
+	struct ff_vlan_arrival *arrival;
+	struct ff_vlan_key key = {};
+	__u16 tci;
+
+	if ((void *)(tag + 1) > data_end || !ff_is_vlan_proto(eth->h_proto))
+		return FF_FORWARDED;
+	tci = bpf_ntohs(tag->tci);
+	key.ifindex = *ifindex;
+	key.proto = eth->h_proto;
+	key.vid = tci & FF_VLAN_VID_MASK;
+	if (key.vid == 0 || ff_is_vlan_proto(tag->encapsulated_proto))
+		return FF_PASS_VLAN;
+	arrival = bpf_map_lookup_elem(&ff_vlans, &key);
+	if (!arrival)
+		return FF_PASS_VLAN;
+	*ifindex = arrival->ifindex;
+	*tag_len = FF_VLAN_HLEN;
+	*priority = arrival->ingress_priority[(tci >> FF_VLAN_PCP_SHIFT) & 7];
+	return FF_FORWARDED;
+}
+
+/* rt_tos2priority: the skb priority ip_forward gives a forwarded IPv4
+ * packet (ip_tos2prio[IPTOS_TOS(tos) >> 1]: best effort, bulk, interactive,
+ * interactive bulk by the two top TOS bits). */
+static __always_inline __u32 ff_ipv4_priority(__u8 tos)
+{
+	switch ((tos >> 3) & 3) {
+	case 0: return 0;  /* TC_PRIO_BESTEFFORT */
+	case 1: return 2;  /* TC_PRIO_BULK */
+	case 2: return 6;  /* TC_PRIO_INTERACTIVE */
+	default: return 4; /* TC_PRIO_INTERACTIVE_BULK */
+	}
+}
+
+/*
+ * The TCI a frame leaves a VLAN port with: its VID and the PCP its
+ * egress-qos-map gives the skb priority (vlan_dev_get_egress_qos_mask), DEI
+ * clear. FF_PASS_VLAN where the fast path cannot tell that PCP.
+ */
+static __always_inline __u32 ff_vlan_egress_tci(__u32 slot, __u16 vid, __u32 priority, __u16 *tci)
+{
+	__u32 *map = bpf_map_lookup_elem(&ff_vlan_egress, &slot);
+
+	if (!map || !(*map & FF_VLAN_EGRESS_LISTED) || priority > 7)
+		return FF_PASS_VLAN;
+	*tci = (__u16)(((*map >> (3 * priority)) & 7) << FF_VLAN_PCP_SHIFT) | vid;
+	return FF_FORWARDED;
+}
+
+/*
+ * Gives the forwarded frame its egress tag: pushed (untagged in), rewritten
+ * in place (tagged in and out), or taken off (tagged in, untagged out). The
+ * 12 bytes of MAC addresses move by the tag's length either way. Sets the
+ * change of length; -1 if the head could not move (then the frame, already
+ * rewritten, can only be dropped).
+ */
+static __always_inline int ff_vlan_retag(struct xdp_md *ctx, __u32 tag_len,
+					 __be16 proto, __u16 tci, int *delta)
+{
+	void *data, *data_end;
+	__u32 macs[3];
+
+	if (tag_len && proto) {
+		data = (void *)(long)ctx->data;
+		data_end = (void *)(long)ctx->data_end;
+		if (data + ETH_HLEN + FF_VLAN_HLEN > data_end)
+			return -1;
+		((struct ethhdr *)data)->h_proto = proto;
+		((struct ff_vlan_tag *)(data + ETH_HLEN))->tci = bpf_htons(tci);
+		*delta = 0;
+		return 0;
+	}
+	if (proto) {
+		if (bpf_xdp_adjust_head(ctx, -FF_VLAN_HLEN))
+			return -1;
+		data = (void *)(long)ctx->data;
+		data_end = (void *)(long)ctx->data_end;
+		if (data + ETH_HLEN + FF_VLAN_HLEN > data_end)
+			return -1;
+		__builtin_memcpy(macs, data + FF_VLAN_HLEN, sizeof(macs));
+		__builtin_memcpy(data, macs, sizeof(macs));
+		((struct ethhdr *)data)->h_proto = proto;
+		((struct ff_vlan_tag *)(data + ETH_HLEN))->tci = bpf_htons(tci);
+		*delta = FF_VLAN_HLEN;
+		return 0;
+	}
+	if (tag_len) {
+		data = (void *)(long)ctx->data;
+		data_end = (void *)(long)ctx->data_end;
+		if (data + ETH_HLEN + FF_VLAN_HLEN > data_end)
+			return -1;
+		__builtin_memcpy(macs, data, sizeof(macs));
+		__builtin_memcpy(data + FF_VLAN_HLEN, macs, sizeof(macs));
+		if (bpf_xdp_adjust_head(ctx, FF_VLAN_HLEN))
+			return -1;
+		*delta = -FF_VLAN_HLEN;
+		return 0;
+	}
+	*delta = 0;
+	return 0;
+}
+
+#endif
