@@ -76,6 +76,7 @@ public actor Agent {
         try configure(program.maps)
         let table = PortTable(names: plan.ports.map(\.name), maps: program.maps, programFD: program.programFD,
                               mode: request.mode, logger: logger, assumedTransmit: Set(request.xdpTransmit))
+        table.lowers.seen(allLinks)
         try table.configure(plan.ports)
         let sourceCheck = SourceCheck(maps: program.maps, logger: logger)
         sourceCheck.sync(try Links.addresses())
