@@ -22,17 +22,19 @@ TEST_PACKAGES=(
 # busybox for the initramfs virtme builds (Debian's kernel has 9p, its root filesystem, as a module).
 VM_PACKAGES=(qemu-system-x86 python3-venv busybox-static)
 
+# --check: only say what is missing (any user), and how to install it.
+check=false
+if [[ ${1:-} == --check ]]; then
+  check=true
+  shift
+fi
+
 case ${1:-all} in
   build) PACKAGES=("${BUILD_PACKAGES[@]}") ;;
   all) PACKAGES=("${BUILD_PACKAGES[@]}" "${TEST_PACKAGES[@]}") ;;
   vm) PACKAGES=("${VM_PACKAGES[@]}") ;;
   *) echo "usage: install-deps.sh [build|all|vm]" >&2; exit 2 ;;
 esac
-
-if [[ $(id -u) -ne 0 ]]; then
-  echo "install-deps.sh: must run as root (apt-get install needs it)" >&2
-  exit 1
-fi
 
 missing=()
 for p in "${PACKAGES[@]}"; do
@@ -42,6 +44,14 @@ for p in "${PACKAGES[@]}"; do
   fi
 done
 [[ ${#missing[@]} -eq 0 ]] && exit 0
+
+if $check || [[ $(id -u) -ne 0 ]]; then
+  target=deps
+  [[ ${1:-all} == build ]] && target=deps-build
+  echo "install-deps.sh: missing Debian packages: ${missing[*]}" >&2
+  echo "install-deps.sh: install them with \`sudo make $target\` (or apt-get install ${missing[*]})" >&2
+  exit 1
+fi
 
 export DEBIAN_FRONTEND=noninteractive
 log=$(mktemp)

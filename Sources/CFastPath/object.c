@@ -2,8 +2,13 @@
  * array that scripts/embed-object.sh generates. */
 #include "fastpath_object.h"
 
-extern const unsigned char fibfast_bpf_object[];
-extern const unsigned long fibfast_bpf_object_size;
+/* SwiftPM cannot compile bpf/ (it needs clang's BPF target and the kernel's
+ * headers); make does, before it calls swift build. */
+#if __has_include("generated/object_bytes.h")
+#include "generated/object_bytes.h"
+#else
+#error "the BPF program is not built yet: run `make` (or `make bpf`) once, then swift build works on its own"
+#endif
 
 const void *fastpath_object_data(void) { return fibfast_bpf_object; }
 unsigned long fastpath_object_size(void) { return fibfast_bpf_object_size; }

@@ -36,7 +36,7 @@ final class AgentTests: XCTestCase {
         try agent.waitForLog("port p1 down: removed from the fast path, its traffic goes to the kernel")
         XCTAssertFalse(try lab.devmapIfindexes().contains(p1))
         try lab.ip("link set p1 up")
-        try eventually(10, "p1 back in the devmap") { try lab.devmapIfindexes().contains(p1) }
+        try eventually(30, "p1 back in the devmap") { try lab.devmapIfindexes().contains(p1) }
         try assertForwardedInXDP(lab, to: "10.2.0.2", host: .dst)
     }
 
@@ -60,7 +60,7 @@ final class AgentTests: XCTestCase {
         let new = try lab.ifindex("p1")
         XCTAssertNotEqual(new, old)
         try agent.waitForLog("port p1 (ifindex \(new)) appeared: attached")
-        try eventually(10, "new p1 in the devmap") { try lab.devmapIfindexes().contains(new) }
+        try eventually(30, "new p1 in the devmap") { try lab.devmapIfindexes().contains(new) }
         try assertForwardedInXDP(lab, to: "10.2.0.2", host: .dst)
         XCTAssertNoThrow(try lab.stats().port("p1"), "the new device counts under the same name")
         XCTAssertTrue(agent.isRunning)
@@ -154,12 +154,12 @@ final class AgentTests: XCTestCase {
 
         try lab.ip("route add 10.9.0.0/24 via 10.2.0.2")
         try agent.waitForLog("next hop 10.2.0.2 on p1: managed neighbour entry added")
-        try eventually(3, "10.2.0.2 resolved without traffic") {
+        try eventually(30, "10.2.0.2 resolved without traffic") {
             let entry = try lab.neighbour("10.2.0.2", dev: "p1")
             return entry.contains("managed") && entry.contains("REACHABLE")
         }
         try lab.ip("-6 route add fd00:9::/64 via fd00:2::2")
-        try eventually(3, "fd00:2::2 managed and resolved") {
+        try eventually(30, "fd00:2::2 managed and resolved") {
             let entry = try lab.neighbour("fd00:2::2", dev: "p1")
             return entry.contains("managed") && entry.contains("REACHABLE")
         }
@@ -172,7 +172,7 @@ final class AgentTests: XCTestCase {
 
         try lab.ip("route del 10.9.0.0/24")
         try agent.waitForLog("next hop 10.2.0.2 on p1: no route uses it any more, managed neighbour entry removed")
-        try eventually(3, "entry removed") { !(try lab.neighbour("10.2.0.2", dev: "p1").contains("managed")) }
+        try eventually(30, "entry removed") { !(try lab.neighbour("10.2.0.2", dev: "p1").contains("managed")) }
 
         // On exit the kernel's tables are left as found: nothing managed.
         try agent.stop()
@@ -301,7 +301,7 @@ final class AgentTests: XCTestCase {
         let tool = Command.root.appendingPathComponent("Tests/lab/neighmove.py").path
         let mover = try BackgroundProcess(["ip", "netns", "exec", lab.namespace(.dst), Command.python, tool, "move",
                                            "--iface", "eth0", "--mac", mac, "--dst", "10.9.0.5", "--timeout", "90"])
-        try mover.waitForLine("ready", timeout: 5)
+        try mover.waitForLine("ready", timeout: 60)
         let stream = try BackgroundProcess(["ip", "netns", "exec", lab.namespace(.src), Command.python, tool, "stream",
                                             "--dst", "10.9.0.5", "--seconds", "100", "--pps", "50"])
         defer { stream.kill(signal: SIGKILL); _ = try? stream.finish(timeout: 2) }
@@ -362,12 +362,12 @@ final class AgentBurstTests: XCTestCase {
 
         try lab.check(lab.exec(.rtr, ["ip", "-batch", add]))
         try waitUntilCaughtUp(lab, agent, "10.2.0.3", timeout: 120)
-        try eventually(10, "10.2.0.2 managed while routes use it") {
+        try eventually(30, "10.2.0.2 managed while routes use it") {
             try lab.neighbour("10.2.0.2", dev: "p1").contains("managed")
         }
         try lab.check(lab.exec(.rtr, ["ip", "-batch", del]))
         try waitUntilCaughtUp(lab, agent, "10.2.0.4", timeout: 120)
-        try eventually(10, "10.2.0.2 no longer managed once no route uses it") {
+        try eventually(30, "10.2.0.2 no longer managed once no route uses it") {
             !(try lab.neighbour("10.2.0.2", dev: "p1").contains("managed"))
         }
         let peak = agent.memory("VmHWM")
@@ -409,7 +409,7 @@ final class AgentBurstTests: XCTestCase {
         // DELAY (5 s) on its way back to REACHABLE, and every valid state is
         // one the fast path forwards to.
         let valid = ["REACHABLE", "STALE", "DELAY", "PROBE"]
-        try eventually(10, "fd00:2::2 resolved") {
+        try eventually(30, "fd00:2::2 resolved") {
             let entry = try lab.neighbour("fd00:2::2", dev: "p1")
             return valid.contains { entry.contains($0) }
         }

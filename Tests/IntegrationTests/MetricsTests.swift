@@ -80,7 +80,7 @@ final class MetricsTests: XCTestCase {
         // it spawns (nft, iptables-legacy-save) may inherit.
         struct Look: Decodable { var found: Bool; var cloexec: Bool; var held: Int }
         var look = Look(found: false, cloexec: false, held: 0)
-        try eventually(10, "the agent's socket for a new connection") {
+        try eventually(30, "the agent's socket for a new connection") {
             let result = try client(lab, ["inspect", "--port", "\(port)",
                                           "--pid", "\(agent.pid)"])
             guard result.succeeded else { throw LabError.command("inspect", result.stderr) }

@@ -134,7 +134,7 @@ final class NetfilterTests: XCTestCase {
         XCTAssertGreaterThanOrEqual(p0.passed("stepped-aside"), 20)
 
         try nft(lab, "flush", "ruleset")
-        try agent.background.waitForLine("forwarding again", inStderr: true, timeout: 5)
+        try agent.background.waitForLine("forwarding again", inStderr: true, timeout: 30)
         try lab.send(to: "10.2.0.2", count: 10, port: 5555)
         p0 = try lab.stats(when: { try $0.port("p0").forwarded.packets >= 10 }).port("p0")
         XCTAssertEqual(p0.forwarded.packets, 10)
@@ -214,7 +214,7 @@ final class NetfilterTests: XCTestCase {
 
         // Netlink events are handled while a firewall read hangs.
         try lab.ip("route add 10.9.0.0/24 via 10.2.0.2")
-        try agent.waitForLog("next hop 10.2.0.2 on p1: ", timeout: 5)
+        try agent.waitForLog("next hop 10.2.0.2 on p1: ", timeout: 30)
 
         try FileManager.default.removeItem(atPath: nft.hang)
         try agent.waitForLog("fast path forwarding again", timeout: 30)

@@ -87,7 +87,7 @@ final class ReversePathTests: XCTestCase {
         // -v: the agent logs each address event it applies.
         let agent = try lab.attach(["p0", "p1", "-v"])
         XCTAssertTrue(try lab.exec(.rtr, ["ip", "addr", "add", "10.7.7.7/32", "dev", "lo"]).succeeded)
-        try agent.background.waitForLine("address [10, 7, 7, 7] added", inStderr: true, timeout: 5)
+        try agent.background.waitForLine("address [10, 7, 7, 7] added", inStderr: true, timeout: 30)
         let before = try lab.stats().port("p0").passed("source-check")
         XCTAssertEqual(try delivered(lab, source: "10.7.7.7"), 0, "fibfast forwarded a source that is the router's own")
         XCTAssertEqual(try lab.stats().port("p0").passed("source-check") - before, 20)
@@ -95,7 +95,7 @@ final class ReversePathTests: XCTestCase {
 
         XCTAssertFalse(agent.log.contains("validates IPv4 sources with a full FIB lookup"), agent.log)
         XCTAssertTrue(try lab.exec(.rtr, ["ip", "rule", "add", "from", "10.9.0.0/16", "lookup", "main", "pref", "100"]).succeeded)
-        try agent.background.waitForLine("validates IPv4 sources with a full FIB lookup", inStderr: true, timeout: 5)
+        try agent.background.waitForLine("validates IPv4 sources with a full FIB lookup", inStderr: true, timeout: 30)
         XCTAssertEqual(try delivered(lab, source: "10.1.0.2"), 20)
         XCTAssertEqual(try delivered(lab, source: "10.7.7.7"), 0)
     }

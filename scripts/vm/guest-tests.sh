@@ -30,6 +30,7 @@ done
 
 start=$(cut -d' ' -f1 /proc/uptime)
 status=0
-FIBFAST_BIN=$bin/fibfast "$bundle" "$tests" || status=$?
+# The guest's CPU is emulated: every deadline in the tests is stretched (Support/Deadline.swift).
+FIBFAST_TEST_DEADLINE_SCALE=${FIBFAST_TEST_DEADLINE_SCALE:-6} FIBFAST_BIN=$bin/fibfast "$bundle" "$tests" || status=$?
 echo "guest: tests ran $(awk -v start="$start" '{ printf "%.0f", $1 - start }' /proc/uptime)s, status $status"
 exit "$status"

@@ -76,7 +76,7 @@ final class BackgroundProcess: @unchecked Sendable {
     /// Waits until `condition` holds, re-checked each time the process
     /// prints or ends; false if `timeout` passed first.
     func wait(timeout: Double, until condition: (State) -> Bool) -> Bool {
-        let deadline = Date().addingTimeInterval(timeout)
+        let deadline = Date().addingTimeInterval(Deadline.seconds(timeout))
         return changed.withLock {
             func state() -> State {
                 State(stdout: stdoutText, stderr: stderrText, over: exited && openPipes == 0, exited: exited)
@@ -153,7 +153,7 @@ final class AgentProcess: @unchecked Sendable {
         background = try BackgroundProcess(command)
     }
 
-    func waitUntilRunning(timeout: Double = 10) throws {
+    func waitUntilRunning(timeout: Double = 60) throws {
         try background.waitForLine("fast path running", inStderr: true, timeout: timeout)
     }
 

@@ -91,7 +91,7 @@ final class Lab: @unchecked Sendable {
     private func capture(_ namespaces: [String], count: Int, filters: [String], timeout: Double,
                          during: () throws -> Int?) throws -> [CapturedPacket] {
         let capture = try BackgroundProcess([Command.python, Lab.packetTool, "capture", "--iface", "eth0",
-                                             "--count", "\(count)", "--timeout", "\(timeout)", "--done-on-stdin"]
+                                             "--count", "\(count)", "--timeout", "\(Deadline.seconds(timeout))", "--done-on-stdin"]
                                             + namespaces.flatMap { ["--netns", $0] } + filters, input: true)
         defer { capture.kill(signal: SIGKILL) }
         try capture.waitForLine("ready", timeout: 30)

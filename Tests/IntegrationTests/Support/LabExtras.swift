@@ -105,7 +105,7 @@ extension AgentProcess {
     var pid: Int32 { background.process.processIdentifier }
 
     /// Waits until the agent's log contains `text`.
-    func waitForLog(_ text: String, timeout: Double = 10) throws {
+    func waitForLog(_ text: String, timeout: Double = 60) throws {
         try background.waitForLine(text, inStderr: true, timeout: timeout)
     }
 
@@ -129,8 +129,8 @@ extension AgentProcess {
 }
 
 /// Polls until `condition` holds or `timeout` passes.
-func eventually(_ timeout: Double = 10, _ what: String, _ condition: () throws -> Bool) throws {
-    let deadline = Date().addingTimeInterval(timeout)
+func eventually(_ timeout: Double = 30, _ what: String, _ condition: () throws -> Bool) throws {
+    let deadline = Date().addingTimeInterval(Deadline.seconds(timeout))
     while Date() < deadline {
         if try condition() { return }
         usleep(100_000)
@@ -156,7 +156,7 @@ extension Lab {
     /// straight after a send can be short. After `timeout`, the last reading,
     /// for the test's assertions to report.
     func stats(when condition: (Stats) throws -> Bool, timeout: Double = 10) throws -> Stats {
-        let deadline = Date().addingTimeInterval(timeout)
+        let deadline = Date().addingTimeInterval(Deadline.seconds(timeout))
         var reading = try stats()
         while try !condition(reading) && Date() < deadline {
             usleep(100_000)  // a counter has no event to wait on: poll it

@@ -9,7 +9,7 @@ struct Sink {
 
     static func start(inNamespace ns: String, port: Int = 9999, count: Int, timeout: Double = 3) throws -> Sink {
         let process = try BackgroundProcess(["ip", "netns", "exec", ns, Command.python, Lab.packetTool, "sink",
-                                             "--port", "\(port)", "--count", "\(count)", "--timeout", "\(timeout)",
+                                             "--port", "\(port)", "--count", "\(count)", "--timeout", "\(Deadline.seconds(timeout))",
                                              "--done-on-stdin"], input: true)
         try process.waitForLine("ready", timeout: 30)
         return Sink(process: process, timeout: timeout)
