@@ -50,7 +50,6 @@
 struct ff_ingress {
 	const struct ff_port_info *port;
 	__u32 ifindex;
-	__u32 tag_len;   /* the VLAN tag's bytes, 0 untagged (lib/vlan.h) */
 	__u32 priority;  /* skb->priority the kernel gives the frame on arrival */
 };
 
@@ -86,8 +85,13 @@ static __always_inline __u32 ff_egress(const struct bpf_fib_lookup *fib,
 	out->transmit_ifindex = port->transmit_ifindex ?: egress;
 	out->egress_slot = port->slot;
 	out->vlan_proto = port->vlan_proto;
-	if (port->vlan_proto)
-		return ff_vlan_egress_tci(port->slot, port->vlan_id, out->priority, &out->vlan_tci);
+	if (port->vlan_proto) {
+		int tci = ff_vlan_egress_tci(port->slot, port->vlan_id, out->priority);
+
+		if (tci < 0)
+			return FF_PASS_VLAN;
+		out->vlan_tci = (__u16)tci;
+	}
 	return FF_FORWARDED;
 }
 
@@ -134,9 +138,9 @@ static __always_inline __u32 ff_ipv4(struct xdp_md *ctx, struct ethhdr *eth,
 				     struct ff_forward *out)
 {
 	void *data_end = (void *)(long)ctx->data_end;
-	struct iphdr *iph = (void *)(eth + 1) + in->tag_len;
+	struct iphdr *iph = (void *)(eth + 1);
 	struct bpf_fib_lookup fib = {};
-	__u32 frame_len, ip_len, verdict, l2_len = sizeof(*eth) + in->tag_len;
+	__u32 frame_len, ip_len, verdict;
 
 	if ((void *)(iph + 1) > data_end)
 		return FF_PASS_MALFORMED;
@@ -144,7 +148,7 @@ static __always_inline __u32 ff_ipv4(struct xdp_md *ctx, struct ethhdr *eth,
 		return FF_PASS_MALFORMED;
 	ip_len = bpf_ntohs(iph->tot_len);
 	frame_len = (__u32)((void *)data_end - (void *)eth);
-	if (ip_len < sizeof(*iph) || l2_len + ip_len > frame_len)
+	if (ip_len < sizeof(*iph) || sizeof(*eth) + ip_len > frame_len)
 		return FF_PASS_MALFORMED;
 	/* Options first: the checksum below covers the 20-byte header only. */
 	if (iph->ihl > 5)
@@ -182,7 +186,7 @@ static __always_inline __u32 ff_ipv4(struct xdp_md *ctx, struct ethhdr *eth,
 
 	ff_ipv4_decrease_ttl(iph);
 	ff_set_macs(eth, &fib);
-	out->trim = frame_len - l2_len - ip_len;
+	out->trim = frame_len - sizeof(*eth) - ip_len;
 	return FF_FORWARDED;
 }
 
@@ -191,9 +195,9 @@ static __always_inline __u32 ff_ipv6(struct xdp_md *ctx, struct ethhdr *eth,
 				     struct ff_forward *out)
 {
 	void *data_end = (void *)(long)ctx->data_end;
-	struct ipv6hdr *ip6h = (void *)(eth + 1) + in->tag_len;
+	struct ipv6hdr *ip6h = (void *)(eth + 1);
 	struct bpf_fib_lookup fib = {};
-	__u32 frame_len, ip_len, verdict, l2_len = sizeof(*eth) + in->tag_len;
+	__u32 frame_len, ip_len, verdict;
 
 	if ((void *)(ip6h + 1) > data_end)
 		return FF_PASS_MALFORMED;
@@ -201,7 +205,7 @@ static __always_inline __u32 ff_ipv6(struct xdp_md *ctx, struct ethhdr *eth,
 		return FF_PASS_MALFORMED;
 	ip_len = sizeof(*ip6h) + bpf_ntohs(ip6h->payload_len);
 	frame_len = (__u32)((void *)data_end - (void *)eth);
-	if (l2_len + ip_len > frame_len)
+	if (sizeof(*eth) + ip_len > frame_len)
 		return FF_PASS_MALFORMED;
 	if (ff_ipv6_extension(ip6h->nexthdr))
 		return FF_PASS_IP_OPTIONS;
@@ -231,7 +235,7 @@ static __always_inline __u32 ff_ipv6(struct xdp_md *ctx, struct ethhdr *eth,
 
 	ip6h->hop_limit--;
 	ff_set_macs(eth, &fib);
-	out->trim = frame_len - l2_len - ip_len;
+	out->trim = frame_len - sizeof(*eth) - ip_len;
 	return FF_FORWARDED;
 }
 
@@ -243,7 +247,6 @@ static __always_inline __u32 ff_decide(struct xdp_md *ctx,
 	void *data = (void *)(long)ctx->data;
 	void *data_end = (void *)(long)ctx->data_end;
 	struct ethhdr *eth = data;
-	__be16 proto;
 
 	if ((config->flags & FF_CONFIG_STEP_ASIDE) || (in->port->flags & FF_PORT_STEPPED_ASIDE))
 		return FF_PASS_STEPPED_ASIDE;
@@ -252,15 +255,7 @@ static __always_inline __u32 ff_decide(struct xdp_md *ctx,
 	if (!ff_mac_equal(eth->h_dest, in->port->mac))
 		return FF_PASS_NOT_FOR_ROUTER;
 
-	proto = eth->h_proto;
-	if (in->tag_len) {
-		struct ff_vlan_tag *tag = (void *)(eth + 1);
-
-		if ((void *)(tag + 1) > data_end)
-			return FF_PASS_MALFORMED;
-		proto = tag->encapsulated_proto;
-	}
-	switch (proto) {
+	switch (eth->h_proto) {
 	case bpf_htons(ETH_P_IP):
 		return ff_ipv4(ctx, eth, config, in, out);
 	case bpf_htons(ETH_P_IPV6):
@@ -275,14 +270,13 @@ int fibfast_xdp(struct xdp_md *ctx)
 {
 	__u64 bytes = (__u64)(ctx->data_end - ctx->data);
 	__u32 ingress = ctx->ingress_ifindex;
+	struct ff_vlan_held held = {};
 	struct ff_forward out = {};
 	struct ff_port_info *in_port;
 	struct ff_config *config;
-	__u32 zero = 0, verdict, tag_len = 0, priority = 0;
-	int delta;
-
+	__u32 zero = 0, verdict, priority = 0;
 	/* A tagged frame arrives, for the kernel, on its VLAN device. */
-	verdict = ff_vlan_arrival(ctx, &ingress, &tag_len, &priority);
+	verdict = ff_vlan_arrival(ctx, &ingress, &priority, &held);
 	in_port = ff_port(ingress);
 	if (verdict != FF_FORWARDED && in_port && in_port->slot < FF_MAX_PORTS) {
 		ff_count(in_port->slot, verdict, bytes);
@@ -297,21 +291,34 @@ int fibfast_xdp(struct xdp_md *ctx)
 		ff_count(in_port->slot, FF_PASS_UNKNOWN_PORT, bytes);
 		return XDP_PASS;
 	}
+	if (ff_vlan_tagged(ctx, ingress) && ff_vlan_pop(ctx)) {
+		ff_count(in_port->slot, FF_PASS_VLAN, bytes);
+		return XDP_PASS;
+	}
 
-	struct ff_ingress in = { .port = in_port, .ifindex = ingress, .tag_len = tag_len, .priority = priority };
+	struct ff_ingress in = { .port = in_port, .ifindex = ingress, .priority = priority };
 
 	verdict = ff_decide(ctx, &in, config, &out);
 	ff_count(in_port->slot, verdict, bytes);
-	if (verdict != FF_FORWARDED)
+	if (verdict != FF_FORWARDED) {
+		/* The kernel gets the frame as it arrived: the handlers only
+		 * write to frames they forward. */
+		if (ff_vlan_tagged(ctx, ingress) && ff_vlan_push(ctx, held.proto, held.tci))
+			return XDP_ABORTED;
 		return XDP_PASS;
+	}
 
 	/* ip_rcv trims Ethernet padding to the IP length; do the same so the
 	 * frame leaves exactly as long as the kernel would send it. */
 	if (out.trim && bpf_xdp_adjust_tail(ctx, -(int)out.trim) == 0)
 		bytes -= out.trim;
-	if (ff_vlan_retag(ctx, tag_len, out.vlan_proto, out.vlan_tci, &delta))
-		return XDP_ABORTED;
-	bytes += delta;
+	if (ff_vlan_tagged(ctx, ingress))
+		bytes -= FF_VLAN_HLEN;
+	if (out.vlan_proto) {
+		if (ff_vlan_push(ctx, out.vlan_proto, bpf_htons(out.vlan_tci)))
+			return XDP_ABORTED;
+		bytes += FF_VLAN_HLEN;
+	}
 	ff_count(out.egress_slot, FF_TRANSMITTED, bytes);
 	/* The fallback only matters if the port left the devmap since the
 	 * ff_port_info check above: the kernel then forwards the frame. */

@@ -43,18 +43,25 @@ static __always_inline int ff_is_vlan_proto(__be16 proto)
 	return proto == bpf_htons(ETH_P_8021Q) || proto == bpf_htons(ETH_P_8021AD);
 }
 
+/* A tag taken off an arriving frame, in network order, to be put back
+ * exactly if the frame goes to the kernel after all. */
+struct ff_vlan_held {
+	__be16 proto;
+	__be16 tci;
+};
+
 /*
  * A tagged frame's port: the VLAN port of its (device, TPID, VID), with the
  * skb priority the kernel gives it from that device's ingress-qos-map.
- * Returns FF_FORWARDED ("no objection") and fills ifindex, tag_len and
- * priority; an untagged frame keeps its receiving device. What the fast path
+ * Returns FF_FORWARDED ("no objection") and fills ifindex, priority and the
+ * tag; an untagged frame keeps its receiving device. What the fast path
  * leaves to the kernel returns FF_PASS_VLAN: a VID that is no port's (the
  * kernel drops it or hands it to a VLAN device fibfast does not serve),
  * priority tags (VID 0: the kernel takes the tag off and receives the frame
  * on the lower device, priority unchanged) and stacked tags.
  */
 static __always_inline __u32 ff_vlan_arrival(struct xdp_md *ctx, __u32 *ifindex,
-					     __u32 *tag_len, __u32 *priority)
+					     __u32 *priority, struct ff_vlan_held *held)
 {
 	void *data = (void *)(long)ctx->data;
 	void *data_end = (void *)(long)ctx->data_end;
@@ -76,8 +83,12 @@ static __always_inline __u32 ff_vlan_arrival(struct xdp_md *ctx, __u32 *ifindex,
 	if (!arrival)
 		return FF_PASS_VLAN;
 	*ifindex = arrival->ifindex;
-	*tag_len = FF_VLAN_HLEN;
-	*priority = arrival->ingress_priority[(tci >> FF_VLAN_PCP_SHIFT) & 7];
+	/* The PCP from the TCI's first byte on the wire: a bound the verifier
+	 * sees (6.1's drops every bound through a byte swap, and clang drops
+	 * a "& 7" it knows to be redundant). */
+	*priority = arrival->ingress_priority[*(__u8 *)&tag->tci >> 5];
+	held->proto = eth->h_proto;
+	held->tci = tag->tci;
 	return FF_FORWARDED;
 }
 
@@ -97,68 +108,73 @@ static __always_inline __u32 ff_ipv4_priority(__u8 tos)
 /*
  * The TCI a frame leaves a VLAN port with: its VID and the PCP its
  * egress-qos-map gives the skb priority (vlan_dev_get_egress_qos_mask), DEI
- * clear. FF_PASS_VLAN where the fast path cannot tell that PCP.
+ * clear; -1 where the fast path cannot tell that PCP. A global function, so
+ * the verifier checks it once on its own: inlined, its test of the priority
+ * would split every path through the handlers by priority.
  */
-static __always_inline __u32 ff_vlan_egress_tci(__u32 slot, __u16 vid, __u32 priority, __u16 *tci)
+__noinline int ff_vlan_egress_tci(__u32 slot, __u32 vid, __u32 priority)
 {
 	__u32 *map = bpf_map_lookup_elem(&ff_vlan_egress, &slot);
 
 	if (!map || !(*map & FF_VLAN_EGRESS_LISTED) || priority > 7)
-		return FF_PASS_VLAN;
-	*tci = (__u16)(((*map >> (3 * priority)) & 7) << FF_VLAN_PCP_SHIFT) | vid;
-	return FF_FORWARDED;
+		return -1;
+	return (int)((((*map >> (3 * priority)) & 7) << FF_VLAN_PCP_SHIFT) | (vid & FF_VLAN_VID_MASK));
+}
+
+/* Tagged or not, told by ifindexes (ff_vlan_arrival changed it or not), read
+ * afresh at each question: a flag kept in a register would be a constant
+ * per path, and the verifier would walk the handlers once per value. */
+static __always_inline int ff_vlan_tagged(struct xdp_md *ctx, __u32 ingress)
+{
+	return ingress != *(volatile __u32 *)&ctx->ingress_ifindex;
 }
 
 /*
- * Gives the forwarded frame its egress tag: pushed (untagged in), rewritten
- * in place (tagged in and out), or taken off (tagged in, untagged out). The
- * 12 bytes of MAC addresses move by the tag's length either way. Sets the
- * change of length; -1 if the head could not move (then the frame, already
- * rewritten, can only be dropped).
+ * Takes the tag off: the 12 bytes of MAC addresses move up over it, so the
+ * family handlers see one frame layout whether it came tagged or not (one
+ * shape for the verifier too: a tag length carried through them doubles
+ * the paths it walks). 0, or -1 with the frame as it was.
  */
-static __always_inline int ff_vlan_retag(struct xdp_md *ctx, __u32 tag_len,
-					 __be16 proto, __u16 tci, int *delta)
+static __always_inline int ff_vlan_pop(struct xdp_md *ctx)
+{
+	void *data = (void *)(long)ctx->data;
+	void *data_end = (void *)(long)ctx->data_end;
+	__u32 macs[3];
+
+	if (data + ETH_HLEN + FF_VLAN_HLEN > data_end)
+		return -1;
+	__builtin_memcpy(macs, data, sizeof(macs));
+	__builtin_memcpy(data + FF_VLAN_HLEN, macs, sizeof(macs));
+	if (bpf_xdp_adjust_head(ctx, FF_VLAN_HLEN) == 0)
+		return 0;
+	data = (void *)(long)ctx->data;
+	data_end = (void *)(long)ctx->data_end;
+	if (data + sizeof(macs) <= data_end)
+		__builtin_memcpy(data, macs, sizeof(macs));
+	return -1;
+}
+
+/*
+ * Puts a tag (TPID and TCI in network order) between the MAC addresses and
+ * the EtherType: the egress port's tag on a forwarded frame, or the tag
+ * ff_vlan_pop took off a frame that goes to the kernel, which then gets
+ * the bytes that arrived. 0, or -1 if the head could not move.
+ */
+static __always_inline int ff_vlan_push(struct xdp_md *ctx, __be16 proto, __be16 tci)
 {
 	void *data, *data_end;
 	__u32 macs[3];
 
-	if (tag_len && proto) {
-		data = (void *)(long)ctx->data;
-		data_end = (void *)(long)ctx->data_end;
-		if (data + ETH_HLEN + FF_VLAN_HLEN > data_end)
-			return -1;
-		((struct ethhdr *)data)->h_proto = proto;
-		((struct ff_vlan_tag *)(data + ETH_HLEN))->tci = bpf_htons(tci);
-		*delta = 0;
-		return 0;
-	}
-	if (proto) {
-		if (bpf_xdp_adjust_head(ctx, -FF_VLAN_HLEN))
-			return -1;
-		data = (void *)(long)ctx->data;
-		data_end = (void *)(long)ctx->data_end;
-		if (data + ETH_HLEN + FF_VLAN_HLEN > data_end)
-			return -1;
-		__builtin_memcpy(macs, data + FF_VLAN_HLEN, sizeof(macs));
-		__builtin_memcpy(data, macs, sizeof(macs));
-		((struct ethhdr *)data)->h_proto = proto;
-		((struct ff_vlan_tag *)(data + ETH_HLEN))->tci = bpf_htons(tci);
-		*delta = FF_VLAN_HLEN;
-		return 0;
-	}
-	if (tag_len) {
-		data = (void *)(long)ctx->data;
-		data_end = (void *)(long)ctx->data_end;
-		if (data + ETH_HLEN + FF_VLAN_HLEN > data_end)
-			return -1;
-		__builtin_memcpy(macs, data, sizeof(macs));
-		__builtin_memcpy(data + FF_VLAN_HLEN, macs, sizeof(macs));
-		if (bpf_xdp_adjust_head(ctx, FF_VLAN_HLEN))
-			return -1;
-		*delta = -FF_VLAN_HLEN;
-		return 0;
-	}
-	*delta = 0;
+	if (bpf_xdp_adjust_head(ctx, -FF_VLAN_HLEN))
+		return -1;
+	data = (void *)(long)ctx->data;
+	data_end = (void *)(long)ctx->data_end;
+	if (data + ETH_HLEN + FF_VLAN_HLEN > data_end)
+		return -1;
+	__builtin_memcpy(macs, data + FF_VLAN_HLEN, sizeof(macs));
+	__builtin_memcpy(data, macs, sizeof(macs));
+	((struct ethhdr *)data)->h_proto = proto;
+	((struct ff_vlan_tag *)(data + ETH_HLEN))->tci = tci;
 	return 0;
 }
 
