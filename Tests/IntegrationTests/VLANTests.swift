@@ -39,6 +39,17 @@ final class VLANTests: XCTestCase {
         XCTAssertEqual(try after.port("p1.100").forwarded.packets - before.port("p1.100").forwarded.packets, 40)
         XCTAssertEqual(try after.port("p0").transmitted.packets - before.port("p0").transmitted.packets, 40)
         XCTAssertEqual(try lab.kernelForwarded(), kernelBefore, "the router's kernel forwarded some of them")
+
+        // status names the VLAN port's lower device and VID, in both forms.
+        let text = try lab.check(lab.fibfast(["status"])).stdout
+        XCTAssertTrue(text.contains("p1.100: ifindex ") && text.contains(" vlan 100 (802.1Q) on p1 prog "), text)
+        let json = try lab.check(lab.fibfast(["status", "--json"])).stdout
+        let status = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any])
+        let ports = try XCTUnwrap(((status["fastPaths"] as? [[String: Any]])?.first?["ports"]) as? [[String: Any]])
+        let vlan = try XCTUnwrap(ports.first { $0["name"] as? String == "p1.100" }?["vlan"] as? [String: Any], json)
+        XCTAssertEqual(vlan["lower"] as? String, "p1")
+        XCTAssertEqual(vlan["id"] as? Int, Self.vid100)
+        XCTAssertEqual(vlan["proto"] as? String, "802.1Q")
     }
 
     /// In and out of the same device on two VLANs, with an egress-qos-map:
