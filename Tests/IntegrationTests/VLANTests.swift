@@ -82,6 +82,54 @@ final class VLANTests: XCTestCase {
         XCTAssertTrue(fast.allSatisfy { $0.vlan_tci == (5 << 13) | 200 }, "\(fast.prefix(2))")
     }
 
+    /// Crafted tagged frames, router on a stick from VLAN 100 to VLAN 200,
+    /// with both priority maps in play: IPv4 TOS classes (rt_tos2priority),
+    /// IPv6 PCPs through an ingress-qos-map, one to priority 9, which no
+    /// egress map entry of the fast path's covers (the kernel forwards it,
+    /// from the very bytes that arrived). Every frame out is the kernel's,
+    /// byte for byte, tag included.
+    func testTaggedFramesLeaveByteIdenticalToTheKernel() throws {
+        let lab = try Lab(self)
+        let v200 = try lab.addVLANs(self, egressQoS200: "0:5 2:3 4:1 6:7")
+        try lab.ip("link set p1.100 type vlan ingress-qos-map 1:2 3:6 5:9")
+        try lab.warmVLANs(v200)
+        let routerMAC = try RawFrames.mac(lab.exec(.rtr, ["cat", "/sys/class/net/p1.100/address"]).stdout.trimmingCharacters(in: .whitespacesAndNewlines))
+        let hostMAC = try RawFrames.mac(lab.exec(.dst, ["cat", "/sys/class/net/eth0/address"]).stdout.trimmingCharacters(in: .whitespacesAndNewlines))
+        func tagged(_ frame: [UInt8], pcp: UInt16) -> [UInt8] {
+            Array(frame[0..<12]) + RawFrames.be16(0x8100) + RawFrames.be16(pcp << 13 | UInt16(Self.vid100)) + Array(frame[12...])
+        }
+        var frames: [[UInt8]] = []
+        for (i, tos) in [0x00, 0x08, 0x10, 0x18].enumerated() {
+            frames.append(tagged(RawFrames.udp4(ethDst: routerMAC, ethSrc: hostMAC, src: "10.3.0.2", dst: "10.4.0.2",
+                                                dport: 9995, payload: Array("fibfast \(i)".utf8), id: UInt16(i + 1), tos: UInt8(tos)), pcp: UInt16(i)))
+        }
+        for pcp in [0, 1, 3, 5] {
+            frames.append(tagged(RawFrames.udp6(ethDst: routerMAC, ethSrc: hostMAC, src: "fd00:3::2", dst: "fd00:4::2",
+                                                dport: 9995, payload: Array("fibfast \(pcp)".utf8)), pcp: UInt16(pcp)))
+        }
+        func run() throws -> [String] {
+            try lab.capture(on: .dst, count: frames.count, proto: "udp", dport: 9995) {
+                try lab.check(lab.exec(.dst, [Command.python, Lab.packetTool, "frame", "--iface", "eth0"]
+                                       + frames.flatMap { ["--hex", RawFrames.hex($0)] }))
+            }.map { "\($0.vlan_tpid ?? -1) \($0.vlan_tci ?? -1) \($0.hex ?? "")" }.sorted()
+        }
+        let kernel = try run()
+        XCTAssertEqual(kernel.count, frames.count)
+        let agent = try lab.attach(["p1.100", "p1.200"])
+        let before = try lab.stats()
+        let kernelBefore = try lab.kernelForwarded()
+        let fast = try run()
+        XCTAssertEqual(fast, kernel)
+        let after = try lab.stats { try $0.port("p1.100").passed("vlan") - before.port("p1.100").passed("vlan") >= 1 }
+        XCTAssertEqual(try after.port("p1.100").forwarded.packets - before.port("p1.100").forwarded.packets, 7, agent.log)
+        XCTAssertEqual(try after.port("p1.200").transmitted.packets - before.port("p1.200").transmitted.packets, 7)
+        XCTAssertEqual(try after.port("p1.100").passed("vlan") - before.port("p1.100").passed("vlan"), 1)
+        XCTAssertEqual(try lab.kernelForwarded() - kernelBefore, 1, "the priority-9 frame is the kernel's")
+        // PCPs: egress-qos-map of priorities 0, 2, 6, 4 (IPv4) and 0, 2, 6, 9 (IPv6).
+        let pcps = fast.map { Int($0.split(separator: " ")[1])! >> 13 }.sorted()
+        XCTAssertEqual(pcps, [0, 1, 3, 3, 5, 5, 7, 7], "\(fast)")
+    }
+
     func testFollowsVLANPortDownUpDeleteAndRecreate() throws {
         let lab = try Lab(self)
         let v200 = try lab.addVLANs(self)

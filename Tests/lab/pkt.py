@@ -399,6 +399,7 @@ def cmd_capture(a):
             return
         if tag is not None:
             r["vlan_tci"], r["vlan_tpid"] = tag
+        r["hex"] = frame.hex()
         if where[s] is not None:
             r["netns"] = where[s]
         print(json.dumps(r), flush=True)
@@ -408,16 +409,16 @@ def cmd_capture(a):
 
 
 def cmd_frame(a):
-    hexstr = "".join(c for c in a.hex if c not in " :.-\n\t")
     try:
-        data = bytes.fromhex(hexstr)
+        frames = [bytes.fromhex("".join(c for c in h if c not in " :.-\n\t")) for h in a.hex]
     except ValueError:
         die("--hex is not a hex string")
     s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, 0)
     try:
         s.bind((a.iface, 0))
         for _ in range(a.count):
-            s.send(data)
+            for data in frames:
+                s.send(data)
     except OSError as e:
         die(f"cannot send on {a.iface}: {e.strerror}")
 
@@ -452,7 +453,8 @@ def main():
 
     p = sub.add_parser("frame", help="write a raw Ethernet frame")
     p.add_argument("--iface", required=True)
-    p.add_argument("--hex", required=True, help="whole frame from the destination MAC on")
+    p.add_argument("--hex", required=True, action="append",
+                   help="whole frame from the destination MAC on (repeatable: sent in order)")
     p.add_argument("--count", type=int, default=1)
 
     p = sub.add_parser("sink", help="receive a sequence-numbered stream, report loss and the longest gap")

@@ -168,9 +168,11 @@ struct CapturedPacket: Decodable {
     /// The VLAN tag it arrived with (TCI, TPID), nil untagged.
     var vlan_tci: Int?
     var vlan_tpid: Int?
+    /// The frame as the socket got it (a tag the kernel took off is in vlan_tci).
+    var hex: String?
 
     enum CodingKeys: String, CodingKey {
-        case family, src, dst, ttl, proto, len, dport, icmp_type, icmp_code, eth_src, eth_dst, netns, vlan_tci, vlan_tpid
+        case family, src, dst, ttl, proto, len, dport, icmp_type, icmp_code, eth_src, eth_dst, netns, vlan_tci, vlan_tpid, hex
     }
 
     init(from decoder: Decoder) throws {
