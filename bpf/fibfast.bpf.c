@@ -69,6 +69,7 @@ static __always_inline __u32 ff_egress(const struct bpf_fib_lookup *fib,
 {
 	__u32 egress = fib->ifindex;
 	struct ff_port_info *port;
+	int tci;
 
 	if (egress == ingress)
 		return FF_PASS_SAME_PORT;
@@ -84,14 +85,11 @@ static __always_inline __u32 ff_egress(const struct bpf_fib_lookup *fib,
 	out->egress_ifindex = egress;
 	out->transmit_ifindex = port->transmit_ifindex ?: egress;
 	out->egress_slot = port->slot;
+	tci = ff_vlan_egress_tci(port->vlan_proto, port->slot, port->vlan_id, out->priority);
+	if (tci < 0)
+		return FF_PASS_VLAN;
 	out->vlan_proto = port->vlan_proto;
-	if (port->vlan_proto) {
-		int tci = ff_vlan_egress_tci(port->slot, port->vlan_id, out->priority);
-
-		if (tci < 0)
-			return FF_PASS_VLAN;
-		out->vlan_tci = (__u16)tci;
-	}
+	out->vlan_tci = (__u16)tci;
 	return FF_FORWARDED;
 }
 

@@ -108,13 +108,19 @@ static __always_inline __u32 ff_ipv4_priority(__u8 tos)
 /*
  * The TCI a frame leaves a VLAN port with: its VID and the PCP its
  * egress-qos-map gives the skb priority (vlan_dev_get_egress_qos_mask), DEI
- * clear; -1 where the fast path cannot tell that PCP. A global function, so
- * the verifier checks it once on its own: inlined, its test of the priority
- * would split every path through the handlers by priority.
+ * clear; 0 for a port without a tag (proto 0); -1 where the fast path cannot
+ * tell that PCP. A global function, so the verifier checks it once on its
+ * own, and the caller sees one unknown answer for every port: inlined, its
+ * tests would split every path through the handlers by port kind and
+ * priority.
  */
-__noinline int ff_vlan_egress_tci(__u32 slot, __u32 vid, __u32 priority)
+__noinline int ff_vlan_egress_tci(__u32 proto, __u32 slot, __u32 vid, __u32 priority)
 {
-	__u32 *map = bpf_map_lookup_elem(&ff_vlan_egress, &slot);
+	__u32 *map;
+
+	if (!proto)
+		return 0;
+	map = bpf_map_lookup_elem(&ff_vlan_egress, &slot);
 
 	if (!map || !(*map & FF_VLAN_EGRESS_LISTED) || priority > 7)
 		return -1;
@@ -133,9 +139,10 @@ static __always_inline int ff_vlan_tagged(struct xdp_md *ctx, __u32 ingress)
  * Takes the tag off: the 12 bytes of MAC addresses move up over it, so the
  * family handlers see one frame layout whether it came tagged or not (one
  * shape for the verifier too: a tag length carried through them doubles
- * the paths it walks). 0, or -1 with the frame as it was.
+ * the paths it walks; global, so its own branches split none of them).
+ * 0, or -1 with the frame as it was.
  */
-static __always_inline int ff_vlan_pop(struct xdp_md *ctx)
+__noinline int ff_vlan_pop(struct xdp_md *ctx)
 {
 	void *data = (void *)(long)ctx->data;
 	void *data_end = (void *)(long)ctx->data_end;
