@@ -39,13 +39,6 @@ public struct StatusReport: Sendable, Codable, Equatable {
         public var id: UInt16
         /// "802.1Q" or "802.1ad".
         public var proto: String
-
-        public init(lower: String, lowerIfindex: UInt32, id: UInt16, proto: String) {
-            self.lower = lower
-            self.lowerIfindex = lowerIfindex
-            self.id = id
-            self.proto = proto
-        }
     }
 
     public struct Agent: Sendable, Codable, Equatable {
