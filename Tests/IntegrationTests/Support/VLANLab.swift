@@ -68,14 +68,43 @@ extension Lab {
                                "--count", "\(count)", "--port", "\(port)"]))
     }
 
-    /// The router kernel's own forwarding counters (IPv4 ForwDatagrams, IPv6 OutForwDatagrams).
-    func kernelForwarded() throws -> UInt64 {
-        let v4 = try exec(.rtr, ["cat", "/proc/net/snmp"]).stdout.split(separator: "\n").filter { $0.hasPrefix("Ip:") }
-        guard v4.count == 2 else { throw LabError.command("/proc/net/snmp", "no Ip lines") }
-        let names = v4[0].split(separator: " "), values = v4[1].split(separator: " ")
-        let forw = names.firstIndex(of: "ForwDatagrams").map { UInt64(values[$0]) ?? 0 } ?? 0
-        let v6 = try exec(.rtr, ["cat", "/proc/net/snmp6"]).stdout.split(separator: "\n")
-            .first { $0.hasPrefix("Ip6OutForwDatagrams") }?.split(whereSeparator: { $0 == " " || $0 == "\t" }).last
-        return forw + (v6.flatMap { UInt64($0) } ?? 0)
+    /// The router kernel's own forwarding counter (IPv4 ForwDatagrams plus
+    /// IPv6 OutForwDatagrams), and the port unreachables (both families) the
+    /// sinks sent for datagrams no socket took: ICMP errors that router's
+    /// kernel forwards too, the fast path leaving them to it.
+    struct KernelForwarding {
+        var forwarded: Int64
+        var unreachables: Int64
+    }
+
+    func kernelForwarding(sinks: [String]) throws -> KernelForwarding {
+        KernelForwarding(forwarded: try snmp(namespace(.rtr), "Ip", "ForwDatagrams", v6: "Ip6OutForwDatagrams"),
+                         unreachables: try sinks.reduce(0) { try $0 + snmp($1, "Icmp", "OutDestUnreachs", v6: "Icmp6OutDestUnreachs") })
+    }
+
+    /// What the router's kernel forwarded since `before` besides the sinks'
+    /// unreachables, once `expected` and those have crossed it (an
+    /// unreachable is counted by its sink before the router forwards it).
+    func kernelForwarded(since before: KernelForwarding, sinks: [String], expected: Int64) throws -> Int64 {
+        var now = before
+        func others() -> Int64 { (now.forwarded - before.forwarded) - (now.unreachables - before.unreachables) }
+        try? eventually(10, "the router's kernel forwarding \(expected) datagrams") {
+            now = try kernelForwarding(sinks: sinks)
+            return others() >= expected
+        }
+        return others()
+    }
+
+    /// A counter of /proc/net/snmp (a line of names under `group`, then one
+    /// of values) plus one of /proc/net/snmp6 (a name and a value a line).
+    private func snmp(_ ns: String, _ group: String, _ name: String, v6: String) throws -> Int64 {
+        let lines = try check(Command.run(["ip", "netns", "exec", ns, "cat", "/proc/net/snmp"])).stdout
+            .split(separator: "\n").filter { $0.hasPrefix(group + ":") }
+        guard lines.count == 2 else { throw LabError.command("/proc/net/snmp", "no \(group) lines") }
+        let names = lines[0].split(separator: " "), values = lines[1].split(separator: " ")
+        let v4 = names.firstIndex(of: Substring(name)).flatMap { Int64(values[$0]) } ?? 0
+        let six = try check(Command.run(["ip", "netns", "exec", ns, "cat", "/proc/net/snmp6"])).stdout.split(separator: "\n")
+            .first { $0.hasPrefix(v6 + " ") || $0.hasPrefix(v6 + "\t") }?.split(whereSeparator: { $0 == " " || $0 == "\t" }).last
+        return v4 + (six.flatMap { Int64($0) } ?? 0)
     }
 }
