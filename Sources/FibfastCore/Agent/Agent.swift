@@ -140,7 +140,7 @@ public actor Agent {
             logger.warning("net.ipv4.nexthop_compat_mode is 0: routes through nexthop objects (ip nexthop) are forwarded as the kernel's FIB says, but their next hops are not kept resolved ahead of traffic; set it to 1 (the default) for that")
         }
         logger.debug("which ports take XDP redirects: from \(table.transmitSource)")
-        logger.info("fast path running: program id \(program.info.id), \(request.direct ? "direct" : "full") FIB lookup, \(attached.count) ports")
+        logger.info("fast path running: program id \(program.info.id), \(request.direct ? "direct" : "full") FIB lookup, \(plan.ports.count) ports")
         self.program = program
         self.ports = table
         self.failureWatch = failureWatch
