@@ -43,12 +43,14 @@
 #include "lib/fib.h"
 #include "lib/rewrite.h"
 #include "lib/xdp_errors.h"
+#include "lib/vlan.h"
 
 /* The port a frame arrived on, as the kernel routes it: the device the FIB
  * is asked from, and that device's entry. */
 struct ff_ingress {
 	const struct ff_port_info *port;
 	__u32 ifindex;
+	__u32 priority;  /* skb->priority the kernel gives the frame on arrival */
 };
 
 /* What a family handler hands back when it decides to forward. */
@@ -57,6 +59,9 @@ struct ff_forward {
 	__u32 transmit_ifindex;  /* the device the frame is handed to (devmap key) */
 	__u32 egress_slot;
 	__u32 trim;  /* link-layer padding beyond the IP length, to cut */
+	__u32 priority;      /* skb->priority when the frame leaves (lib/vlan.h) */
+	__be16 vlan_proto;   /* the egress port's tag, 0 for none */
+	__u16 vlan_tci;
 };
 
 static __always_inline __u32 ff_egress(const struct bpf_fib_lookup *fib,
@@ -64,6 +69,7 @@ static __always_inline __u32 ff_egress(const struct bpf_fib_lookup *fib,
 {
 	__u32 egress = fib->ifindex;
 	struct ff_port_info *port;
+	int tci;
 
 	if (egress == ingress)
 		return FF_PASS_SAME_PORT;
@@ -79,6 +85,11 @@ static __always_inline __u32 ff_egress(const struct bpf_fib_lookup *fib,
 	out->egress_ifindex = egress;
 	out->transmit_ifindex = port->transmit_ifindex ?: egress;
 	out->egress_slot = port->slot;
+	tci = ff_vlan_egress_tci(port->vlan_proto, port->slot, port->vlan_id, out->priority);
+	if (tci < 0)
+		return FF_PASS_VLAN;
+	out->vlan_proto = port->vlan_proto;
+	out->vlan_tci = (__u16)tci;
 	return FF_FORWARDED;
 }
 
@@ -162,6 +173,7 @@ static __always_inline __u32 ff_ipv4(struct xdp_md *ctx, struct ethhdr *eth,
 			return verdict;
 	}
 
+	out->priority = ff_ipv4_priority(iph->tos);
 	verdict = ff_route(ctx, &fib, config->fib_flags, in, out);
 	if (verdict != FF_FORWARDED)
 		return verdict;
@@ -213,6 +225,8 @@ static __always_inline __u32 ff_ipv6(struct xdp_md *ctx, struct ethhdr *eth,
 	if (verdict != FF_FORWARDED)
 		return verdict;
 
+	/* ip6_forward leaves skb->priority as it arrived. */
+	out->priority = in->priority;
 	verdict = ff_route(ctx, &fib, fib_flags, in, out);
 	if (verdict != FF_FORWARDED)
 		return verdict;
@@ -254,12 +268,18 @@ int fibfast_xdp(struct xdp_md *ctx)
 {
 	__u64 bytes = (__u64)(ctx->data_end - ctx->data);
 	__u32 ingress = ctx->ingress_ifindex;
+	struct ff_vlan_held held = {};
 	struct ff_forward out = {};
 	struct ff_port_info *in_port;
 	struct ff_config *config;
-	__u32 zero = 0, verdict;
-
+	__u32 zero = 0, verdict, priority = 0;
+	/* A tagged frame arrives, for the kernel, on its VLAN device. */
+	verdict = ff_vlan_arrival(ctx, &ingress, &priority, &held);
 	in_port = ff_port(ingress);
+	if (verdict != FF_FORWARDED && in_port && in_port->slot < FF_MAX_PORTS) {
+		ff_count(in_port->slot, verdict, bytes);
+		return XDP_PASS;
+	}
 	if (!in_port || in_port->slot >= FF_MAX_PORTS) {
 		ff_count(FF_SLOT_UNKNOWN, FF_PASS_UNKNOWN_PORT, bytes);
 		return XDP_PASS;
@@ -269,18 +289,34 @@ int fibfast_xdp(struct xdp_md *ctx)
 		ff_count(in_port->slot, FF_PASS_UNKNOWN_PORT, bytes);
 		return XDP_PASS;
 	}
+	if (ff_vlan_tagged(ctx, ingress) && ff_vlan_pop(ctx)) {
+		ff_count(in_port->slot, FF_PASS_VLAN, bytes);
+		return XDP_PASS;
+	}
 
-	struct ff_ingress in = { .port = in_port, .ifindex = ingress };
+	struct ff_ingress in = { .port = in_port, .ifindex = ingress, .priority = priority };
 
 	verdict = ff_decide(ctx, &in, config, &out);
 	ff_count(in_port->slot, verdict, bytes);
-	if (verdict != FF_FORWARDED)
+	if (verdict != FF_FORWARDED) {
+		/* The kernel gets the frame as it arrived: the handlers only
+		 * write to frames they forward. */
+		if (ff_vlan_tagged(ctx, ingress) && ff_vlan_push(ctx, held.proto, held.tci))
+			return XDP_ABORTED;
 		return XDP_PASS;
+	}
 
 	/* ip_rcv trims Ethernet padding to the IP length; do the same so the
 	 * frame leaves exactly as long as the kernel would send it. */
 	if (out.trim && bpf_xdp_adjust_tail(ctx, -(int)out.trim) == 0)
 		bytes -= out.trim;
+	if (ff_vlan_tagged(ctx, ingress))
+		bytes -= FF_VLAN_HLEN;
+	if (out.vlan_proto) {
+		if (ff_vlan_push(ctx, out.vlan_proto, bpf_htons(out.vlan_tci)))
+			return XDP_ABORTED;
+		bytes += FF_VLAN_HLEN;
+	}
 	ff_count(out.egress_slot, FF_TRANSMITTED, bytes);
 	/* The fallback only matters if the port left the devmap since the
 	 * ff_port_info check above: the kernel then forwards the frame. */

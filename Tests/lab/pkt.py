@@ -43,6 +43,10 @@ import sys
 import time
 
 ETH_P_ALL = 0x0003
+SOL_PACKET = 263
+PACKET_AUXDATA = 8
+TP_STATUS_VLAN_VALID = 1 << 4
+TP_STATUS_VLAN_TPID_VALID = 1 << 6
 ETH_P_IP = 0x0800
 ETH_P_IPV6 = 0x86DD
 VLAN_TPIDS = (0x8100, 0x88A8)
@@ -343,7 +347,20 @@ def open_capture(iface):
     # Protocol 0 at creation and ETH_P_ALL at bind: no frame from another interface slips in between.
     s.bind((iface, ETH_P_ALL))
     s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
+    # The kernel takes a received frame's VLAN tag out of the data before taps see it; auxdata
+    # hands it back (tpacket_auxdata).
+    s.setsockopt(SOL_PACKET, PACKET_AUXDATA, 1)
     return s
+
+
+def vlan_of(ancillary):
+    """The tag the kernel took off the frame, from PACKET_AUXDATA: (tci, tpid) or None."""
+    for level, kind, data in ancillary:
+        if level == SOL_PACKET and kind == PACKET_AUXDATA and len(data) >= 20:
+            status, _, _, _, _, tci, tpid = struct.unpack_from("=IIIHHHH", data)
+            if status & TP_STATUS_VLAN_VALID:
+                return tci, (tpid if status & TP_STATUS_VLAN_TPID_VALID else 0x8100)
+    return None
 
 
 def cmd_capture(a):
@@ -360,9 +377,10 @@ def cmd_capture(a):
 
     def take(s):
         # GRO on the end hosts can merge TCP segments up to 64 KiB.
-        frame, addr = s.recvfrom(1 << 17)
+        frame, ancillary, _, addr = s.recvmsg(1 << 17, socket.CMSG_SPACE(64))
         if addr[2] == PACKET_OUTGOING:
             return
+        tag = vlan_of(ancillary)
         try:
             r = parse(frame)
         except (struct.error, IndexError, ValueError):
@@ -379,6 +397,9 @@ def cmd_capture(a):
             return
         if a.icmp_type is not None and r["icmp_type"] != a.icmp_type:
             return
+        if tag is not None:
+            r["vlan_tci"], r["vlan_tpid"] = tag
+        r["hex"] = frame.hex()
         if where[s] is not None:
             r["netns"] = where[s]
         print(json.dumps(r), flush=True)
@@ -388,16 +409,16 @@ def cmd_capture(a):
 
 
 def cmd_frame(a):
-    hexstr = "".join(c for c in a.hex if c not in " :.-\n\t")
     try:
-        data = bytes.fromhex(hexstr)
+        frames = [bytes.fromhex("".join(c for c in h if c not in " :.-\n\t")) for h in a.hex]
     except ValueError:
         die("--hex is not a hex string")
     s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, 0)
     try:
         s.bind((a.iface, 0))
         for _ in range(a.count):
-            s.send(data)
+            for data in frames:
+                s.send(data)
     except OSError as e:
         die(f"cannot send on {a.iface}: {e.strerror}")
 
@@ -432,7 +453,8 @@ def main():
 
     p = sub.add_parser("frame", help="write a raw Ethernet frame")
     p.add_argument("--iface", required=True)
-    p.add_argument("--hex", required=True, help="whole frame from the destination MAC on")
+    p.add_argument("--hex", required=True, action="append",
+                   help="whole frame from the destination MAC on (repeatable: sent in order)")
     p.add_argument("--count", type=int, default=1)
 
     p = sub.add_parser("sink", help="receive a sequence-numbered stream, report loss and the longest gap")

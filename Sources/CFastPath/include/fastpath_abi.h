@@ -30,6 +30,8 @@
 #define FF_MAP_LOCAL_V4 "ff_local_v4"
 #define FF_MAP_PORT_INDEX "ff_port_index"
 #define FF_MAP_LOCAL_V4_FILTER "ff_local_v4_filter"
+#define FF_MAP_VLANS "ff_vlans"
+#define FF_MAP_VLAN_EGRESS "ff_vlan_egress"
 
 /* The router's own IPv4 addresses the agent keeps in ff_local_v4. */
 #define FF_MAX_LOCAL_V4 4096
@@ -86,6 +88,7 @@ enum ff_verdict {
 	FF_TRANSMITTED,          /* egress side: frames sent out of this port by the fast path */
 	FF_PASS_SOURCE_CHECK,    /* IPv4 source fails rp_filter, or is not a unicast route (e.g. the router's own) */
 	FF_PASS_NO_XDP_TRANSMIT, /* egress port's device cannot take a redirect from this port (VLAN, macvlan, ...) */
+	FF_PASS_VLAN,            /* a tag that is no VLAN port's, a priority or stacked tag, a priority the fast path cannot map */
 	FF_VERDICT_COUNT
 };
 
@@ -168,6 +171,29 @@ struct ff_port_info {
  * qdisc): frames arriving on it and frames routed out of it go to the
  * kernel, which runs it. */
 #define FF_PORT_STEPPED_ASIDE (1 << 6)
+
+/*
+ * VLAN ports. A tagged frame on a device that carries VLAN ports arrives,
+ * for the kernel, on the VLAN device of its TPID and VID (vlan_do_receive):
+ * ff_vlans maps (receiving device, TPID, VID) to that device and to the
+ * skb priority the kernel would give the frame (its ingress-qos-map).
+ */
+struct ff_vlan_key {
+	__u32 ifindex;  /* the lower device the tag arrives on */
+	__be16 proto;   /* TPID, network order */
+	__u16 vid;
+};
+
+struct ff_vlan_arrival {
+	__u32 ifindex;                /* the VLAN port */
+	__u32 ingress_priority[8];    /* skb->priority for each PCP (ingress-qos-map) */
+};
+
+/* ff_vlan_egress, an array by the VLAN port's counter slot: the PCP its
+ * egress-qos-map gives skb priorities 0 to 7, 3 bits each (priority p in
+ * bits 3p..3p+2), and FF_VLAN_EGRESS_LISTED. A frame with a priority above
+ * 7 (only IPv6, from an ingress-qos-map) goes to the kernel. */
+#define FF_VLAN_EGRESS_LISTED (1u << 31)
 
 /* Single-entry array map, key 0: set by the agent, read on every packet. */
 struct ff_config {

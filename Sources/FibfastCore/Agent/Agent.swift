@@ -49,9 +49,14 @@ public actor Agent {
         // is taken over rather than replaced: same maps, same links.
         let pins = request.keepOnExit ? try Pins.prepare(bpffs: request.bpffs) : Pins.existing(bpffs: request.bpffs)
         let pinned = try pins.flatMap { try PinnedFastPath.find(pins: $0, ports: plan.ports, allLinks: allLinks) }
-        let replacing = try checkPortsAreFree(plan.ports, adopting: Set(pinned.map { Array($0.links.keys) } ?? []))
+        // VLAN ports run on their lower devices (VLANPorts.swift).
+        let lowers = try VLANCheck.lowers(of: plan.ports, links: allLinks, keepOnExit: request.keepOnExit)
+        let devices = plan.ports.filter { $0.vlan == nil }
+        for device in devices + lowers { try VLANCheck.tagsReachXDP(device) }
+        let replacing = try checkPortsAreFree(devices + lowers.filter { lower in !devices.contains { $0.ifindex == lower.ifindex } },
+                                              adopting: Set(pinned.map { Array($0.links.keys) } ?? []))
         try checkNetfilter()
-        try checkTrafficControl(plan.ports)
+        try checkTrafficControl(plan.ports + lowers)
 
         // Forwarding switched on here is switched off again if the start
         // fails: a failed attach leaves the kernel as it found it.
@@ -71,6 +76,7 @@ public actor Agent {
         try configure(program.maps)
         let table = PortTable(names: plan.ports.map(\.name), maps: program.maps, programFD: program.programFD,
                               mode: request.mode, logger: logger, assumedTransmit: Set(request.xdpTransmit))
+        table.lowers.seen(allLinks)
         try table.configure(plan.ports)
         let sourceCheck = SourceCheck(maps: program.maps, logger: logger)
         sourceCheck.sync(try Links.addresses())
@@ -80,7 +86,7 @@ public actor Agent {
         try refreshReversePath(table, ports: plan.ports)
 
         var attached: [XDPLink] = []
-        for port in plan.ports {
+        for port in devices {
             if let link = pinned?.links[port.ifindex] {
                 let adopted = XDPLink(port: port.name, ifindex: port.ifindex,
                                       mode: (try? XDPAttachment.query(ifindex: port.ifindex))??.mode ?? request.mode,
@@ -100,6 +106,7 @@ public actor Agent {
                                           ifindex: port.ifindex, mode: request.mode)
             attached.append(link)
         }
+        try table.attachLowers()
         if request.keepOnExit, let pins {
             do {
                 try pinAll(pins, program: program, links: attached)
@@ -120,6 +127,9 @@ public actor Agent {
             table.adopt(link)
             logger.info("port \(link.port) (ifindex \(link.ifindex)): attached in \(link.mode) mode\(table.isEnabled(ifindex: link.ifindex) ? "" : ", down: waiting for it to come up")")
         }
+        for port in devices + lowers where port.kind == "veth" && !plan.ports.filter({ $0.vlan != nil }).isEmpty {
+            logger.notice("\(port.name) is a veth carrying VLAN ports: a peer that sends through a VLAN device with tx-vlan offload on (the default) hands the tag over beside the frame, where XDP cannot see it; turn it off on the peer (ethtool -K PEER txvlan off), see docs/safety.md")
+        }
         for port in plan.ports where port.kind == "veth" {
             // Nothing in XDP says whether a frame's checksum was finished.
             logger.notice("port \(port.name) is a veth: if its peer sends with checksum offload on (the default), UDP/TCP checksums forwarded in XDP stay unfinished and the receiver drops them; turn it off on the peer (ethtool -K PEER tx off), see docs/operations.md")
@@ -130,7 +140,7 @@ public actor Agent {
             logger.warning("net.ipv4.nexthop_compat_mode is 0: routes through nexthop objects (ip nexthop) are forwarded as the kernel's FIB says, but their next hops are not kept resolved ahead of traffic; set it to 1 (the default) for that")
         }
         logger.debug("which ports take XDP redirects: from \(table.transmitSource)")
-        logger.info("fast path running: program id \(program.info.id), \(request.direct ? "direct" : "full") FIB lookup, \(attached.count) ports")
+        logger.info("fast path running: program id \(program.info.id), \(request.direct ? "direct" : "full") FIB lookup, \(plan.ports.count) ports")
         self.program = program
         self.ports = table
         self.failureWatch = failureWatch

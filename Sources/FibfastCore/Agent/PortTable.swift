@@ -26,14 +26,16 @@ final class PortTable {
     }
 
     private(set) var ports: [Port]
-    private let maps: FastPathMaps
+    let maps: FastPathMaps
     private let programFD: Int32
     private let mode: XDPMode
-    private let logger: Logger
+    let logger: Logger
     /// The kernel's XDP feature flags; nil before Linux 6.3.
     private let netdev: NetdevFamily?
     /// Ports the operator vouched for with --xdp-transmit.
     private let assumedTransmit: Set<String>
+    /// The devices under VLAN ports (VLANPorts.swift).
+    let lowers: VLANLowers
 
     init(names: [String], maps: FastPathMaps, programFD: Int32, mode: XDPMode, logger: Logger,
          netdev: NetdevFamily? = NetdevFamily.open(), assumedTransmit: Set<String> = []) {
@@ -44,6 +46,7 @@ final class PortTable {
         self.logger = logger
         self.netdev = netdev
         self.assumedTransmit = assumedTransmit
+        lowers = VLANLowers(maps: maps, programFD: programFD, mode: mode, logger: logger)
     }
 
     /// Where the transmit check gets its answers, for the start-up log.
@@ -90,6 +93,7 @@ final class PortTable {
         for index in ports.indices {
             ports[index].slot = kept[index] ?? free.next() ?? UInt32(FF_SLOT_UNKNOWN)
         }
+        lowers.seen(links)
         for index in ports.indices {
             guard let link = links.first(where: { $0.name == ports[index].name }) else { continue }
             ports[index].link = link
@@ -140,6 +144,11 @@ final class PortTable {
     /// changed (up/down, new device), which may have moved routes.
     @discardableResult
     func update(_ link: Link) -> Bool {
+        lowers.seen(link)
+        defer { syncLowers() }
+        for index in ports.indices where ports[index].link?.vlan != nil && ports[index].link?.linkIfindex == link.ifindex {
+            rewrite(index)
+        }
         if let index = ports.firstIndex(where: { $0.link?.ifindex == link.ifindex }) {
             if ports[index].name != link.name {
                 logger.info("port \(ports[index].name) renamed to \(link.name): removed from the fast path")
@@ -161,6 +170,8 @@ final class PortTable {
     /// A link was deleted. Returns true when it was one of the ports.
     @discardableResult
     func remove(ifindex: UInt32) -> Bool {
+        lowers.gone(ifindex)
+        defer { syncLowers() }
         guard let index = ports.firstIndex(where: { $0.link?.ifindex == ifindex }) else { return false }
         let others = ports.indices.filter { $0 != index && ports[$0].enabled }.map { ports[$0].name }
         logger.warning("port \(ports[index].name) deleted: removed from the fast path, attached again if it comes back; \(others.isEmpty ? "no port left forwarding" : "still forwarding on " + others.joined(separator: ", "))")
@@ -221,7 +232,7 @@ final class PortTable {
         return wasEnabled != ports[index].enabled
     }
 
-    private func rewrite(_ index: Int) {
+    func rewrite(_ index: Int) {
         do { try writeInfo(index) } catch {
             logger.error("port \(ports[index].name): updating the fast path failed: \(error)")
         }
@@ -236,6 +247,10 @@ final class PortTable {
                 return
             }
             try writeInfo(index)
+            if link.vlan != nil {
+                logger.info("VLAN port \(link.name) (ifindex \(link.ifindex)) appeared: \(ports[index].enabled ? "in the fast path" : "waiting for it to come up")")
+                return
+            }
             ports[index].xdp = try XDPLink.attach(programFD: programFD, port: link.name,
                                                   ifindex: link.ifindex, mode: mode)
             logger.info("port \(link.name) (ifindex \(link.ifindex)) appeared: attached in \(ports[index].xdp!.mode) mode, \(ports[index].enabled ? "in the fast path" : "waiting for it to come up")")
@@ -249,7 +264,7 @@ final class PortTable {
     /// answer changes: from then on its routed traffic goes to the kernel,
     /// or comes back to the fast path.
     private func checkTransmit(_ index: Int, _ link: Link) {
-        let transmit = XDPTransmit.of(link, features: netdev, assumed: assumedTransmit.contains(link.name))
+        let transmit = XDPTransmit.of(link, features: netdev, assumed: assumedTransmit.contains(link.name) || assumedTransmit.contains(ports[index].name))
         let previous = ports[index].transmit
         guard transmit != previous else { return }
         ports[index].transmit = transmit
@@ -269,6 +284,7 @@ final class PortTable {
         if let link = ports[index].link {
             try? maps.ports.delete(link.ifindex)
             try? maps.removePort(link.ifindex)
+            lowers.forget(port: link.ifindex)
         }
         ports[index].link = nil
         ports[index].xdp = nil
@@ -284,19 +300,23 @@ final class PortTable {
     /// kernel forwards (or drops) their traffic as it would without us.
     private func writeInfo(_ index: Int) throws {
         guard let link = ports[index].link else { return }
-        let enabled = link.isUp && link.isRunning
-        checkTransmit(index, link)
+        // A VLAN port's frames arrive on and leave by its lower device.
+        let device = link.vlan == nil ? link : lowers.link(link.linkIfindex)
+        let enabled = link.isUp && link.isRunning && device?.isUp == true && device?.isRunning == true
+        if let device { checkTransmit(index, device) }
         let port = ports[index]
         var flags = port.reversePath
         if enabled { flags |= UInt16(FF_PORT_ENABLED) }
         if port.transmit?.isSupported == true { flags |= UInt16(FF_PORT_XDP_TRANSMIT) }
-        if port.xdp?.mode == .generic { flags |= UInt16(FF_PORT_GENERIC) }
+        if attachMode(of: device?.ifindex ?? link.ifindex) == .generic { flags |= UInt16(FF_PORT_GENERIC) }
         if !port.trafficControl.isEmpty { flags |= UInt16(FF_PORT_STEPPED_ASIDE) }
         var info = ff_port_info()
         withUnsafeMutableBytes(of: &info.mac) { $0.copyBytes(from: link.mac.prefix(6)) }
         info.flags = flags
         info.slot = ports[index].slot
-        if enabled {
+        if link.vlan != nil {
+            try writeVLAN(link, &info, enabled: enabled)
+        } else if enabled {
             try maps.ports.update(link.ifindex, link.ifindex)
             try maps.setPort(link.ifindex, info)
         } else {
@@ -305,7 +325,7 @@ final class PortTable {
         }
         let was = ports[index].enabled
         ports[index].enabled = enabled
-        if was != enabled && ports[index].xdp != nil {
+        if was != enabled && (ports[index].xdp != nil || link.vlan != nil) {
             if enabled {
                 logger.info("port \(link.name) up: back in the fast path")
             } else {

@@ -124,6 +124,10 @@ public struct FastPathMaps: Sendable {
     /// they existed. Written through PortEntries and SourceCheck only.
     let portIndex: BPFMap?
     let localV4Filter: BPFMap?
+    /// VLAN ports by (lower device, TPID, VID), and their egress PCPs by
+    /// slot (lib/vlan.h); nil in a program built before they existed.
+    let vlans: BPFMap?
+    let vlanEgress: BPFMap?
 
     init?(byName maps: [String: BPFMap]) {
         guard let ports = maps[FF_MAP_PORTS], let portInfo = maps[FF_MAP_PORT_INFO],
@@ -138,5 +142,7 @@ public struct FastPathMaps: Sendable {
         localV4 = maps[FF_MAP_LOCAL_V4]
         portIndex = maps[FF_MAP_PORT_INDEX]
         localV4Filter = maps[FF_MAP_LOCAL_V4_FILTER]
+        vlans = maps[FF_MAP_VLANS]
+        vlanEgress = maps[FF_MAP_VLAN_EGRESS]
     }
 }

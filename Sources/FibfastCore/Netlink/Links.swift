@@ -17,6 +17,8 @@ public struct Link: Sendable, Equatable {
     /// The namespace of that device, as this namespace numbers it
     /// (IFLA_LINK_NETNSID); nil when it is in this namespace.
     public var linkNamespaceID: Int32?
+    /// A VLAN device's tag and priority maps (kind "vlan"); nil otherwise.
+    public var vlan: VLANLink?
 
     public var isUp: Bool { flags & UInt32(IFF_UP) != 0 }
     public var isRunning: Bool { flags & UInt32(IFF_RUNNING) != 0 }
@@ -67,6 +69,7 @@ extension Link {
         linkIfindex = UInt32(bitPattern: rtnl_link_get_link(link))
         var namespaceID: Int32 = 0
         if rtnl_link_get_link_netnsid(link, &namespaceID) == 0 { linkNamespaceID = namespaceID }
+        vlan = VLANLink(link)
     }
 }
 

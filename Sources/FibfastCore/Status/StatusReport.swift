@@ -16,16 +16,29 @@ public struct StatusReport: Sendable, Codable, Equatable {
         /// Handed to the kernel, both ways, because tc on it acts on
         /// forwarded packets (see the agent's log for what).
         public var steppedAside: Bool
+        /// A VLAN port's tag: its frames arrive and leave by the lower
+        /// device, which runs the program (mode is nil: none is attached
+        /// to the VLAN device itself). nil for other ports.
+        public var vlan: VLAN?
 
         public init(name: String, ifindex: UInt32, mode: String?, programID: UInt32,
-                    takesRedirects: Bool? = nil, steppedAside: Bool = false) {
+                    takesRedirects: Bool? = nil, steppedAside: Bool = false, vlan: VLAN? = nil) {
             self.name = name
             self.ifindex = ifindex
             self.mode = mode
             self.programID = programID
             self.takesRedirects = takesRedirects
             self.steppedAside = steppedAside
+            self.vlan = vlan
         }
+    }
+
+    public struct VLAN: Sendable, Codable, Equatable {
+        public var lower: String
+        public var lowerIfindex: UInt32
+        public var id: UInt16
+        /// "802.1Q" or "802.1ad".
+        public var proto: String
     }
 
     public struct Agent: Sendable, Codable, Equatable {
@@ -81,6 +94,7 @@ public struct StatusReport: Sendable, Codable, Equatable {
         let running = try RunningFastPath.discover()
         var embeddedTag: String?
         if !running.isEmpty { embeddedTag = (try? FastPathProgram.load())?.info.tag }
+        let names = running.isEmpty ? [:] : Dictionary(try Links.all().map { ($0.ifindex, $0.name) }) { first, _ in first }
         let fastPaths = running.map { fastPath in
             let agent = fastPath.agent.map { agent in
                 Agent(pid: agent.pid, started: agent.started,
@@ -94,10 +108,24 @@ public struct StatusReport: Sendable, Codable, Equatable {
                     return Port(name: $0.name, ifindex: $0.ifindex, mode: $0.mode?.rawValue, programID: fastPath.program.id,
                                 takesRedirects: flags.map { $0 & UInt16(FF_PORT_XDP_TRANSMIT) != 0 },
                                 steppedAside: (flags ?? 0) & UInt16(FF_PORT_STEPPED_ASIDE) != 0)
-                },
+                } + vlanPorts(fastPath, names: names),
                 agent: agent, failureTracepoints: fastPath.failureTracepoints)
         }
         return StatusReport(embeddedTag: embeddedTag, fastPaths: fastPaths)
+    }
+
+    /// The VLAN ports among the fast path's port entries: no program is
+    /// attached to them, so the attachment query does not find them.
+    static func vlanPorts(_ fastPath: RunningFastPath, names: [UInt32: String]) -> [Port] {
+        fastPath.maps.portSlots().keys.sorted().compactMap { ifindex in
+            guard let info = fastPath.maps.port(ifindex), info.vlan_proto != 0 else { return nil }
+            let lower = info.transmit_ifindex
+            let vlan = VLAN(lower: names[lower] ?? "if\(lower)", lowerIfindex: lower, id: info.vlan_id,
+                            proto: UInt16(bigEndian: info.vlan_proto) == 0x88a8 ? "802.1ad" : "802.1Q")
+            return Port(name: names[ifindex] ?? "if\(ifindex)", ifindex: ifindex, mode: nil, programID: fastPath.program.id,
+                        takesRedirects: info.flags & UInt16(FF_PORT_XDP_TRANSMIT) != 0,
+                        steppedAside: info.flags & UInt16(FF_PORT_STEPPED_ASIDE) != 0, vlan: vlan)
+        }
     }
 
     /// Human output, bpftool-terse.
@@ -106,7 +134,13 @@ public struct StatusReport: Sendable, Codable, Equatable {
         var lines: [String] = []
         for fastPath in fastPaths {
             for port in fastPath.ports {
-                var line = "\(port.name): ifindex \(port.ifindex) xdp \(port.mode ?? "?") prog \(port.programID)"
+                var line = "\(port.name): ifindex \(port.ifindex) "
+                if let vlan = port.vlan {
+                    line += "vlan \(vlan.id) (\(vlan.proto)) on \(vlan.lower)"
+                } else {
+                    line += "xdp \(port.mode ?? "?")"
+                }
+                line += " prog \(port.programID)"
                 if port.takesRedirects == false { line += " redirects-to: no (the kernel forwards what leaves by it)" }
                 if port.steppedAside { line += " stepped-aside (tc: the kernel forwards its traffic)" }
                 lines.append(line)

@@ -39,6 +39,7 @@ public enum FibfastError: Error, Equatable, CustomStringConvertible {
     case trafficControlUnreadable(reason: String)
     case notAPort(option: String, name: String)
     case kernelTooOld(running: String, minimum: String)
+    case vlanPort(port: String, problem: String)
 
     public var description: String {
         switch self {
@@ -136,6 +137,8 @@ public enum FibfastError: Error, Equatable, CustomStringConvertible {
         case .kernelTooOld(let running, let minimum):
             return "this kernel (\(running)) is older than fibfast needs (Linux \(minimum): managed neighbour entries); "
                 + "the router keeps forwarding through the kernel"
+        case .vlanPort(let port, let problem):
+            return "VLAN port \(port): \(problem)"
         case .notAPort(let option, let name):
             return "\(option) \(name): \(name) is not one of the ports named to attach"
         case .netfilterUnreadable(let tool, let reason):

@@ -165,9 +165,14 @@ struct CapturedPacket: Decodable {
     var eth_dst: String
     /// Where it was captured, when the capture was in several namespaces.
     var netns: String?
+    /// The VLAN tag it arrived with (TCI, TPID), nil untagged.
+    var vlan_tci: Int?
+    var vlan_tpid: Int?
+    /// The frame as the socket got it (a tag the kernel took off is in vlan_tci).
+    var hex: String?
 
     enum CodingKeys: String, CodingKey {
-        case family, src, dst, ttl, proto, len, dport, icmp_type, icmp_code, eth_src, eth_dst, netns
+        case family, src, dst, ttl, proto, len, dport, icmp_type, icmp_code, eth_src, eth_dst, netns, vlan_tci, vlan_tpid, hex
     }
 
     init(from decoder: Decoder) throws {
@@ -185,5 +190,7 @@ struct CapturedPacket: Decodable {
         eth_src = try c.decode(String.self, forKey: .eth_src)
         eth_dst = try c.decode(String.self, forKey: .eth_dst)
         netns = try c.decodeIfPresent(String.self, forKey: .netns)
+        vlan_tci = try c.decodeIfPresent(Int.self, forKey: .vlan_tci)
+        vlan_tpid = try c.decodeIfPresent(Int.self, forKey: .vlan_tpid)
     }
 }

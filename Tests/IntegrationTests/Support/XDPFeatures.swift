@@ -16,7 +16,7 @@ extension Lab {
     /// exercise the fast path rather than that fallback.
     static func vouching(_ arguments: [String]) -> [String] {
         guard !kernelReportsXDPFeatures else { return [] }
-        let ports = arguments.filter { $0.count > 1 && $0.first == "p" && $0.dropFirst().allSatisfy(\.isNumber) }
+        let ports = arguments.filter { $0.count > 1 && $0.first == "p" && $0.dropFirst().allSatisfy { $0.isNumber || $0 == "." } }
         return ports.flatMap { ["--xdp-transmit", $0] }
     }
 }
