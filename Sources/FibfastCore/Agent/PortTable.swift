@@ -216,9 +216,10 @@ final class PortTable {
         if old.mac != link.mac {
             logger.info("port \(name) MAC address now \(Port.format(link.mac)): fast path follows")
         }
+        VRFPorts.logMove(port: name, from: old, to: link, logger: logger)
         let wasEnabled = ports[index].enabled
         rewrite(index)
-        return wasEnabled != ports[index].enabled
+        return wasEnabled != ports[index].enabled || old.vrf != link.vrf
     }
 
     private func rewrite(_ index: Int) {
@@ -296,6 +297,7 @@ final class PortTable {
         withUnsafeMutableBytes(of: &info.mac) { $0.copyBytes(from: link.mac.prefix(6)) }
         info.flags = flags
         info.slot = ports[index].slot
+        info.source_ifindex = link.vrf
         if enabled {
             try maps.ports.update(link.ifindex, link.ifindex)
             try maps.setPort(link.ifindex, info)

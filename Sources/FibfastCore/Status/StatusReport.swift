@@ -16,9 +16,13 @@ public struct StatusReport: Sendable, Codable, Equatable {
         /// Handed to the kernel, both ways, because tc on it acts on
         /// forwarded packets (see the agent's log for what).
         public var steppedAside: Bool
+        /// The VRF device the port is enslaved to, whose table its lookups
+        /// use; nil outside any VRF.
+        public var vrf: String?
 
         public init(name: String, ifindex: UInt32, mode: String?, programID: UInt32,
-                    takesRedirects: Bool? = nil, steppedAside: Bool = false) {
+                    takesRedirects: Bool? = nil, steppedAside: Bool = false, vrf: String? = nil) {
+            self.vrf = vrf
             self.name = name
             self.ifindex = ifindex
             self.mode = mode
@@ -90,10 +94,12 @@ public struct StatusReport: Sendable, Codable, Equatable {
                 programID: fastPath.program.id, tag: fastPath.program.tag,
                 tagMatches: embeddedTag.map { $0 == fastPath.program.tag },
                 ports: fastPath.ports.map {
-                    let flags = fastPath.maps.port($0.ifindex)?.flags
+                    let info = fastPath.maps.port($0.ifindex)
+                    let flags = info?.flags
                     return Port(name: $0.name, ifindex: $0.ifindex, mode: $0.mode?.rawValue, programID: fastPath.program.id,
                                 takesRedirects: flags.map { $0 & UInt16(FF_PORT_XDP_TRANSMIT) != 0 },
-                                steppedAside: (flags ?? 0) & UInt16(FF_PORT_STEPPED_ASIDE) != 0)
+                                steppedAside: (flags ?? 0) & UInt16(FF_PORT_STEPPED_ASIDE) != 0,
+                                vrf: info.flatMap { $0.source_ifindex != 0 ? Interfaces.name($0.source_ifindex) : nil })
                 },
                 agent: agent, failureTracepoints: fastPath.failureTracepoints)
         }
@@ -107,6 +113,7 @@ public struct StatusReport: Sendable, Codable, Equatable {
         for fastPath in fastPaths {
             for port in fastPath.ports {
                 var line = "\(port.name): ifindex \(port.ifindex) xdp \(port.mode ?? "?") prog \(port.programID)"
+                if let vrf = port.vrf { line += " vrf \(vrf)" }
                 if port.takesRedirects == false { line += " redirects-to: no (the kernel forwards what leaves by it)" }
                 if port.steppedAside { line += " stepped-aside (tc: the kernel forwards its traffic)" }
                 lines.append(line)
