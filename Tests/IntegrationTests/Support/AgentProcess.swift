@@ -153,7 +153,9 @@ final class AgentProcess: @unchecked Sendable {
         background = try BackgroundProcess(command)
     }
 
-    func waitUntilRunning(timeout: Double = 10) throws {
+    /// Bounded generously: in the emulated VM, on a loaded machine, loading
+    /// and attaching has been seen to take longer than 10 s.
+    func waitUntilRunning(timeout: Double = 60) throws {
         try background.waitForLine("fast path running", inStderr: true, timeout: timeout)
     }
 
