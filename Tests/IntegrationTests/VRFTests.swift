@@ -161,6 +161,38 @@ final class VRFTests: XCTestCase {
         XCTAssertGreaterThanOrEqual(after.1.v4 - before.1.v4, 20, "by the kernel")
     }
 
+    /// A route in the main table through a port in red: the kernel validates
+    /// the source in red's table (the VRF of the egress port, as no VRF
+    /// holds the ingress port), so without a route back in red it drops
+    /// the packet under loose rp_filter, although main has one.
+    func testALeakFromTheMainTableIntoAVRFIsValidatedInTheVRF() throws {
+        let lab = try Lab(self, warm: false)
+        try lab.addVRF("red", table: 10, ports: [("p1", 2)])
+        try lab.ip("route add 10.2.0.0/24 via 10.2.0.2 dev p1 onlink")
+        let back = "10.1.0.0/24 via 10.1.0.2 dev p0 vrf red onlink"
+        try lab.ip("route add " + back)
+        try lab.warm("10.2.0.2")
+        try lab.ip("route del " + back)
+        try lab.sysctl(.rtr, "net.ipv4.conf.all.rp_filter=2")
+        func delivered() throws -> Int {
+            try lab.capture(on: .dst, count: 20, proto: "udp", dport: 9999, timeout: 1.5) {
+                try lab.send(to: "10.2.0.2", count: 20)
+            }.count
+        }
+        XCTAssertEqual(try delivered(), 0, "the kernel alone: no route back in red")
+        _ = try lab.attach(["p0", "p1"])
+        var before = try lab.stats().port("p0")
+        XCTAssertEqual(try delivered(), 0, "fibfast forwarded what the kernel drops")
+        var after = try lab.stats().port("p0")
+        XCTAssertEqual(after.passed("source-check") - before.passed("source-check"), 20)
+
+        try lab.ip("route add " + back)
+        before = try lab.stats().port("p0")
+        XCTAssertEqual(try delivered(), 20, "a route back in red")
+        after = try lab.stats().port("p0")
+        XCTAssertEqual(after.forwarded.packets - before.forwarded.packets, 20, "in XDP")
+    }
+
     /// Ports moved into a VRF and out again under a running agent: status
     /// says where each is, and forwarding follows the table it is in.
     func testEnslaveAndReleaseAreFollowed() throws {
