@@ -179,7 +179,7 @@ static __always_inline __u32 ff_ipv4(struct xdp_md *ctx, struct ethhdr *eth,
 		return verdict;
 	/* Last, so that only frames that would otherwise be forwarded pay
 	 * for the second lookup. */
-	if (!ff_ipv4_source_ok(ctx, iph, in->port, in->ifindex, config->flags))
+	if (!ff_ipv4_source_ok(ctx, iph, in->port, in->ifindex, out->egress_ifindex, config->flags))
 		return FF_PASS_SOURCE_CHECK;
 
 	ff_ipv4_decrease_ttl(iph);

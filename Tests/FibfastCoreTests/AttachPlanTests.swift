@@ -119,3 +119,31 @@ final class AttachPlanTests: XCTestCase {
         XCTAssertTrue(FibfastError.unknownPort("eth9").description.contains("eth9"))
     }
 }
+
+extension AttachPlanTests {
+    /// A VRF device looks like an Ethernet port (it has a MAC address), but
+    /// no frame arrives on it or leaves by it: its members are the ports.
+    func testRefusesAVRFDeviceAndNamesItsMembers() {
+        var vrf = Link(name: "red", ifindex: 5, mac: [2, 0, 0, 0, 0, 5], linkType: 1, flags: 0x1043, mtu: 65575)
+        vrf.kind = "vrf"
+        var member = links[1]
+        member.master = 5
+        member.masterKind = "vrf"
+        let all = [links[0], member, links[2], vrf]
+        XCTAssertEqual(member.vrf, 5)
+        XCTAssertEqual(links[2].vrf, 0)
+        for (ports, members) in [(["red", "eth1"], ["eth0"]), (["eth1", "red"], ["eth0"])] {
+            do {
+                _ = try AttachPlan.make(AttachRequest(ports: ports), privileges: root, links: all,
+                                        addresses: v4, sysctl: { _ in "1" }, kernel: nil)
+                XCTFail("accepted a VRF device as a port")
+            } catch {
+                XCTAssertEqual(error, .vrfDevicePort("red", members: members))
+                XCTAssertEqual(error.description, "port red is a VRF device; name the ports enslaved to it instead (eth0), whose lookups fibfast makes in red's table")
+            }
+        }
+        // A bond's member is enslaved too, but to no VRF.
+        member.masterKind = "bond"
+        XCTAssertEqual(member.vrf, 0)
+    }
+}

@@ -64,8 +64,9 @@ final class DifferentialTests: XCTestCase {
         return report
     }
 
-    func compare(rpFilter: Int) throws {
+    func compare(rpFilter: Int, setUp: (Lab) throws -> Void = { _ in }) throws {
         let lab = try Lab(self)
+        try setUp(lab)
         try prepare(lab)
         try lab.sysctl(.rtr, "net.ipv4.conf.all.rp_filter=\(rpFilter)")
         let kernel = try runCorpus(lab)
@@ -95,5 +96,17 @@ final class DifferentialTests: XCTestCase {
 
     func testSameBytesAsTheKernelWithStrictReversePathFiltering() throws {
         try compare(rpFilter: 1)
+    }
+
+    /// Both ports in a VRF, and a main table that would answer otherwise:
+    /// every answer must come from the VRF's table, as the kernel's do.
+    func testSameBytesAsTheKernelInAVRF() throws {
+        try compare(rpFilter: 1) { lab in
+            try lab.addVRF("red", table: 10, ports: [("p0", 1), ("p1", 2)])
+            try lab.ip("route add blackhole 10.2.0.0/24")
+            try lab.ip("-6 route add blackhole fd00:2::/64")
+            // Before prepare's sink drops the answers.
+            try lab.warm("10.2.0.2", "fd00:2::2")
+        }
     }
 }

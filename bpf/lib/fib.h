@@ -8,6 +8,7 @@
 #include <bpf/bpf_helpers.h>
 #include "fastpath_abi.h"
 #include "maps.h"
+#include "vrf.h"
 
 #ifndef AF_INET
 #define AF_INET 2
@@ -78,10 +79,10 @@ static __always_inline int ff_ipv4_is_local(__be32 address)
  *  - rp_filter off, no policy rules, no user-added local routes: the kernel
  *    only refuses a source that is one of its own addresses (a hash lookup,
  *    inet_lookup_ifaddr_rcu); so does the fast path, in ff_local_v4.
- * Otherwise the source is looked up as a destination, from the loopback
- * device (iif 1, as the kernel does; from the VRF device for a port in a
- * VRF, whose l3mdev rule then picks the VRF's table, as the kernel's
- * flowi4_l3mdev does), with the packet's destination as the source address:
+ * Otherwise the source is looked up as a destination, from the forward
+ * route's egress port as the kernel does (or from the ingress port's VRF
+ * device: see ff_source_check_ifindex), with the packet's destination as
+ * the source address:
  *  - rp_filter off (full check): own addresses answer "local", not SUCCESS.
  *  - loose: the source needs a unicast route.
  *  - strict: that route must leave by the port the packet came in on.
@@ -94,10 +95,11 @@ static __always_inline int ff_ipv4_is_local(__be32 address)
 static __always_inline int ff_ipv4_source_ok(struct xdp_md *ctx,
 					     const struct iphdr *iph,
 					     const struct ff_port_info *port,
-					     __u32 ifindex, __u32 config_flags)
+					     __u32 ifindex, __u32 egress, __u32 config_flags)
 {
 	struct bpf_fib_lookup rev = {};
 	__u16 port_flags = port->flags;
+	int rc;
 
 	if (!(port_flags & (FF_PORT_RPF_STRICT | FF_PORT_RPF_LOOSE)) &&
 	    !(config_flags & FF_CONFIG_FULL_SOURCE_CHECK))
@@ -107,9 +109,12 @@ static __always_inline int ff_ipv4_source_ok(struct xdp_md *ctx,
 	rev.tos = iph->tos;
 	rev.ipv4_src = iph->daddr;
 	rev.ipv4_dst = iph->saddr;
-	rev.ifindex = port->source_ifindex ?: 1;
-	if (bpf_fib_lookup(ctx, &rev, sizeof(rev), BPF_FIB_LOOKUP_SKIP_NEIGH) !=
-	    BPF_FIB_LKUP_RET_SUCCESS)
+	rev.ifindex = ff_source_check_ifindex(port, egress);
+	/* The route back needs no neighbour: NO_NEIGH comes only after a
+	 * unicast route was found and its egress written. Kernels before 6.3
+	 * refuse BPF_FIB_LOOKUP_SKIP_NEIGH (EINVAL), hence both answers. */
+	rc = bpf_fib_lookup(ctx, &rev, sizeof(rev), 0);
+	if (rc != BPF_FIB_LKUP_RET_SUCCESS && rc != BPF_FIB_LKUP_RET_NO_NEIGH)
 		return 0;
 	if (port_flags & FF_PORT_RPF_STRICT)
 		return rev.ifindex == ifindex;

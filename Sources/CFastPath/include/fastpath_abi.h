@@ -130,9 +130,9 @@ struct ff_port_info {
 	/* Ingress: the port the kernel sees a frame arriving on this device
 	 * as arriving on (a bond member's bond); 0 for this device itself. */
 	__u32 member_of;
-	/* Ingress: where the kernel validates a source from (the VRF device
-	 * the port is enslaved to); 0 for the loopback device, as outside any
-	 * VRF (fib_validate_source). */
+	/* Ingress: the VRF device the port is enslaved to, whose table the
+	 * kernel validates its sources in (fib_validate_source); 0 outside any
+	 * VRF. */
 	__u32 source_ifindex;
 	__u32 reserved;
 };

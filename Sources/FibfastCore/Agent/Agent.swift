@@ -81,6 +81,7 @@ public actor Agent {
         let sourceCheck = SourceCheck(maps: program.maps, logger: logger)
         sourceCheck.sync(try Links.addresses())
         try Dump.rules { sourceCheck.ruleSeen($0) }
+        plan.ports.forEach(sourceCheck.vrfPortSeen)
         // Before the ports: the first frame a port cannot send is counted too.
         let failureWatch = watchFailures(program)
         try refreshReversePath(table, ports: plan.ports)
@@ -223,6 +224,7 @@ public actor Agent {
         switch event {
         case .link(let link, let deleted):
             let changed = deleted ? ports.remove(ifindex: link.ifindex) : ports.update(link)
+            if !deleted && ports.names.contains(link.name) { sourceCheck?.vrfPortSeen(link) }
             // A port created again comes with its own tc.
             if changed && !deleted { scheduleTrafficControlCheck() }
             if changed || (deleted && keeper.attached.contains(link.ifindex)) {

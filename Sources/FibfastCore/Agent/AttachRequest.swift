@@ -86,6 +86,7 @@ public struct AttachPlan: Sendable, Equatable {
             if !seen.insert(name).inserted { throw .duplicatePort(name) }
             guard let link = links.first(where: { $0.name == name }) else { throw .unknownPort(name) }
             if link.isLoopback { throw .loopbackPort(name) }
+            if link.isVRF { throw .vrfDevicePort(name, members: links.filter { $0.master == link.ifindex }.map(\.name)) }
             if !link.isEthernet { throw .notEthernet(port: name, linkType: link.linkType) }
             ports.append(link)
         }

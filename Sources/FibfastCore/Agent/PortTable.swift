@@ -227,9 +227,10 @@ final class PortTable {
         if old.mac != link.mac {
             logger.info("port \(name) MAC address now \(Port.format(link.mac)): fast path follows")
         }
+        VRFPorts.logMove(port: name, from: old, to: link, logger: logger)
         let wasEnabled = ports[index].enabled
         rewrite(index)
-        return wasEnabled != ports[index].enabled
+        return wasEnabled != ports[index].enabled || old.vrf != link.vrf
     }
 
     func rewrite(_ index: Int) {
@@ -314,6 +315,7 @@ final class PortTable {
         withUnsafeMutableBytes(of: &info.mac) { $0.copyBytes(from: link.mac.prefix(6)) }
         info.flags = flags
         info.slot = ports[index].slot
+        info.source_ifindex = link.vrf
         if link.vlan != nil {
             try writeVLAN(link, &info, enabled: enabled)
         } else if enabled {

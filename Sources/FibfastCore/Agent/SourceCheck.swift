@@ -117,6 +117,14 @@ public final class SourceCheck {
         switchToFullCheck(because: "user-added local route \(route.prefix) exists")
     }
 
+    /// Creating the first VRF in a namespace adds its l3mdev rule, which
+    /// turns the kernel's full check on for good; a port in a VRF proves
+    /// that happened even when the rule has been deleted since.
+    public func vrfPortSeen(_ port: Link) {
+        guard port.vrf != 0 else { return }
+        switchToFullCheck(because: "port \(port.name) is in VRF \(Interfaces.name(port.vrf))")
+    }
+
     private func switchToFullCheck(because reason: String) {
         guard !full else { return }
         do {

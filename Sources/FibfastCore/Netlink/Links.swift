@@ -19,6 +19,12 @@ public struct Link: Sendable, Equatable {
     public var linkNamespaceID: Int32?
     /// A VLAN device's tag and priority maps (kind "vlan"); nil otherwise.
     public var vlan: VLANLink?
+    /// The device it is enslaved to (a VRF, a bond, a bridge), IFLA_MASTER;
+    /// 0 for none.
+    public var master: UInt32 = 0
+    /// The master's driver kind as the kernel reports it for this device
+    /// (IFLA_INFO_SLAVE_KIND: "vrf", "bond", ...); nil when not enslaved.
+    public var masterKind: String?
 
     public var isUp: Bool { flags & UInt32(IFF_UP) != 0 }
     public var isRunning: Bool { flags & UInt32(IFF_RUNNING) != 0 }
@@ -70,6 +76,8 @@ extension Link {
         var namespaceID: Int32 = 0
         if rtnl_link_get_link_netnsid(link, &namespaceID) == 0 { linkNamespaceID = namespaceID }
         vlan = VLANLink(link)
+        master = UInt32(bitPattern: rtnl_link_get_master(link))
+        if master != 0 { masterKind = rtnl_link_get_slave_type(link).map { String(cString: $0) } }
     }
 }
 

@@ -20,9 +20,14 @@ public struct StatusReport: Sendable, Codable, Equatable {
         /// device, which runs the program (mode is nil: none is attached
         /// to the VLAN device itself). nil for other ports.
         public var vlan: VLAN?
+        /// The VRF device the port is enslaved to, whose table its lookups
+        /// use; nil outside any VRF.
+        public var vrf: String?
 
         public init(name: String, ifindex: UInt32, mode: String?, programID: UInt32,
-                    takesRedirects: Bool? = nil, steppedAside: Bool = false, vlan: VLAN? = nil) {
+                    takesRedirects: Bool? = nil, steppedAside: Bool = false, vlan: VLAN? = nil,
+                    vrf: String? = nil) {
+            self.vrf = vrf
             self.name = name
             self.ifindex = ifindex
             self.mode = mode
@@ -104,10 +109,12 @@ public struct StatusReport: Sendable, Codable, Equatable {
                 programID: fastPath.program.id, tag: fastPath.program.tag,
                 tagMatches: embeddedTag.map { $0 == fastPath.program.tag },
                 ports: fastPath.ports.map {
-                    let flags = fastPath.maps.port($0.ifindex)?.flags
+                    let info = fastPath.maps.port($0.ifindex)
+                    let flags = info?.flags
                     return Port(name: $0.name, ifindex: $0.ifindex, mode: $0.mode?.rawValue, programID: fastPath.program.id,
                                 takesRedirects: flags.map { $0 & UInt16(FF_PORT_XDP_TRANSMIT) != 0 },
-                                steppedAside: (flags ?? 0) & UInt16(FF_PORT_STEPPED_ASIDE) != 0)
+                                steppedAside: (flags ?? 0) & UInt16(FF_PORT_STEPPED_ASIDE) != 0,
+                                vrf: info.flatMap { $0.source_ifindex != 0 ? Interfaces.name($0.source_ifindex) : nil })
                 } + vlanPorts(fastPath, names: names),
                 agent: agent, failureTracepoints: fastPath.failureTracepoints)
         }
@@ -124,7 +131,8 @@ public struct StatusReport: Sendable, Codable, Equatable {
                             proto: UInt16(bigEndian: info.vlan_proto) == 0x88a8 ? "802.1ad" : "802.1Q")
             return Port(name: names[ifindex] ?? "if\(ifindex)", ifindex: ifindex, mode: nil, programID: fastPath.program.id,
                         takesRedirects: info.flags & UInt16(FF_PORT_XDP_TRANSMIT) != 0,
-                        steppedAside: info.flags & UInt16(FF_PORT_STEPPED_ASIDE) != 0, vlan: vlan)
+                        steppedAside: info.flags & UInt16(FF_PORT_STEPPED_ASIDE) != 0, vlan: vlan,
+                        vrf: info.source_ifindex != 0 ? names[info.source_ifindex] ?? "if\(info.source_ifindex)" : nil)
         }
     }
 
@@ -141,6 +149,7 @@ public struct StatusReport: Sendable, Codable, Equatable {
                     line += "xdp \(port.mode ?? "?")"
                 }
                 line += " prog \(port.programID)"
+                if let vrf = port.vrf { line += " vrf \(vrf)" }
                 if port.takesRedirects == false { line += " redirects-to: no (the kernel forwards what leaves by it)" }
                 if port.steppedAside { line += " stepped-aside (tc: the kernel forwards its traffic)" }
                 lines.append(line)

@@ -40,6 +40,7 @@ public enum FibfastError: Error, Equatable, CustomStringConvertible {
     case notAPort(option: String, name: String)
     case kernelTooOld(running: String, minimum: String)
     case vlanPort(port: String, problem: String)
+    case vrfDevicePort(String, members: [String])
 
     public var description: String {
         switch self {
@@ -134,6 +135,12 @@ public enum FibfastError: Error, Equatable, CustomStringConvertible {
         case .trafficControlUnreadable(let reason):
             return "cannot check the ports' tc configuration that XDP forwarding would bypass (\(reason)); "
                 + "pass --bypass-tc to attach without the check"
+        case .vrfDevicePort(let name, let members):
+            // A frame never arrives on or leaves by the VRF device itself: the
+            // kernel receives and sends on its member ports.
+            return "port \(name) is a VRF device; name the ports enslaved to it instead ("
+                + (members.isEmpty ? "it has none yet: `ip link set PORT master \(name)`" : members.joined(separator: " "))
+                + "), whose lookups fibfast makes in \(name)'s table"
         case .kernelTooOld(let running, let minimum):
             return "this kernel (\(running)) is older than fibfast needs (Linux \(minimum): managed neighbour entries); "
                 + "the router keeps forwarding through the kernel"

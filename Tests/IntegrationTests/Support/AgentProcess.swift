@@ -153,6 +153,8 @@ final class AgentProcess: @unchecked Sendable {
         background = try BackgroundProcess(command)
     }
 
+    /// Bounded generously: in the emulated VM, on a loaded machine, loading
+    /// and attaching has been seen to take longer than 10 s.
     func waitUntilRunning(timeout: Double = 60) throws {
         try background.waitForLine("fast path running", inStderr: true, timeout: timeout)
     }
