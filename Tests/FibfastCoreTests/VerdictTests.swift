@@ -16,6 +16,7 @@ final class VerdictTests: XCTestCase {
             (.portNotFast, FF_PASS_PORT_NOT_FAST), (.unknownPort, FF_PASS_UNKNOWN_PORT),
             (.steppedAside, FF_PASS_STEPPED_ASIDE), (.transmitted, FF_TRANSMITTED),
             (.sourceCheck, FF_PASS_SOURCE_CHECK), (.noXDPTransmit, FF_PASS_NO_XDP_TRANSMIT),
+            (.inactiveMember, FF_PASS_INACTIVE_MEMBER),
         ]
         XCTAssertEqual(pairs.count, Verdict.allCases.count)
         for (swift, c) in pairs { XCTAssertEqual(swift.rawValue, c.rawValue, "\(swift)") }

@@ -24,6 +24,7 @@ public enum Verdict: UInt32, CaseIterable, Sendable, Codable, CustomStringConver
     case transmitted
     case sourceCheck
     case noXDPTransmit
+    case inactiveMember
 
     /// Short name for output and JSON keys.
     public var description: String {
@@ -49,6 +50,7 @@ public enum Verdict: UInt32, CaseIterable, Sendable, Codable, CustomStringConver
         case .transmitted: return "transmitted"
         case .sourceCheck: return "source-check"
         case .noXDPTransmit: return "no-xdp-transmit"
+        case .inactiveMember: return "inactive-member"
         }
     }
 
@@ -76,6 +78,7 @@ public enum Verdict: UInt32, CaseIterable, Sendable, Codable, CustomStringConver
         case .transmitted: return "sent out of this port by the fast path"
         case .sourceCheck: return "IPv4 source refused by rp_filter or one of the router's own: the kernel decides"
         case .noXDPTransmit: return "egress port cannot take XDP redirects (VLAN, macvlan, veth peer without XDP or GRO): the kernel forwards"
+        case .inactiveMember: return "arrived on a bond member the bond does not deliver from (backup slave, outside the active aggregator): the kernel drops it"
         }
     }
 
