@@ -70,7 +70,8 @@ public struct AttachPlan: Sendable, Equatable {
         links: [Link],
         addresses: [InterfaceAddress],
         sysctl: (String) -> String?,
-        kernel: KernelVersion? = .running
+        kernel: KernelVersion? = .running,
+        bond: (Link, [Link]) -> Bond? = Bond.read
     ) throws(FibfastError) -> AttachPlan {
         if let kernel, kernel < KernelVersion.minimum {
             throw .kernelTooOld(running: kernel.release, minimum: KernelVersion.minimum.release)
@@ -87,6 +88,12 @@ public struct AttachPlan: Sendable, Equatable {
             guard let link = links.first(where: { $0.name == name }) else { throw .unknownPort(name) }
             if link.isLoopback { throw .loopbackPort(name) }
             if !link.isEthernet { throw .notEthernet(port: name, linkType: link.linkType) }
+            if let master = links.first(where: { $0.ifindex == link.master }), master.kind == "bond" {
+                throw .bondMember(port: name, bond: master.name)
+            }
+            if let bond = bond(link, links), let reason = bond.refusal {
+                throw .bondNotServable(port: name, mode: bond.modeName, reason: reason)
+            }
             ports.append(link)
         }
         for name in request.xdpTransmit where !seen.contains(name) {

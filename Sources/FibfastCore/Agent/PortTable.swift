@@ -34,6 +34,7 @@ final class PortTable {
     private let netdev: NetdevFamily?
     /// Ports the operator vouched for with --xdp-transmit.
     private let assumedTransmit: Set<String>
+    private let bondMembers: BondMembers
 
     init(names: [String], maps: FastPathMaps, programFD: Int32, mode: XDPMode, logger: Logger,
          netdev: NetdevFamily? = NetdevFamily.open(), assumedTransmit: Set<String> = []) {
@@ -44,6 +45,7 @@ final class PortTable {
         self.logger = logger
         self.netdev = netdev
         self.assumedTransmit = assumedTransmit
+        bondMembers = BondMembers(maps: maps, logger: logger)
     }
 
     /// Where the transmit check gets its answers, for the start-up log.
@@ -140,6 +142,7 @@ final class PortTable {
     /// changed (up/down, new device), which may have moved routes.
     @discardableResult
     func update(_ link: Link) -> Bool {
+        if let bond = bondMembers.bond(of: link) { memberChanged(bond) }
         if let index = ports.firstIndex(where: { $0.link?.ifindex == link.ifindex }) {
             if ports[index].name != link.name {
                 logger.info("port \(ports[index].name) renamed to \(link.name): removed from the fast path")
@@ -161,6 +164,7 @@ final class PortTable {
     /// A link was deleted. Returns true when it was one of the ports.
     @discardableResult
     func remove(ifindex: UInt32) -> Bool {
+        if let bond = bondMembers.bond(of: ifindex) { memberChanged(bond) }
         guard let index = ports.firstIndex(where: { $0.link?.ifindex == ifindex }) else { return false }
         let others = ports.indices.filter { $0 != index && ports[$0].enabled }.map { ports[$0].name }
         logger.warning("port \(ports[index].name) deleted: removed from the fast path, attached again if it comes back; \(others.isEmpty ? "no port left forwarding" : "still forwarding on " + others.joined(separator: ", "))")
@@ -221,6 +225,12 @@ final class PortTable {
         return wasEnabled != ports[index].enabled
     }
 
+    /// A bond port's member changed: its entries, and whether the bond
+    /// takes redirects, follow.
+    private func memberChanged(_ bond: UInt32) {
+        if let index = ports.firstIndex(where: { $0.link?.ifindex == bond }) { rewrite(index) }
+    }
+
     private func rewrite(_ index: Int) {
         do { try writeInfo(index) } catch {
             logger.error("port \(ports[index].name): updating the fast path failed: \(error)")
@@ -267,6 +277,7 @@ final class PortTable {
     /// device, if it still exists, goes back to the kernel).
     private func forget(_ index: Int) {
         if let link = ports[index].link {
+            bondMembers.forget(link.ifindex)
             try? maps.ports.delete(link.ifindex)
             try? maps.removePort(link.ifindex)
         }
@@ -303,6 +314,7 @@ final class PortTable {
             try maps.setPort(link.ifindex, info)
             try maps.ports.delete(link.ifindex)
         }
+        try bondMembers.write(link, slot: info.slot)
         let was = ports[index].enabled
         ports[index].enabled = enabled
         if was != enabled && ports[index].xdp != nil {

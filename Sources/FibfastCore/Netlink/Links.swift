@@ -17,6 +17,8 @@ public struct Link: Sendable, Equatable {
     /// The namespace of that device, as this namespace numbers it
     /// (IFLA_LINK_NETNSID); nil when it is in this namespace.
     public var linkNamespaceID: Int32?
+    /// The device it is enslaved to (a bond member's bond), IFLA_MASTER; 0 for none.
+    public var master: UInt32 = 0
 
     public var isUp: Bool { flags & UInt32(IFF_UP) != 0 }
     public var isRunning: Bool { flags & UInt32(IFF_RUNNING) != 0 }
@@ -65,6 +67,7 @@ extension Link {
             mtu: rtnl_link_get_mtu(link))
         kind = rtnl_link_get_type(link).map { String(cString: $0) }
         linkIfindex = UInt32(bitPattern: rtnl_link_get_link(link))
+        master = UInt32(bitPattern: rtnl_link_get_master(link))
         var namespaceID: Int32 = 0
         if rtnl_link_get_link_netnsid(link, &namespaceID) == 0 { linkNamespaceID = namespaceID }
     }

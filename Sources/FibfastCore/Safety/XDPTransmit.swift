@@ -32,6 +32,7 @@ public enum XDPTransmit: Sendable, Equatable, CustomStringConvertible {
     /// `assumed` is the operator's --xdp-transmit, which wins.
     static func of(_ link: Link, features: NetdevFamily?, assumed: Bool) -> XDPTransmit {
         if assumed { return .supported(because: "--xdp-transmit") }
+        if link.kind == "bond" { return ofBond(link, features: features) }
         if let features {
             switch features.xdpFeatures(ifindex: link.ifindex) {
             case .some(let flags) where flags & NetdevFamily.ndoXmit != 0:
@@ -48,7 +49,8 @@ public enum XDPTransmit: Sendable, Equatable, CustomStringConvertible {
     /// The answer on kernels without XDP feature flags (before 6.3), also
     /// run by tests on newer ones.
     public static func withoutFeatureFlags(_ link: Link) -> XDPTransmit {
-        decide(kind: link.kind, driver: driver(of: link.name),
+        if link.kind == "bond" { return ofBond(link, features: nil) }
+        return decide(kind: link.kind, driver: driver(of: link.name),
                vethPeerRunsXDP: link.kind == "veth" ? peerRunsXDP(link) : nil)
     }
 

@@ -16,15 +16,39 @@ public struct StatusReport: Sendable, Codable, Equatable {
         /// Handed to the kernel, both ways, because tc on it acts on
         /// forwarded packets (see the agent's log for what).
         public var steppedAside: Bool
+        /// A bond port's mode and slaves, as the kernel has them now.
+        public var bond: BondStatus?
 
         public init(name: String, ifindex: UInt32, mode: String?, programID: UInt32,
-                    takesRedirects: Bool? = nil, steppedAside: Bool = false) {
+                    takesRedirects: Bool? = nil, steppedAside: Bool = false, bond: BondStatus? = nil) {
+            self.bond = bond
             self.name = name
             self.ifindex = ifindex
             self.mode = mode
             self.programID = programID
             self.takesRedirects = takesRedirects
             self.steppedAside = steppedAside
+        }
+    }
+
+    public struct BondStatus: Sendable, Codable, Equatable {
+        public struct Slave: Sendable, Codable, Equatable {
+            public var name: String
+            /// "active" (the fast path takes its frames) or "backup" (the kernel does).
+            public var state: String
+            public var up: Bool
+        }
+        public var mode: String
+        /// The transmit hash policy; nil in modes that do not hash.
+        public var hashPolicy: String?
+        public var slaves: [Slave]
+        public var summary: String
+
+        init(_ bond: Bond) {
+            mode = bond.modeName
+            hashPolicy = bond.hashes ? bond.hashName : nil
+            slaves = bond.members.map { Slave(name: $0.name, state: $0.active ? "active" : "backup", up: $0.isRunning) }
+            summary = bond.summary
         }
     }
 
@@ -79,6 +103,7 @@ public struct StatusReport: Sendable, Codable, Equatable {
     /// libbpf produces at load time.
     public static func current(now: Date = Date()) throws -> StatusReport {
         let running = try RunningFastPath.discover()
+        let links = running.isEmpty ? [] : try Links.all()
         var embeddedTag: String?
         if !running.isEmpty { embeddedTag = (try? FastPathProgram.load())?.info.tag }
         let fastPaths = running.map { fastPath in
@@ -93,11 +118,17 @@ public struct StatusReport: Sendable, Codable, Equatable {
                     let flags = fastPath.maps.port($0.ifindex)?.flags
                     return Port(name: $0.name, ifindex: $0.ifindex, mode: $0.mode?.rawValue, programID: fastPath.program.id,
                                 takesRedirects: flags.map { $0 & UInt16(FF_PORT_XDP_TRANSMIT) != 0 },
-                                steppedAside: (flags ?? 0) & UInt16(FF_PORT_STEPPED_ASIDE) != 0)
+                                steppedAside: (flags ?? 0) & UInt16(FF_PORT_STEPPED_ASIDE) != 0,
+                                bond: Self.bond(ifindex: $0.ifindex, links: links))
                 },
                 agent: agent, failureTracepoints: fastPath.failureTracepoints)
         }
         return StatusReport(embeddedTag: embeddedTag, fastPaths: fastPaths)
+    }
+
+    private static func bond(ifindex: UInt32, links: [Link]) -> BondStatus? {
+        guard let link = links.first(where: { $0.ifindex == ifindex }) else { return nil }
+        return Bond.read(link, links: links).map(BondStatus.init)
     }
 
     /// Human output, bpftool-terse.
@@ -109,6 +140,7 @@ public struct StatusReport: Sendable, Codable, Equatable {
                 var line = "\(port.name): ifindex \(port.ifindex) xdp \(port.mode ?? "?") prog \(port.programID)"
                 if port.takesRedirects == false { line += " redirects-to: no (the kernel forwards what leaves by it)" }
                 if port.steppedAside { line += " stepped-aside (tc: the kernel forwards its traffic)" }
+                if let bond = port.bond { line += " " + bond.summary }
                 lines.append(line)
             }
             var program = "prog \(fastPath.programID) tag \(fastPath.tag)"

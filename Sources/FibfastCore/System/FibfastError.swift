@@ -39,6 +39,8 @@ public enum FibfastError: Error, Equatable, CustomStringConvertible {
     case trafficControlUnreadable(reason: String)
     case notAPort(option: String, name: String)
     case kernelTooOld(running: String, minimum: String)
+    case bondNotServable(port: String, mode: String, reason: String)
+    case bondMember(port: String, bond: String)
 
     public var description: String {
         switch self {
@@ -136,6 +138,10 @@ public enum FibfastError: Error, Equatable, CustomStringConvertible {
         case .kernelTooOld(let running, let minimum):
             return "this kernel (\(running)) is older than fibfast needs (Linux \(minimum): managed neighbour entries); "
                 + "the router keeps forwarding through the kernel"
+        case .bondNotServable(let port, let mode, let reason):
+            return "port \(port) is a bond in mode \(mode) that the fast path cannot serve as the kernel would: \(reason)"
+        case .bondMember(let port, let bond):
+            return "port \(port) is a slave of bond \(bond): the kernel routes its frames as the bond's; name \(bond) instead"
         case .notAPort(let option, let name):
             return "\(option) \(name): \(name) is not one of the ports named to attach"
         case .netfilterUnreadable(let tool, let reason):
