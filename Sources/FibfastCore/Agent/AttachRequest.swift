@@ -96,7 +96,10 @@ public struct AttachPlan: Sendable, Equatable {
             }
             ports.append(link)
         }
-        for name in request.xdpTransmit where !seen.contains(name) {
+        // A bond's slaves may be vouched for too: redirects to the bond leave by them.
+        let bondIndices = Set(ports.filter { $0.kind == "bond" }.map(\.ifindex))
+        let slaves = Set(links.filter { bondIndices.contains($0.master) }.map(\.name))
+        for name in request.xdpTransmit where !seen.contains(name) && !slaves.contains(name) {
             throw .notAPort(option: "--xdp-transmit", name: name)
         }
 

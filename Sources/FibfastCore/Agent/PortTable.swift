@@ -259,7 +259,8 @@ final class PortTable {
     /// answer changes: from then on its routed traffic goes to the kernel,
     /// or comes back to the fast path.
     private func checkTransmit(_ index: Int, _ link: Link) {
-        let transmit = XDPTransmit.of(link, features: netdev, assumed: assumedTransmit.contains(link.name))
+        let transmit = XDPTransmit.of(link, features: netdev, assumed: assumedTransmit.contains(link.name),
+                                      assumedSlaves: assumedTransmit)
         let previous = ports[index].transmit
         guard transmit != previous else { return }
         ports[index].transmit = transmit

@@ -7,7 +7,7 @@
 /// says nothing, so the answer comes from the mode and the members here, on
 /// every kernel alike.
 extension XDPTransmit {
-    static func ofBond(_ link: Link, features: NetdevFamily?) -> XDPTransmit {
+    static func ofBond(_ link: Link, features: NetdevFamily?, assumed: Set<String>) -> XDPTransmit {
         guard let links = try? Links.all(), let bond = Bond.read(link, links: links) else {
             return .unsupported(because: "the kernel did not describe the bond")
         }
@@ -17,7 +17,7 @@ extension XDPTransmit {
             guard let slave = links.first(where: { $0.ifindex == member.ifindex }) else {
                 return .unsupported(because: "slave \(member.name) vanished")
             }
-            let answer = of(slave, features: features, assumed: false)
+            let answer = of(slave, features: features, assumed: assumed.contains(slave.name))
             if case .unsupported(let reason) = answer {
                 return .unsupported(because: "slave \(member.name) cannot take XDP redirects: \(reason)")
             }

@@ -40,8 +40,11 @@ final class Lab: @unchecked Sendable {
     }
 
     /// Starts `fibfast attach` in the router and waits until it runs.
-    func attach(_ arguments: [String] = ["p0", "p1"]) throws -> AgentProcess {
-        let agent = try AgentProcess(namespace: namespace(.rtr), arguments: ["attach"] + arguments + Lab.vouching(arguments))
+    /// `vouch`: pass --xdp-transmit for the veth ports where the kernel
+    /// cannot tell (see Lab.vouching).
+    func attach(_ arguments: [String] = ["p0", "p1"], vouch: Bool = true) throws -> AgentProcess {
+        let agent = try AgentProcess(namespace: namespace(.rtr),
+                                     arguments: ["attach"] + arguments + (vouch ? Lab.vouching(arguments) : []))
         agents.append(agent)
         try agent.waitUntilRunning()
         return agent
@@ -88,9 +91,10 @@ final class Lab: @unchecked Sendable {
                     timeout: timeout, during: during)
     }
 
-    private func capture(_ namespaces: [String], count: Int, filters: [String], timeout: Double,
-                         during: () throws -> Int?) throws -> [CapturedPacket] {
-        let capture = try BackgroundProcess([Command.python, Lab.packetTool, "capture", "--iface", "eth0",
+    /// `interfaces`: where to capture in each namespace, comma-separated.
+    func capture(_ namespaces: [String], interfaces: String = "eth0", count: Int, filters: [String], timeout: Double,
+                 during: () throws -> Int?) throws -> [CapturedPacket] {
+        let capture = try BackgroundProcess([Command.python, Lab.packetTool, "capture", "--iface", interfaces,
                                              "--count", "\(count)", "--timeout", "\(timeout)", "--done-on-stdin"]
                                             + namespaces.flatMap { ["--netns", $0] } + filters, input: true)
         defer { capture.kill(signal: SIGKILL) }
@@ -165,9 +169,11 @@ struct CapturedPacket: Decodable {
     var eth_dst: String
     /// Where it was captured, when the capture was in several namespaces.
     var netns: String?
+    /// The interface it arrived on.
+    var iface: String?
 
     enum CodingKeys: String, CodingKey {
-        case family, src, dst, ttl, proto, len, dport, icmp_type, icmp_code, eth_src, eth_dst, netns
+        case family, src, dst, ttl, proto, len, dport, icmp_type, icmp_code, eth_src, eth_dst, netns, iface
     }
 
     init(from decoder: Decoder) throws {
@@ -185,5 +191,6 @@ struct CapturedPacket: Decodable {
         eth_src = try c.decode(String.self, forKey: .eth_src)
         eth_dst = try c.decode(String.self, forKey: .eth_dst)
         netns = try c.decodeIfPresent(String.self, forKey: .netns)
+        iface = try c.decodeIfPresent(String.self, forKey: .iface)
     }
 }

@@ -1,0 +1,56 @@
+import Foundation
+import XCTest
+
+/// Bonds in the lab (Tests/lab/bond.sh) and what tells the kernel's work
+/// from the fast path's through them.
+extension Lab {
+    static let bondScript = Command.root.appendingPathComponent("Tests/lab/bond.sh").path
+
+    /// Loads the bonding driver. This machine's own kernel has none, the
+    /// Debian 12 VM's has: only there do these tests run.
+    static func requireBonding() throws {
+        // max_bonds=0: no bond0 in the root namespace.
+        _ = try Command.run(["modprobe", "bonding", "max_bonds=0"])
+        if !FileManager.default.fileExists(atPath: "/sys/module/bonding") {
+            throw XCTSkip("this kernel has no bonding driver; the bond tests run in the Debian 12 VM (make test-vm)")
+        }
+    }
+
+    /// Turns `side` (p0: towards src, p1: towards dst) into a bond of two
+    /// slaves at both ends (rtr pXs0/pXs1 <-> host eth0s0/eth0s1).
+    func makeBond(_ side: String, mode: String, hash: String? = nil, miimon: Int = 100) throws {
+        let result = try Command.run(["env", "BOND_MIIMON=\(miimon)", Lab.bondScript, name, side, mode]
+                                     + (hash.map { [$0] } ?? []))
+        guard result.succeeded else { throw LabError.setup("bond.sh \(side) \(mode): \(result.stderr)") }
+    }
+
+    /// Sends `flows` UDP datagrams to `destination`, one per destination
+    /// port from 20000 on, and returns the dst slave each arrived on, by port.
+    func slaveChoice(destination: String, flows: Int = 16) throws -> [Int: String] {
+        let got = try capture([namespace(.dst)], interfaces: "eth0s0,eth0s1", count: flows,
+                              filters: ["--dst", destination, "--proto", "udp"], timeout: 3) {
+            try send(to: destination, count: flows, port: 20000, ports: flows)
+            return nil
+        }
+        var choice: [Int: String] = [:]
+        for packet in got { if let port = packet.dport { choice[port] = packet.iface ?? "?" } }
+        return choice
+    }
+
+    /// Datagrams the router's kernel forwarded so far, both families
+    /// (IpForwDatagrams, Ip6OutForwDatagrams); XDP-forwarded frames are not among them.
+    func kernelForwarded() throws -> UInt64 {
+        let snmp = try check(exec(.rtr, ["cat", "/proc/net/snmp", "/proc/net/snmp6"])).stdout
+        let lines = snmp.split(separator: "\n").map { $0.split(separator: " ", omittingEmptySubsequences: true) }
+        var total: UInt64 = 0
+        if let names = lines.first(where: { $0.first == "Ip:" && $0.contains("ForwDatagrams") }),
+           let values = lines.first(where: { $0.first == "Ip:" && $0 != names }),
+           let column = names.firstIndex(of: "ForwDatagrams"), column < values.count {
+            total += UInt64(values[column]) ?? 0
+        }
+        if let line = lines.first(where: { $0.first == "Ip6OutForwDatagrams" }), line.count > 1 {
+            total += UInt64(line[1]) ?? 0
+        }
+        return total
+    }
+}
