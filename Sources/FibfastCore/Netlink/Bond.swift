@@ -20,6 +20,13 @@ public struct Bond: Sendable, Equatable {
     public var arpInterval: UInt32
     public var members: [Member]
 
+    public init(mode: UInt8, hashPolicy: UInt8 = 0, arpInterval: UInt32 = 0, members: [Member] = []) {
+        self.mode = mode
+        self.hashPolicy = hashPolicy
+        self.arpInterval = arpInterval
+        self.members = members
+    }
+
     // linux/if_bonding.h, which the netlink headers do not bring along.
     static let roundRobin: UInt8 = 0, activeBackup: UInt8 = 1, xor: UInt8 = 2, ieee8023ad: UInt8 = 4
     static let vlanSourceMAC: UInt8 = 5
