@@ -16,7 +16,7 @@ final class BondTests: XCTestCase {
     private func attach(_ lab: Lab, extra: [String] = []) throws -> AgentProcess {
         let slaves = Lab.kernelReportsXDPFeatures ? []
             : ["p0s0", "p0s1", "p1s0", "p1s1"].flatMap { ["--xdp-transmit", $0] }
-        return try lab.attach(["p0", "p1"] + slaves + extra, vouch: false)
+        return try lab.attach(["p0", "p1"] + slaves + extra, vouch: false, timeout: 60)
     }
 
     /// Per flow, the slave the kernel alone picks, then the one picked
@@ -109,11 +109,11 @@ final class BondTests: XCTestCase {
     /// refused with the mode named and what to do.
     func testUnservableBondsAreRefused() throws {
         let lab = try Lab(self, warm: false)
-        try lab.makeBond("p1", mode: "balance-alb")
+        try lab.makeBond("p1", mode: "balance-alb", carries: false)
         let alb = try lab.attachRefused(["p0", "p1"])
         XCTAssertNotEqual(alb.status, 0)
         XCTAssertTrue(alb.message.contains("port p1 is a bond in mode balance-alb that the fast path cannot serve as the kernel would: the kernel has no XDP for mode balance-alb (only balance-rr, active-backup, balance-xor and 802.3ad): change the mode"), alb.message)
-        try lab.makeBond("p0", mode: "balance-xor", hash: "vlan+srcmac")
+        try lab.makeBond("p0", mode: "balance-xor", hash: "vlan+srcmac", carries: false)
         let hash = try lab.attachRefused(["p0", "p1"])
         XCTAssertNotEqual(hash.status, 0)
         XCTAssertTrue(hash.message.contains("port p0 is a bond in mode balance-xor that the fast path cannot serve as the kernel would: its xmit_hash_policy vlan+srcmac cannot be computed in XDP"), hash.message)
@@ -185,7 +185,7 @@ final class BondFailoverTests: XCTestCase {
     private func attach(_ lab: Lab) throws {
         let slaves = Lab.kernelReportsXDPFeatures ? []
             : ["p0s0", "p0s1", "p1s0", "p1s1"].flatMap { ["--xdp-transmit", $0] }
-        _ = try lab.attach(["p0", "p1"] + slaves, vouch: false)
+        _ = try lab.attach(["p0", "p1"] + slaves, vouch: false, timeout: 60)
     }
 
     /// The active slaves of both bonds (ingress p0, egress p1) go down at

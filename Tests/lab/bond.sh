@@ -52,7 +52,11 @@ ip -n "$peer" link set eth0 up
 ip -n "$peer" route replace default via "10.$subnet.0.1"
 ip -n "$peer" -6 route replace default via "fd00:$subnet::1"
 
+# BOND_WAIT=0: for bonds that are only looked at, never sent through.
+[[ ${BOND_WAIT:-1} == 0 ]] && exit 0
 # Up when both ends carry traffic (802.3ad: once LACP has agreed on an aggregator); -w keeps
 # probing until one reply or the deadline.
-ip netns exec "$peer" ping -q -n -c 1 -i 0.2 -w 30 "10.$subnet.0.1" >/dev/null
-ip netns exec "$peer" ping -6 -q -n -c 1 -i 0.2 -w 30 "fd00:$subnet::1" >/dev/null
+ip netns exec "$peer" ping -q -n -c 1 -i 0.2 -w 30 "10.$subnet.0.1" >/dev/null ||
+  { echo "$PROG: no IPv4 traffic over bond $side ($mode) within 30 s" >&2; exit 1; }
+ip netns exec "$peer" ping -6 -q -n -c 1 -i 0.2 -w 30 "fd00:$subnet::1" >/dev/null ||
+  { echo "$PROG: no IPv6 traffic over bond $side ($mode) within 30 s" >&2; exit 1; }

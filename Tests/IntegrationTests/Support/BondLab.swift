@@ -18,8 +18,10 @@ extension Lab {
 
     /// Turns `side` (p0: towards src, p1: towards dst) into a bond of two
     /// slaves at both ends (rtr pXs0/pXs1 <-> host eth0s0/eth0s1).
-    func makeBond(_ side: String, mode: String, hash: String? = nil, miimon: Int = 100) throws {
-        let result = try Command.run(["env", "BOND_MIIMON=\(miimon)", Lab.bondScript, name, side, mode]
+    /// `carries`: wait until traffic crosses it (false for bonds only attached to).
+    func makeBond(_ side: String, mode: String, hash: String? = nil, miimon: Int = 100, carries: Bool = true) throws {
+        let result = try Command.run(["env", "BOND_MIIMON=\(miimon)", "BOND_WAIT=\(carries ? 1 : 0)",
+                                      Lab.bondScript, name, side, mode]
                                      + (hash.map { [$0] } ?? []))
         guard result.succeeded else { throw LabError.setup("bond.sh \(side) \(mode): \(result.stderr)") }
     }

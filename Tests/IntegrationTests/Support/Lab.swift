@@ -42,11 +42,11 @@ final class Lab: @unchecked Sendable {
     /// Starts `fibfast attach` in the router and waits until it runs.
     /// `vouch`: pass --xdp-transmit for the veth ports where the kernel
     /// cannot tell (see Lab.vouching).
-    func attach(_ arguments: [String] = ["p0", "p1"], vouch: Bool = true) throws -> AgentProcess {
+    func attach(_ arguments: [String] = ["p0", "p1"], vouch: Bool = true, timeout: Double = 10) throws -> AgentProcess {
         let agent = try AgentProcess(namespace: namespace(.rtr),
                                      arguments: ["attach"] + arguments + (vouch ? Lab.vouching(arguments) : []))
         agents.append(agent)
-        try agent.waitUntilRunning()
+        try agent.waitUntilRunning(timeout: timeout)
         return agent
     }
 
