@@ -16,7 +16,7 @@ final class BondTests: XCTestCase {
     private func attach(_ lab: Lab, extra: [String] = []) throws -> AgentProcess {
         let slaves = Lab.kernelReportsXDPFeatures ? []
             : ["p0s0", "p0s1", "p1s0", "p1s1"].flatMap { ["--xdp-transmit", $0] }
-        return try lab.attach(["p0", "p1"] + slaves + extra, vouch: false, timeout: 60)
+        return try lab.attach(["p0", "p1"] + slaves + extra, vouch: false, timeout: 120)
     }
 
     /// Per flow, the slave the kernel alone picks, then the one picked
@@ -185,7 +185,7 @@ final class BondFailoverTests: XCTestCase {
     private func attach(_ lab: Lab) throws {
         let slaves = Lab.kernelReportsXDPFeatures ? []
             : ["p0s0", "p0s1", "p1s0", "p1s1"].flatMap { ["--xdp-transmit", $0] }
-        _ = try lab.attach(["p0", "p1"] + slaves, vouch: false, timeout: 60)
+        _ = try lab.attach(["p0", "p1"] + slaves, vouch: false, timeout: 120)
     }
 
     /// The active slaves of both bonds (ingress p0, egress p1) go down at
