@@ -31,27 +31,6 @@ public struct StatusReport: Sendable, Codable, Equatable {
         }
     }
 
-    public struct BondStatus: Sendable, Codable, Equatable {
-        public struct Slave: Sendable, Codable, Equatable {
-            public var name: String
-            /// "active" (the fast path takes its frames) or "backup" (the kernel does).
-            public var state: String
-            public var up: Bool
-        }
-        public var mode: String
-        /// The transmit hash policy; nil in modes that do not hash.
-        public var hashPolicy: String?
-        public var slaves: [Slave]
-        public var summary: String
-
-        init(_ bond: Bond) {
-            mode = bond.modeName
-            hashPolicy = bond.hashes ? bond.hashName : nil
-            slaves = bond.members.map { Slave(name: $0.name, state: $0.active ? "active" : "backup", up: $0.isRunning) }
-            summary = bond.summary
-        }
-    }
-
     public struct Agent: Sendable, Codable, Equatable {
         public var pid: Int32
         /// Seconds since the epoch.
