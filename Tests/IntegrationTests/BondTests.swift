@@ -11,14 +11,6 @@ final class BondTests: XCTestCase {
         try Lab.requireBonding()
     }
 
-    /// Attaches to p0 and p1, vouching for the bonds' slaves where the
-    /// kernel cannot tell that a veth whose peer runs GRO takes redirects.
-    private func attach(_ lab: Lab, extra: [String] = []) throws -> AgentProcess {
-        let slaves = Lab.kernelReportsXDPFeatures ? []
-            : ["p0s0", "p0s1", "p1s0", "p1s1"].flatMap { ["--xdp-transmit", $0] }
-        return try lab.attach(["p0", "p1"] + slaves + extra, vouch: false, timeout: 120)
-    }
-
     /// Per flow, the slave the kernel alone picks, then the one picked
     /// with the fast path forwarding; the kernel forwards nothing itself
     /// the second time.
@@ -29,7 +21,7 @@ final class BondTests: XCTestCase {
         try lab.makeBond("p1", mode: mode, hash: hash)
         let destinations = ["10.2.0.2", "fd00:2::2"]
         let kernel = try destinations.map { try lab.slaveChoice(destination: $0) }
-        _ = try attach(lab)
+        _ = try lab.attach(bonds: p0Mode == nil ? ["p1"] : ["p0", "p1"])
         let kernelBefore = try lab.kernelForwarded()
         let forwardedBefore = try lab.forwarded()
         let fast = try destinations.map { try lab.slaveChoice(destination: $0) }
@@ -97,12 +89,29 @@ final class BondTests: XCTestCase {
             }.count
         }
         XCTAssertEqual(try arrivals(), 0, "the kernel alone routes frames from a backup slave")
-        _ = try attach(lab)
+        // Native mode runs on the slaves: the program sees the frames, on
+        // the slave's ifindex, and hands them up.
+        let native = try lab.attach(bonds: ["p0"])
         let before = try lab.stats().port("p0")
         XCTAssertEqual(try arrivals(), 0)
         let after = try lab.stats(when: { try $0.port("p0").passed("inactive-member") - before.passed("inactive-member") >= 20 })
         XCTAssertEqual(try after.port("p0").passed("inactive-member") - before.passed("inactive-member"), 20)
         XCTAssertEqual(try after.port("p0").forwarded.packets, before.forwarded.packets)
+        try native.stop()
+
+        // Generic mode runs on the bond itself, after the bond's receive
+        // handler: the program never sees them, and sees the rest as the
+        // bond's (ingress ifindex: the bond).
+        _ = try lab.attach(bonds: ["p0"], extra: ["--mode", "generic"])
+        XCTAssertEqual(try arrivals(), 0)
+        let generic = try lab.stats().port("p0")
+        XCTAssertEqual(generic.passed("inactive-member"), 0)
+        XCTAssertEqual(generic.passed("unknown-port"), 0)
+        let got = try lab.capture(on: .dst, count: 10, proto: "udp", dport: 9312) {
+            try lab.send(to: "10.2.0.2", count: 10, port: 9312)
+        }
+        XCTAssertEqual(got.count, 10)
+        XCTAssertEqual(try lab.stats(when: { try $0.port("p0").forwarded.packets >= 10 }).port("p0").forwarded.packets, 10)
     }
 
     /// Modes the kernel runs no XDP in, and a hash XDP cannot compute, are
@@ -137,18 +146,20 @@ extension Lab {
 /// path than with the kernel alone across the same event.
 ///
 /// The kernel alone loses what is sent between the event and the moment
-/// the bonds at both ends notice it (the next miimon round, 0 to `miimon`
-/// ms later, at each end independently). That phase differs from run to run
-/// whoever forwards, so two runs of identical behaviour can differ by up to
-/// one miimon interval's worth of datagrams per bond on the path: with
-/// miimon 10 ms and a datagram every 2 ms, 5 per bond. The tolerance is two
-/// bonds' worth, 10 datagrams; a fast path that kept sending into a dead
+/// the bonds on the path notice it (each at its next miimon round, 0 to 10
+/// ms later); that phase differs from run to run whoever forwards. With a
+/// datagram every 10 ms, two bonds in series account for up to 2 datagrams
+/// between two runs of identical behaviour; the emulated VM's scheduling
+/// (its timers run late under load) for a few more. The tolerance is 5
+/// datagrams, 50 ms of the stream. A fast path that kept sending into a dead
 /// slave, or dropped what arrives on the newly active one, loses every
-/// datagram from then on and fails by far.
+/// datagram from then on and fails by far. The stream is paced slowly
+/// because the sender catches up after a stall of the VM in one burst, and
+/// bursts overflow the veths' rings whoever forwards.
 final class BondFailoverTests: XCTestCase {
     static let miimon = 10
-    static let interval = 0.002
-    static let tolerance = 10
+    static let interval = 0.01
+    static let tolerance = 5
 
     override func setUpWithError() throws {
         try Lab.requireBonding()
@@ -182,12 +193,6 @@ final class BondFailoverTests: XCTestCase {
         }
     }
 
-    private func attach(_ lab: Lab) throws {
-        let slaves = Lab.kernelReportsXDPFeatures ? []
-            : ["p0s0", "p0s1", "p1s0", "p1s1"].flatMap { ["--xdp-transmit", $0] }
-        _ = try lab.attach(["p0", "p1"] + slaves, vouch: false, timeout: 120)
-    }
-
     /// The active slaves of both bonds (ingress p0, egress p1) go down at
     /// once; active-backup at all four ends.
     func testActiveSlavesGoingDownLoseNoMoreThanTheKernel() throws {
@@ -203,7 +208,7 @@ final class BondFailoverTests: XCTestCase {
         try lab.ip("link set p1s0 up")
         try waitUntilSlaveUp(lab, "p0s0")
         try waitUntilSlaveUp(lab, "p1s0")
-        try attach(lab)
+        _ = try lab.attach(bonds: ["p0", "p1"])
         let before = try lab.forwarded()
         // Slaves 1 are active now.
         let fast = try loss(lab, port: 9412) { try fail(1) }
@@ -241,7 +246,7 @@ final class BondFailoverTests: XCTestCase {
             return lost
         }
         let kernel = try remove(port: 9421)
-        try attach(lab)
+        _ = try lab.attach(bonds: ["p1"])
         let before = try lab.forwarded()
         let fast = try remove(port: 9421)
         XCTAssertLessThanOrEqual(fast, kernel + Self.tolerance, "lost with the fast path \(fast), kernel alone \(kernel)")

@@ -64,8 +64,10 @@ final class DifferentialTests: XCTestCase {
         return report
     }
 
-    func compare(rpFilter: Int) throws {
+    /// `ports` changes the lab's ports before the runs (BondDifferentialTests).
+    func compare(rpFilter: Int, ports: (Lab) throws -> Void = { _ in }) throws {
         let lab = try Lab(self)
+        try ports(lab)
         try prepare(lab)
         try lab.sysctl(.rtr, "net.ipv4.conf.all.rp_filter=\(rpFilter)")
         let kernel = try runCorpus(lab)

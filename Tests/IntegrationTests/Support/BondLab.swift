@@ -26,6 +26,17 @@ extension Lab {
         guard result.succeeded else { throw LabError.setup("bond.sh \(side) \(mode): \(result.stderr)") }
     }
 
+    /// Attaches to p0 and p1, of which `bonds` are bonds. Where the kernel
+    /// cannot tell that a veth whose peer runs GRO takes redirects (before
+    /// 6.3), it vouches for the bonds' slaves and the plain veth ports, as
+    /// their operator would. Two minutes to start: the VM is emulated, and
+    /// often shared.
+    func attach(bonds: Set<String>, extra: [String] = []) throws -> AgentProcess {
+        let vouched = Lab.kernelReportsXDPFeatures ? []
+            : ["p0", "p1"].flatMap { bonds.contains($0) ? ["\($0)s0", "\($0)s1"] : [$0] }
+        return try attach(["p0", "p1"] + vouched.flatMap { ["--xdp-transmit", $0] } + extra, vouch: false, timeout: 120)
+    }
+
     /// Sends `flows` UDP datagrams to `destination`, one per destination
     /// port from 20000 on, and returns the dst slave each arrived on, by port.
     func slaveChoice(destination: String, flows: Int = 16) throws -> [Int: String] {
