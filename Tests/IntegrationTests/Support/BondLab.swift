@@ -37,12 +37,20 @@ extension Lab {
         return try attach(["p0", "p1"] + vouched.flatMap { ["--xdp-transmit", $0] } + extra, vouch: false, timeout: 120)
     }
 
-    /// Sends `flows` UDP datagrams to `destination`, one per destination
-    /// port from 20000 on, and returns the dst slave each arrived on, by port.
+    /// Sends `flows` UDP datagrams to `destination` from port 40000, one per
+    /// destination port from 20000 on, and returns the dst slave each
+    /// arrived on, by port. The source port is fixed: a layer3+4 hash takes
+    /// it in, and runs must send the same flows. dst drops them at input,
+    /// so that it sends no port unreachable back, which the router's kernel
+    /// would forward (ICMP errors are the kernel's).
     func slaveChoice(destination: String, flows: Int = 16) throws -> [Int: String] {
+        try check(exec(.dst, ["nft", "add table inet bondlab; add chain inet bondlab in { type filter hook input priority 0; }; flush chain inet bondlab in; add rule inet bondlab in udp dport 20000-20999 drop"]))
         let got = try capture([namespace(.dst)], interfaces: "eth0s0,eth0s1", count: flows,
                               filters: ["--dst", destination, "--proto", "udp"], timeout: 3) {
-            try send(to: destination, count: flows, port: 20000, ports: flows)
+            let result = try exec(.src, [Command.python, Lab.packetTool, "send", "--dst", destination,
+                                         "--count", "\(flows)", "--port", "20000", "--ports", "\(flows)",
+                                         "--sport", "40000"])
+            guard result.succeeded else { throw LabError.command("send", result.stderr) }
             return nil
         }
         var choice: [Int: String] = [:]
