@@ -21,6 +21,9 @@
  *  - egress port not in the fast path, or one whose device cannot take a
  *    redirect from here (no XDP transmit path): the frame would be lost.
  *  - ports the agent handed to the kernel (tc filters or shaping on them).
+ *  - frames on a bond member the bond would not deliver from (a backup
+ *    slave, one outside the active aggregator): bond_handle_frame hands
+ *    those to exact-match handlers only. See lib/bond.h.
  *  - IPv4 sources the kernel would refuse: its own addresses, and under
  *    rp_filter those without a route back (loose) or whose route back
  *    leaves by another port (strict). See ff_ipv4_source_ok.
@@ -44,6 +47,7 @@
 #include "lib/rewrite.h"
 #include "lib/xdp_errors.h"
 #include "lib/vlan.h"
+#include "lib/bond.h"
 
 /* The port a frame arrived on, as the kernel routes it: the device the FIB
  * is asked from, and that device's entry. */
@@ -296,8 +300,10 @@ int fibfast_xdp(struct xdp_md *ctx)
 
 	struct ff_ingress in = { .port = in_port, .ifindex = ingress, .priority = priority };
 
-	verdict = ff_decide(ctx, &in, config, &out);
-	ff_count(in_port->slot, verdict, bytes);
+	verdict = ff_bond_member(&in.port, &in.ifindex);
+	if (verdict == FF_FORWARDED)
+		verdict = ff_decide(ctx, &in, config, &out);
+	ff_count(in.port->slot, verdict, bytes);
 	if (verdict != FF_FORWARDED) {
 		/* The kernel gets the frame as it arrived: the handlers only
 		 * write to frames they forward. */

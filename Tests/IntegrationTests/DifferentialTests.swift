@@ -64,6 +64,7 @@ final class DifferentialTests: XCTestCase {
         return report
     }
 
+    /// `setUp` changes the lab before the runs (a VRF, bonds as ports).
     func compare(rpFilter: Int, setUp: (Lab) throws -> Void = { _ in }) throws {
         let lab = try Lab(self)
         try setUp(lab)

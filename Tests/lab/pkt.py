@@ -3,7 +3,7 @@
 
   pkt.py send --dst ADDR [--ttl N] [--count N] [--port N] [--ports N] [--sport N] [--size N]
               [--proto udp|tcp] [--flows N] [--interval S]
-  pkt.py capture --iface IF [--netns NS ...] --count N --timeout S [--done-on-stdin]
+  pkt.py capture --iface IF[,IF...] [--netns NS ...] --count N --timeout S [--done-on-stdin]
                  [--dst ADDR] [--proto P] [--dport N] [--icmp-type N] [--family 4|6]
   pkt.py frame --iface IF --hex HEX [--count N]
   pkt.py sink --port N --count N --timeout S [--done-on-stdin]
@@ -365,10 +365,11 @@ def vlan_of(ancillary):
 
 def cmd_capture(a):
     try:
+        ifaces = a.iface.split(",")
         if a.netns:
-            where = {in_netns(ns, lambda: open_capture(a.iface)): ns for ns in a.netns}
+            where = {in_netns(ns, lambda: open_capture(i)): ns for ns in a.netns for i in ifaces}
         else:
-            where = {open_capture(a.iface): None}
+            where = {open_capture(i): None for i in ifaces}
     except OSError as e:
         die(f"cannot capture on {a.iface}: {e.strerror}")
     print("ready", flush=True)
@@ -402,6 +403,7 @@ def cmd_capture(a):
         r["hex"] = frame.hex()
         if where[s] is not None:
             r["netns"] = where[s]
+        r["iface"] = addr[0]
         print(json.dumps(r), flush=True)
         got.append(r)
 

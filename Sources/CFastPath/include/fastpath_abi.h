@@ -89,6 +89,7 @@ enum ff_verdict {
 	FF_PASS_SOURCE_CHECK,    /* IPv4 source fails rp_filter, or is not a unicast route (e.g. the router's own) */
 	FF_PASS_NO_XDP_TRANSMIT, /* egress port's device cannot take a redirect from this port (VLAN, macvlan, ...) */
 	FF_PASS_VLAN,            /* a tag that is no VLAN port's, a priority or stacked tag, a priority the fast path cannot map */
+	FF_PASS_INACTIVE_MEMBER, /* arrived on a bond member the bond does not deliver from (backup, outside the active aggregator) */
 	FF_VERDICT_COUNT
 };
 
@@ -171,6 +172,9 @@ struct ff_port_info {
  * qdisc): frames arriving on it and frames routed out of it go to the
  * kernel, which runs it. */
 #define FF_PORT_STEPPED_ASIDE (1 << 6)
+/* A bond member's entry (member_of set): the bond delivers what arrives on
+ * it (an active slave). Without it its frames are the kernel's. */
+#define FF_PORT_BOND_DELIVERS (1 << 7)
 
 /*
  * VLAN ports. A tagged frame on a device that carries VLAN ports arrives,

@@ -70,7 +70,8 @@ public struct AttachPlan: Sendable, Equatable {
         links: [Link],
         addresses: [InterfaceAddress],
         sysctl: (String) -> String?,
-        kernel: KernelVersion? = .running
+        kernel: KernelVersion? = .running,
+        bond: (Link, [Link]) -> Bond? = Bond.read
     ) throws(FibfastError) -> AttachPlan {
         if let kernel, kernel < KernelVersion.minimum {
             throw .kernelTooOld(running: kernel.release, minimum: KernelVersion.minimum.release)
@@ -88,9 +89,18 @@ public struct AttachPlan: Sendable, Equatable {
             if link.isLoopback { throw .loopbackPort(name) }
             if link.isVRF { throw .vrfDevicePort(name, members: links.filter { $0.master == link.ifindex }.map(\.name)) }
             if !link.isEthernet { throw .notEthernet(port: name, linkType: link.linkType) }
+            if let master = links.first(where: { $0.ifindex == link.master }), master.kind == "bond" {
+                throw .bondMember(port: name, bond: master.name)
+            }
+            if let bond = bond(link, links), let reason = bond.refusal {
+                throw .bondNotServable(port: name, mode: bond.modeName, reason: reason)
+            }
             ports.append(link)
         }
-        for name in request.xdpTransmit where !seen.contains(name) {
+        // A bond's slaves may be vouched for too: redirects to the bond leave by them.
+        let bondIndices = Set(ports.filter { $0.kind == "bond" }.map(\.ifindex))
+        let slaves = Set(links.filter { bondIndices.contains($0.master) }.map(\.name))
+        for name in request.xdpTransmit where !seen.contains(name) && !slaves.contains(name) {
             throw .notAPort(option: "--xdp-transmit", name: name)
         }
 

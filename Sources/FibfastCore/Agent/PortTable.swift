@@ -36,6 +36,7 @@ final class PortTable {
     private let assumedTransmit: Set<String>
     /// The devices under VLAN ports (VLANPorts.swift).
     let lowers: VLANLowers
+    private let bondMembers: BondMembers
 
     init(names: [String], maps: FastPathMaps, programFD: Int32, mode: XDPMode, logger: Logger,
          netdev: NetdevFamily? = NetdevFamily.open(), assumedTransmit: Set<String> = []) {
@@ -47,6 +48,7 @@ final class PortTable {
         self.netdev = netdev
         self.assumedTransmit = assumedTransmit
         lowers = VLANLowers(maps: maps, programFD: programFD, mode: mode, logger: logger)
+        bondMembers = BondMembers(maps: maps, logger: logger)
     }
 
     /// Where the transmit check gets its answers, for the start-up log.
@@ -149,6 +151,7 @@ final class PortTable {
         for index in ports.indices where ports[index].link?.vlan != nil && ports[index].link?.linkIfindex == link.ifindex {
             rewrite(index)
         }
+        if let bond = bondMembers.bond(of: link) { memberChanged(bond) }
         if let index = ports.firstIndex(where: { $0.link?.ifindex == link.ifindex }) {
             if ports[index].name != link.name {
                 logger.info("port \(ports[index].name) renamed to \(link.name): removed from the fast path")
@@ -172,6 +175,7 @@ final class PortTable {
     func remove(ifindex: UInt32) -> Bool {
         lowers.gone(ifindex)
         defer { syncLowers() }
+        if let bond = bondMembers.bond(of: ifindex) { memberChanged(bond) }
         guard let index = ports.firstIndex(where: { $0.link?.ifindex == ifindex }) else { return false }
         let others = ports.indices.filter { $0 != index && ports[$0].enabled }.map { ports[$0].name }
         logger.warning("port \(ports[index].name) deleted: removed from the fast path, attached again if it comes back; \(others.isEmpty ? "no port left forwarding" : "still forwarding on " + others.joined(separator: ", "))")
@@ -233,6 +237,12 @@ final class PortTable {
         return wasEnabled != ports[index].enabled || old.vrf != link.vrf
     }
 
+    /// A bond port's member changed: its entries, and whether the bond
+    /// takes redirects, follow.
+    private func memberChanged(_ bond: UInt32) {
+        if let index = ports.firstIndex(where: { $0.link?.ifindex == bond }) { rewrite(index) }
+    }
+
     func rewrite(_ index: Int) {
         do { try writeInfo(index) } catch {
             logger.error("port \(ports[index].name): updating the fast path failed: \(error)")
@@ -265,7 +275,9 @@ final class PortTable {
     /// answer changes: from then on its routed traffic goes to the kernel,
     /// or comes back to the fast path.
     private func checkTransmit(_ index: Int, _ link: Link) {
-        let transmit = XDPTransmit.of(link, features: netdev, assumed: assumedTransmit.contains(link.name) || assumedTransmit.contains(ports[index].name))
+        let transmit = XDPTransmit.of(link, features: netdev,
+                                      assumed: assumedTransmit.contains(link.name) || assumedTransmit.contains(ports[index].name),
+                                      assumedSlaves: assumedTransmit)
         let previous = ports[index].transmit
         guard transmit != previous else { return }
         ports[index].transmit = transmit
@@ -283,6 +295,7 @@ final class PortTable {
     /// device, if it still exists, goes back to the kernel).
     private func forget(_ index: Int) {
         if let link = ports[index].link {
+            bondMembers.forget(link.ifindex)
             try? maps.ports.delete(link.ifindex)
             try? maps.removePort(link.ifindex)
             lowers.forget(port: link.ifindex)
@@ -325,6 +338,7 @@ final class PortTable {
             try maps.setPort(link.ifindex, info)
             try maps.ports.delete(link.ifindex)
         }
+        try bondMembers.write(link, slot: info.slot)
         let was = ports[index].enabled
         ports[index].enabled = enabled
         if was != enabled && (ports[index].xdp != nil || link.vlan != nil) {

@@ -11,11 +11,12 @@ extension FastPathMaps {
         portInfo.lookup(ifindex, as: ff_port_info.self)
     }
 
-    /// Every port's counter slot, by ifindex.
+    /// Every port's counter slot, by ifindex. Bond members share their
+    /// bond's slot and are not ports of their own.
     public func portSlots() -> [UInt32: UInt32] {
         var slots: [UInt32: UInt32] = [:]
         for ifindex in portInfo.keys(as: UInt32.self) {
-            if let info = port(ifindex) { slots[ifindex] = info.slot }
+            if let info = port(ifindex), info.member_of == 0 { slots[ifindex] = info.slot }
         }
         return slots
     }

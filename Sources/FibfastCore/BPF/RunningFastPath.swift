@@ -23,7 +23,10 @@ public struct RunningFastPath: Sendable {
     /// value per program (two agents on disjoint ports give two).
     public static func discover() throws -> [RunningFastPath] {
         var byProgram: [UInt32: [Port]] = [:]
-        for link in try Links.all() {
+        let links = try Links.all()
+        let bonds = Set(links.filter { $0.kind == "bond" }.map(\.ifindex))
+        // The kernel installs a bond's program on each of its members too.
+        for link in links where !bonds.contains(link.master) {
             guard let attachment = try XDPAttachment.query(ifindex: link.ifindex) else { continue }
             byProgram[attachment.programID, default: []].append(
                 Port(name: link.name, ifindex: link.ifindex, mode: attachment.mode))

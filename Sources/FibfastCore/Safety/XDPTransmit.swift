@@ -30,8 +30,11 @@ public enum XDPTransmit: Sendable, Equatable, CustomStringConvertible {
     /// and later), else its driver, from a list of drivers known to
     /// implement XDP transmit in the kernels before feature flags existed.
     /// `assumed` is the operator's --xdp-transmit, which wins.
-    static func of(_ link: Link, features: NetdevFamily?, assumed: Bool) -> XDPTransmit {
+    /// `assumedSlaves`: the names the operator vouched for, for a bond's slaves.
+    static func of(_ link: Link, features: NetdevFamily?, assumed: Bool,
+                   assumedSlaves: Set<String> = []) -> XDPTransmit {
         if assumed { return .supported(because: "--xdp-transmit") }
+        if link.kind == "bond" { return ofBond(link, features: features, assumed: assumedSlaves) }
         if let features {
             switch features.xdpFeatures(ifindex: link.ifindex) {
             case .some(let flags) where flags & NetdevFamily.ndoXmit != 0:
@@ -48,7 +51,8 @@ public enum XDPTransmit: Sendable, Equatable, CustomStringConvertible {
     /// The answer on kernels without XDP feature flags (before 6.3), also
     /// run by tests on newer ones.
     public static func withoutFeatureFlags(_ link: Link) -> XDPTransmit {
-        decide(kind: link.kind, driver: driver(of: link.name),
+        if link.kind == "bond" { return ofBond(link, features: nil, assumed: []) }
+        return decide(kind: link.kind, driver: driver(of: link.name),
                vethPeerRunsXDP: link.kind == "veth" ? peerRunsXDP(link) : nil)
     }
 

@@ -25,6 +25,7 @@ public enum Verdict: UInt32, CaseIterable, Sendable, Codable, CustomStringConver
     case sourceCheck
     case noXDPTransmit
     case vlan
+    case inactiveMember
 
     /// Short name for output and JSON keys.
     public var description: String {
@@ -51,6 +52,7 @@ public enum Verdict: UInt32, CaseIterable, Sendable, Codable, CustomStringConver
         case .sourceCheck: return "source-check"
         case .noXDPTransmit: return "no-xdp-transmit"
         case .vlan: return "vlan"
+        case .inactiveMember: return "inactive-member"
         }
     }
 
@@ -79,6 +81,7 @@ public enum Verdict: UInt32, CaseIterable, Sendable, Codable, CustomStringConver
         case .sourceCheck: return "IPv4 source refused by rp_filter or one of the router's own: the kernel decides"
         case .noXDPTransmit: return "egress port cannot take XDP redirects (VLAN, macvlan, veth peer without XDP or GRO): the kernel forwards"
         case .vlan: return "VLAN tag of no VLAN port, priority or stacked tag, or a priority the egress tag cannot be given in XDP: the kernel decides"
+        case .inactiveMember: return "arrived on a bond member the bond does not deliver from (backup slave, outside the active aggregator): the kernel drops it"
         }
     }
 

@@ -23,11 +23,14 @@ public struct StatusReport: Sendable, Codable, Equatable {
         /// The VRF device the port is enslaved to, whose table its lookups
         /// use; nil outside any VRF.
         public var vrf: String?
+        /// A bond port's mode and slaves, as the kernel has them now.
+        public var bond: BondStatus?
 
         public init(name: String, ifindex: UInt32, mode: String?, programID: UInt32,
                     takesRedirects: Bool? = nil, steppedAside: Bool = false, vlan: VLAN? = nil,
-                    vrf: String? = nil) {
+                    vrf: String? = nil, bond: BondStatus? = nil) {
             self.vrf = vrf
+            self.bond = bond
             self.name = name
             self.ifindex = ifindex
             self.mode = mode
@@ -97,6 +100,7 @@ public struct StatusReport: Sendable, Codable, Equatable {
     /// libbpf produces at load time.
     public static func current(now: Date = Date()) throws -> StatusReport {
         let running = try RunningFastPath.discover()
+        let links = running.isEmpty ? [] : try Links.all()
         var embeddedTag: String?
         if !running.isEmpty { embeddedTag = (try? FastPathProgram.load())?.info.tag }
         let names = running.isEmpty ? [:] : Dictionary(try Links.all().map { ($0.ifindex, $0.name) }) { first, _ in first }
@@ -114,7 +118,8 @@ public struct StatusReport: Sendable, Codable, Equatable {
                     return Port(name: $0.name, ifindex: $0.ifindex, mode: $0.mode?.rawValue, programID: fastPath.program.id,
                                 takesRedirects: flags.map { $0 & UInt16(FF_PORT_XDP_TRANSMIT) != 0 },
                                 steppedAside: (flags ?? 0) & UInt16(FF_PORT_STEPPED_ASIDE) != 0,
-                                vrf: info.flatMap { $0.source_ifindex != 0 ? Interfaces.name($0.source_ifindex) : nil })
+                                vrf: info.flatMap { $0.source_ifindex != 0 ? Interfaces.name($0.source_ifindex) : nil },
+                                bond: Self.bond(ifindex: $0.ifindex, links: links))
                 } + vlanPorts(fastPath, names: names),
                 agent: agent, failureTracepoints: fastPath.failureTracepoints)
         }
@@ -136,6 +141,11 @@ public struct StatusReport: Sendable, Codable, Equatable {
         }
     }
 
+    private static func bond(ifindex: UInt32, links: [Link]) -> BondStatus? {
+        guard let link = links.first(where: { $0.ifindex == ifindex }) else { return nil }
+        return Bond.read(link, links: links).map(BondStatus.init)
+    }
+
     /// Human output, bpftool-terse.
     public var lines: [String] {
         if fastPaths.isEmpty { return ["fibfast: " + FibfastError.notAttached.description] }
@@ -152,6 +162,7 @@ public struct StatusReport: Sendable, Codable, Equatable {
                 if let vrf = port.vrf { line += " vrf \(vrf)" }
                 if port.takesRedirects == false { line += " redirects-to: no (the kernel forwards what leaves by it)" }
                 if port.steppedAside { line += " stepped-aside (tc: the kernel forwards its traffic)" }
+                if let bond = port.bond { line += " " + bond.summary }
                 lines.append(line)
             }
             var program = "prog \(fastPath.programID) tag \(fastPath.tag)"

@@ -41,6 +41,8 @@ public enum FibfastError: Error, Equatable, CustomStringConvertible {
     case kernelTooOld(running: String, minimum: String)
     case vlanPort(port: String, problem: String)
     case vrfDevicePort(String, members: [String])
+    case bondNotServable(port: String, mode: String, reason: String)
+    case bondMember(port: String, bond: String)
 
     public var description: String {
         switch self {
@@ -146,6 +148,10 @@ public enum FibfastError: Error, Equatable, CustomStringConvertible {
                 + "the router keeps forwarding through the kernel"
         case .vlanPort(let port, let problem):
             return "VLAN port \(port): \(problem)"
+        case .bondNotServable(let port, let mode, let reason):
+            return "port \(port) is a bond in mode \(mode) that the fast path cannot serve as the kernel would: \(reason)"
+        case .bondMember(let port, let bond):
+            return "port \(port) is a slave of bond \(bond): the kernel routes its frames as the bond's; name \(bond) instead"
         case .notAPort(let option, let name):
             return "\(option) \(name): \(name) is not one of the ports named to attach"
         case .netfilterUnreadable(let tool, let reason):

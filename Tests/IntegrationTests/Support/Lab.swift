@@ -40,10 +40,13 @@ final class Lab: @unchecked Sendable {
     }
 
     /// Starts `fibfast attach` in the router and waits until it runs.
-    func attach(_ arguments: [String] = ["p0", "p1"]) throws -> AgentProcess {
-        let agent = try AgentProcess(namespace: namespace(.rtr), arguments: ["attach"] + arguments + Lab.vouching(arguments))
+    /// `vouch`: pass --xdp-transmit for the veth ports where the kernel
+    /// cannot tell (see Lab.vouching).
+    func attach(_ arguments: [String] = ["p0", "p1"], vouch: Bool = true, timeout: Double = 10) throws -> AgentProcess {
+        let agent = try AgentProcess(namespace: namespace(.rtr),
+                                     arguments: ["attach"] + arguments + (vouch ? Lab.vouching(arguments) : []))
         agents.append(agent)
-        try agent.waitUntilRunning()
+        try agent.waitUntilRunning(timeout: timeout)
         return agent
     }
 
@@ -88,9 +91,10 @@ final class Lab: @unchecked Sendable {
                     timeout: timeout, during: during)
     }
 
-    private func capture(_ namespaces: [String], count: Int, filters: [String], timeout: Double,
-                         during: () throws -> Int?) throws -> [CapturedPacket] {
-        let capture = try BackgroundProcess([Command.python, Lab.packetTool, "capture", "--iface", "eth0",
+    /// `interfaces`: where to capture in each namespace, comma-separated.
+    func capture(_ namespaces: [String], interfaces: String = "eth0", count: Int, filters: [String], timeout: Double,
+                 during: () throws -> Int?) throws -> [CapturedPacket] {
+        let capture = try BackgroundProcess([Command.python, Lab.packetTool, "capture", "--iface", interfaces,
                                              "--count", "\(count)", "--timeout", "\(Deadline.seconds(timeout))", "--done-on-stdin"]
                                             + namespaces.flatMap { ["--netns", $0] } + filters, input: true)
         defer { capture.kill(signal: SIGKILL) }
@@ -170,9 +174,11 @@ struct CapturedPacket: Decodable {
     var vlan_tpid: Int?
     /// The frame as the socket got it (a tag the kernel took off is in vlan_tci).
     var hex: String?
+    /// The interface it arrived on.
+    var iface: String?
 
     enum CodingKeys: String, CodingKey {
-        case family, src, dst, ttl, proto, len, dport, icmp_type, icmp_code, eth_src, eth_dst, netns, vlan_tci, vlan_tpid, hex
+        case family, src, dst, ttl, proto, len, dport, icmp_type, icmp_code, eth_src, eth_dst, netns, vlan_tci, vlan_tpid, hex, iface
     }
 
     init(from decoder: Decoder) throws {
@@ -192,5 +198,6 @@ struct CapturedPacket: Decodable {
         netns = try c.decodeIfPresent(String.self, forKey: .netns)
         vlan_tci = try c.decodeIfPresent(Int.self, forKey: .vlan_tci)
         vlan_tpid = try c.decodeIfPresent(Int.self, forKey: .vlan_tpid)
+        iface = try c.decodeIfPresent(String.self, forKey: .iface)
     }
 }
