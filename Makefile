@@ -105,21 +105,20 @@ VM_TESTS := $(addprefix IntegrationTests.,\
 VM_TESTS_ALL := $(addprefix IntegrationTests.,\
   ForwardingTests FallbackTests AgentTests DifferentialTests ReversePathTests \
   VLANTests BondTests BondFailoverTests BondDifferentialTests VRFTests)
-comma := ,
-empty :=
-space := $(empty) $(empty)
 
 test-vm: build
 	@scripts/vm/install-deps.sh
 	$(SWIFT) build -c $(CONFIG) --build-tests
-	scripts/vm/run.sh --timeout 1800 scripts/vm/guest-tests.sh $(BIN_PATH) \
-		$(subst $(space),$(comma),$(strip $(VM_TESTS)))
+	@mkdir -p $(BUILD)
+	@printf '%s\n' $(VM_TESTS) > $(BUILD)/vm-tests
+	scripts/vm/run.sh --timeout 1800 scripts/vm/guest-tests.sh $(BIN_PATH) @$(BUILD)/vm-tests
 
 test-vm-all: build
 	@scripts/vm/install-deps.sh
 	$(SWIFT) build -c $(CONFIG) --build-tests
-	scripts/vm/run.sh --timeout 7200 scripts/vm/guest-tests.sh $(BIN_PATH) \
-		$(subst $(space),$(comma),$(strip $(VM_TESTS_ALL)))
+	@mkdir -p $(BUILD)
+	@printf '%s\n' $(VM_TESTS_ALL) > $(BUILD)/vm-tests-all
+	scripts/vm/run.sh --timeout 7200 scripts/vm/guest-tests.sh $(BIN_PATH) @$(BUILD)/vm-tests-all
 
 # The binary installed. Its own target so that `make install` on a router needs only the build
 # packages, not the lab's.

@@ -75,6 +75,13 @@ tail -n +1 -f --pid="$vm" "$tmp/console" | awk -v begin="$BEGIN" -v end="$END" -
 output=$!
 
 while kill -0 "$vm" 2>/dev/null; do
+  # A guest that panics (panic=-1, and qemu runs with -no-reboot) would sit idle until the limit.
+  if grep -q -e 'Kernel panic' -e '^PANIC:' "$tmp/console"; then
+    echo "run.sh: the guest kernel panicked; the console's last lines:" >&2
+    tail -n 30 "$tmp/console" >&2
+    stop_vm
+    exit 125
+  fi
   if ((SECONDS - started >= limit)); then
     echo "run.sh: the VM ran past ${limit}s; stopping it" >&2
     stop_vm
