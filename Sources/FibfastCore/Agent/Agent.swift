@@ -52,7 +52,7 @@ public actor Agent {
         // VLAN ports run on their lower devices (VLANPorts.swift).
         let lowers = try VLANCheck.lowers(of: plan.ports, links: allLinks, keepOnExit: request.keepOnExit)
         let devices = plan.ports.filter { $0.vlan == nil }
-        for device in devices + lowers { try VLANCheck.tagsReachXDP(device) }
+        for device in devices + lowers { try VLANCheck.tagsReachXDP(device, links: allLinks) }
         let replacing = try checkPortsAreFree(devices + lowers.filter { lower in !devices.contains { $0.ifindex == lower.ifindex } },
                                               adopting: Set(pinned.map { Array($0.links.keys) } ?? []))
         try checkNetfilter()

@@ -70,11 +70,17 @@ enum VLANCheck {
     /// A NIC with receive VLAN offload (rx-vlan-hw-parse) takes the tag off
     /// a frame before XDP sees it: the fast path would forward a tagged
     /// frame as if it had arrived untagged. Refused for every device the
-    /// program runs on. veth has no such offload of its own (its peer's
-    /// tx-vlan offload does the same; see docs/safety.md).
-    static func tagsReachXDP(_ device: Link) throws {
+    /// program runs on: a bond's program runs on its slaves, so they are the
+    /// ones checked (the bond's own flag only mirrors theirs). veth has no
+    /// such offload of its own (its peer's tx-vlan offload does the same;
+    /// see docs/safety.md).
+    static func tagsReachXDP(_ device: Link, links: [Link]) throws {
+        if device.kind == "bond" {
+            for slave in links where slave.master == device.ifindex { try tagsReachXDP(slave, links: links) }
+            return
+        }
         guard device.kind != "veth", rxVLANOffload(device.name) else { return }
-        throw FibfastError.vlanPort(port: device.name, problem: "receive VLAN offload (rx-vlan-hw-parse) is on: the NIC strips VLAN tags before XDP sees them, and tagged frames would be forwarded as untagged; turn it off (ethtool -K \(device.name) rxvlan off)")
+        throw FibfastError.vlanTagsStripped(device: device.name)
     }
 
     /// ETH_FLAG_RXVLAN of ETHTOOL_GFLAGS: NETIF_F_HW_VLAN_CTAG_RX is active.
@@ -141,7 +147,7 @@ final class VLANLowers {
         }
         for ifindex in needed.sorted() where lowers[ifindex] == nil {
             guard let link = links[ifindex] else { continue }
-            try VLANCheck.tagsReachXDP(link)
+            try VLANCheck.tagsReachXDP(link, links: Array(links.values))
             let taken = used.union(lowers.values.map(\.slot))
             guard let slot = (0..<UInt32(FF_SLOT_UNKNOWN)).reversed().first(where: { !taken.contains($0) }) else { continue }
             if let existing = try XDPAttachment.query(ifindex: ifindex) {

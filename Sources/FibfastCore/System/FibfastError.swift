@@ -40,6 +40,7 @@ public enum FibfastError: Error, Equatable, CustomStringConvertible {
     case notAPort(option: String, name: String)
     case kernelTooOld(running: String, minimum: String)
     case vlanPort(port: String, problem: String)
+    case vlanTagsStripped(device: String)
     case vrfDevicePort(String, members: [String])
     case bondNotServable(port: String, mode: String, reason: String)
     case bondMember(port: String, bond: String)
@@ -148,6 +149,8 @@ public enum FibfastError: Error, Equatable, CustomStringConvertible {
                 + "the router keeps forwarding through the kernel"
         case .vlanPort(let port, let problem):
             return "VLAN port \(port): \(problem)"
+        case .vlanTagsStripped(let device):
+            return "\(device): receive VLAN offload (rx-vlan-hw-parse) is on: the NIC strips VLAN tags before XDP sees them, and tagged frames would be forwarded as untagged; turn it off (ethtool -K \(device) rxvlan off)"
         case .bondNotServable(let port, let mode, let reason):
             return "port \(port) is a bond in mode \(mode) that the fast path cannot serve as the kernel would: \(reason)"
         case .bondMember(let port, let bond):
