@@ -104,7 +104,7 @@ VM_TESTS := $(addprefix IntegrationTests.,\
   VRFTests/testEnslaveAndReleaseAreFollowed)
 VM_TESTS_ALL := $(addprefix IntegrationTests.,\
   ForwardingTests FallbackTests AgentTests DifferentialTests ReversePathTests \
-  VLANTests BondTests BondFailoverTests BondDifferentialTests VRFTests)
+  VLANTests BondTests BondFailoverTests VRFTests)
 
 test-vm: build
 	@scripts/vm/install-deps.sh
