@@ -146,18 +146,22 @@ __noinline int ff_vlan_pop(struct xdp_md *ctx)
 {
 	void *data = (void *)(long)ctx->data;
 	void *data_end = (void *)(long)ctx->data_end;
-	__u32 macs[3];
+	__u32 macs[3], tag;
 
 	if (data + ETH_HLEN + FF_VLAN_HLEN > data_end)
 		return -1;
 	__builtin_memcpy(macs, data, sizeof(macs));
+	__builtin_memcpy(&tag, data + sizeof(macs), sizeof(tag));
 	__builtin_memcpy(data + FF_VLAN_HLEN, macs, sizeof(macs));
 	if (bpf_xdp_adjust_head(ctx, FF_VLAN_HLEN) == 0)
 		return 0;
+	/* The move above overwrote the tag too: both go back. */
 	data = (void *)(long)ctx->data;
 	data_end = (void *)(long)ctx->data_end;
-	if (data + sizeof(macs) <= data_end)
+	if (data + sizeof(macs) + sizeof(tag) <= data_end) {
 		__builtin_memcpy(data, macs, sizeof(macs));
+		__builtin_memcpy(data + sizeof(macs), &tag, sizeof(tag));
+	}
 	return -1;
 }
 
