@@ -69,7 +69,7 @@ final class VRFTests: XCTestCase {
         let before = try lab.stats()
         let got = try lab.capture(inNamespaces: [lab.namespace(.dst), dst2], count: 40, proto: "udp", dport: 9999) {
             try lab.send(to: "10.2.0.2", count: 20)
-            try lab.send(fromNamespace: src2, to: "10.2.0.2", count: 20)
+            try lab.send(from: src2, to: "10.2.0.2", count: 20)
         }
         let after = try lab.stats()
         XCTAssertEqual(got.filter { $0.netns == lab.namespace(.dst) && $0.src == "10.1.0.2" }.count, 20, "red's traffic stays in red")

@@ -25,32 +25,40 @@ options=(mode "$mode" miimon "${BOND_MIIMON:-100}")
 [[ -n $hash ]] && options+=(xmit_hash_policy "$hash")
 [[ $mode == 802.3ad ]] && options+=(lacp_rate fast)
 
-ip -n "$rtr" link del "$side"
-ip -n "$rtr" link add "$side" type bond "${options[@]}"
-ip -n "$peer" link add eth0 type bond "${options[@]}"
-for n in 0 1; do
-  ip -n "$rtr" link add "${side}s$n" type veth peer name "eth0s$n" netns "$peer"
-  ip -n "$rtr" link set "${side}s$n" master "$side"
-  ip -n "$peer" link set "eth0s$n" master eth0
-  # veth drops XDP-redirected frames unless its peer has XDP or GRO: the host's slaves get GRO;
-  # finished checksums, as lab.sh does, so that frames survive a redirect.
-  ip netns exec "$peer" ethtool -K "eth0s$n" gro on >/dev/null
-  ip netns exec "$peer" ethtool -K "eth0s$n" tx off >/dev/null
-  ip netns exec "$rtr" ethtool -K "${side}s$n" tx off >/dev/null
-done
-ip netns exec "$peer" ethtool -K eth0 tx off >/dev/null 2>&1 || true
-ip -n "$rtr" addr add "10.$subnet.0.1/24" dev "$side"
-ip -n "$rtr" -6 addr add "fd00:$subnet::1/64" dev "$side" nodad
-ip -n "$peer" addr add "10.$subnet.0.2/24" dev eth0
-ip -n "$peer" -6 addr add "fd00:$subnet::2/64" dev eth0 nodad
-for n in 0 1; do
-  ip -n "$rtr" link set "${side}s$n" up
-  ip -n "$peer" link set "eth0s$n" up
-done
-ip -n "$rtr" link set "$side" up
-ip -n "$peer" link set eth0 up
-ip -n "$peer" route replace default via "10.$subnet.0.1"
-ip -n "$peer" -6 route replace default via "fd00:$subnet::1"
+# Each process started costs a second or more in the VM lane's emulated guest: a namespace's
+# links, addresses and routes go to one `ip -batch` each. The veth pairs are born with the host's
+# end in its namespace, where its bond then takes it.
+ip -n "$rtr" -batch - <<EOF
+link del $side
+link add $side type bond ${options[*]}
+link add ${side}s0 type veth peer name eth0s0 netns $peer
+link add ${side}s1 type veth peer name eth0s1 netns $peer
+link set ${side}s0 master $side
+link set ${side}s1 master $side
+addr add 10.$subnet.0.1/24 dev $side
+addr add fd00:$subnet::1/64 dev $side nodad
+link set ${side}s0 up
+link set ${side}s1 up
+link set $side up
+EOF
+ip -n "$peer" -batch - <<EOF
+link add eth0 type bond ${options[*]}
+link set eth0s0 master eth0
+link set eth0s1 master eth0
+addr add 10.$subnet.0.2/24 dev eth0
+addr add fd00:$subnet::2/64 dev eth0 nodad
+link set eth0s0 up
+link set eth0s1 up
+link set eth0 up
+route replace default via 10.$subnet.0.1
+route replace ::/0 via fd00:$subnet::1
+EOF
+# veth drops XDP-redirected frames unless its peer has XDP or GRO: the host's slaves get GRO;
+# finished checksums, as lab.sh does, so that frames survive a redirect (before any UDP or TCP
+# is sent: the first traffic is the pings below). The bond's own flag may not be settable.
+ip netns exec "$peer" sh -c 'ethtool -K eth0s0 gro on tx off && ethtool -K eth0s1 gro on tx off &&
+  { ethtool -K eth0 tx off 2>/dev/null || true; }' >/dev/null
+ip netns exec "$rtr" sh -c "ethtool -K ${side}s0 tx off && ethtool -K ${side}s1 tx off" >/dev/null
 
 # BOND_WAIT=0: for bonds that are only looked at, never sent through.
 [[ ${BOND_WAIT:-1} == 0 ]] && exit 0

@@ -26,20 +26,15 @@ usage() {
 MAX_NAME=32
 
 # Only what this run created is undone on failure, so a clash with an existing lab never
-# deletes someone else's namespaces or links.
+# deletes someone else's namespaces. Every link lives in one of them and goes with it.
 created_ns=()
-created_links=()
 log=
 
 rollback() {
   local i
-  for ((i = ${#created_links[@]} - 1; i >= 0; i--)); do
-    ip link del "${created_links[i]}" 2>/dev/null || true
-  done
   for ((i = ${#created_ns[@]} - 1; i >= 0; i--)); do
     ip netns del "${created_ns[i]}" 2>/dev/null || true
   done
-  created_links=()
   created_ns=()
 }
 
@@ -54,25 +49,18 @@ step() {
   fi
 }
 
-# Connects HOST_A:IF_A to HOST_B:IF_B. The pair is born in the root namespace under names unique
-# to this process (IFNAMSIZ allows 15 chars, too few for arbitrary lab names) and renamed inside.
+# Each process started costs a second or more in the VM lane's emulated guest, where every test
+# builds its own lab: so a namespace's addresses, links and routes go to one `ip -batch`, and
+# each veth pair is born with its ends already in their namespaces.
+
+# Connects HOST_A:IF_A to HOST_B:IF_B. The namespaces are new, so the names cannot clash.
 link() {
-  local ha=$1 ifa=$2 hb=$3 ifb=$4 ta tb
-  ta=$(printf 'fl%06x%s' "$$" "$5a")
-  tb=$(printf 'fl%06x%s' "$$" "$5b")
-  step ip link add "$ta" type veth peer name "$tb"
-  created_links+=("$ta" "$tb")
-  step ip link set "$ta" netns "$NAME-$ha"
-  step ip link set "$tb" netns "$NAME-$hb"
-  step ip -n "$NAME-$ha" link set "$ta" name "$ifa"
-  step ip -n "$NAME-$hb" link set "$tb" name "$ifb"
+  step ip -n "$NAME-$1" link add "$2" type veth peer name "$4" netns "$NAME-$3"
 }
 
-addr() {
-  local h=$1 ifc=$2 v4=$3 v6=$4
-  step ip -n "$NAME-$h" addr add "$v4" dev "$ifc"
-  step ip -n "$NAME-$h" -6 addr add "$v6" dev "$ifc" nodad
-  step ip -n "$NAME-$h" link set "$ifc" up
+# configure HOST: the rest of HOST's set-up, one command per line (`ip -batch`).
+configure() {
+  step ip -n "$NAME-$1" -batch -
 }
 
 warm() {
@@ -83,7 +71,7 @@ warm() {
 }
 
 cmd_up() {
-  local warm_up=1 owner=$PPID h
+  local warm_up=1 owner=$PPID h forwarding
   [[ $# -ge 1 ]] || usage
   NAME=$1; shift
   check_name "$NAME" "$MAX_NAME" || exit 2
@@ -102,39 +90,52 @@ cmd_up() {
   for h in "${HOSTS[@]}"; do
     step ip netns add "$NAME-$h"
     created_ns+=("$NAME-$h")
-    # Set before any veth arrives: a device moved in takes the namespace's "default" conf.
+    # Set before any veth arrives: a new device takes the namespace's "default" conf.
     # No RA/RS/SLAAC so tests see only their own traffic; no DAD so link-locals work at once.
+    forwarding=()
+    [[ $h == rtr ]] && forwarding=(net.ipv4.ip_forward=1 net.ipv6.conf.all.forwarding=1)
     step ip netns exec "$NAME-$h" sysctl -q -w \
       net.ipv6.conf.default.accept_ra=0 net.ipv6.conf.all.accept_ra=0 \
       net.ipv6.conf.default.autoconf=0 net.ipv6.conf.all.autoconf=0 \
       net.ipv6.conf.default.router_solicitations=0 net.ipv6.conf.all.router_solicitations=0 \
-      net.ipv6.conf.default.accept_dad=0 net.ipv6.conf.all.accept_dad=0
-    step ip -n "$NAME-$h" link set lo up
+      net.ipv6.conf.default.accept_dad=0 net.ipv6.conf.all.accept_dad=0 "${forwarding[@]}"
   done
 
-  link src eth0 rtr p0 0
-  link rtr p1 dst eth0 1
+  link src eth0 rtr p0
+  link rtr p1 dst eth0
 
-  addr src eth0 10.1.0.2/24 fd00:1::2/64
-  addr rtr p0 10.1.0.1/24 fd00:1::1/64
-  addr rtr p1 10.2.0.1/24 fd00:2::1/64
-  addr dst eth0 10.2.0.2/24 fd00:2::2/64
-
-  step ip netns exec "$NAME-rtr" sysctl -q -w net.ipv4.ip_forward=1 net.ipv6.conf.all.forwarding=1
-
-  step ip -n "$NAME-src" route add default via 10.1.0.1
-  step ip -n "$NAME-src" -6 route add default via fd00:1::1
-  step ip -n "$NAME-dst" route add default via 10.2.0.1
-  step ip -n "$NAME-dst" -6 route add default via fd00:2::1
+  configure src <<'EOF'
+link set lo up
+addr add 10.1.0.2/24 dev eth0
+addr add fd00:1::2/64 dev eth0 nodad
+link set eth0 up
+route add default via 10.1.0.1
+route add ::/0 via fd00:1::1
+EOF
+  configure rtr <<'EOF'
+link set lo up
+addr add 10.1.0.1/24 dev p0
+addr add fd00:1::1/64 dev p0 nodad
+link set p0 up
+addr add 10.2.0.1/24 dev p1
+addr add fd00:2::1/64 dev p1 nodad
+link set p1 up
+EOF
+  configure dst <<'EOF'
+link set lo up
+addr add 10.2.0.2/24 dev eth0
+addr add fd00:2::2/64 dev eth0 nodad
+link set eth0 up
+route add default via 10.2.0.1
+route add ::/0 via fd00:2::1
+EOF
 
   # veth drops XDP-redirected frames unless its peer has XDP or GRO: the end hosts get GRO.
-  step ip netns exec "$NAME-src" ethtool -K eth0 gro on
-  step ip netns exec "$NAME-dst" ethtool -K eth0 gro on
-  # A veth sender leaves UDP/TCP checksums for the receiver to finish
-  # (CHECKSUM_PARTIAL), which survives the kernel path but not an XDP
-  # redirect. The hosts send finished checksums, as a NIC delivers them.
-  step ip netns exec "$NAME-src" ethtool -K eth0 tx off
-  step ip netns exec "$NAME-dst" ethtool -K eth0 tx off
+  # A veth sender leaves UDP/TCP checksums for the receiver to finish (CHECKSUM_PARTIAL), which
+  # survives the kernel path but not an XDP redirect: the hosts send finished checksums, as a
+  # NIC delivers them.
+  step ip netns exec "$NAME-src" ethtool -K eth0 gro on tx off
+  step ip netns exec "$NAME-dst" ethtool -K eth0 gro on tx off
 
   if [[ $warm_up -eq 1 ]]; then warm; fi
 

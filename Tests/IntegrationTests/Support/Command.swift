@@ -31,7 +31,7 @@ enum Command {
     }
 
     @discardableResult
-    static func run(_ arguments: [String], input: String? = nil) throws -> CommandResult {
+    static func run(_ arguments: [String]) throws -> CommandResult {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         process.arguments = arguments

@@ -22,29 +22,52 @@ extension Lab {
     }
 
     /// (Re)creates the veth pair rtr PORT <-> host eth0 with the addresses
-    /// of subnet N, as lab.sh does for p1.
+    /// of subnet N, as lab.sh does for p1, in as few commands as lab.sh
+    /// (each costs a second or more in the VM lane's emulated guest).
     func connect(host ns: String, port: String, subnet: Int) throws {
-        let tmpA = "fx\(UInt16.random(in: 0...0xffff))a", tmpB = "fx\(UInt16.random(in: 0...0xffff))b"
-        try check(Command.run(["ip", "link", "add", tmpA, "type", "veth", "peer", "name", tmpB]))
-        try check(Command.run(["ip", "link", "set", tmpA, "netns", namespace(.rtr)]))
-        try check(Command.run(["ip", "link", "set", tmpB, "netns", ns]))
-        try check(Command.run(["ip", "-n", namespace(.rtr), "link", "set", tmpA, "name", port]))
-        try check(Command.run(["ip", "-n", ns, "link", "set", tmpB, "name", "eth0"]))
-        try check(Command.run(["ip", "-n", namespace(.rtr), "addr", "add", "10.\(subnet).0.1/24", "dev", port]))
-        try check(Command.run(["ip", "-n", namespace(.rtr), "-6", "addr", "add", "fd00:\(subnet)::1/64", "dev", port, "nodad"]))
-        try check(Command.run(["ip", "-n", ns, "addr", "add", "10.\(subnet).0.2/24", "dev", "eth0"]))
-        try check(Command.run(["ip", "-n", ns, "-6", "addr", "add", "fd00:\(subnet)::2/64", "dev", "eth0", "nodad"]))
-        try check(Command.run(["ip", "-n", namespace(.rtr), "link", "set", port, "up"]))
-        try check(Command.run(["ip", "-n", ns, "link", "set", "eth0", "up"]))
-        _ = try Command.run(["ip", "-n", ns, "route", "replace", "default", "via", "10.\(subnet).0.1"])
-        _ = try Command.run(["ip", "-n", ns, "-6", "route", "replace", "default", "via", "fd00:\(subnet)::1"])
+        let rtr = namespace(.rtr)
+        try check(Command.run(["ip", "-n", rtr, "link", "add", port, "type", "veth", "peer", "name", "eth0", "netns", ns]))
+        try batch(rtr, """
+            addr add 10.\(subnet).0.1/24 dev \(port)
+            addr add fd00:\(subnet)::1/64 dev \(port) nodad
+            link set \(port) up
+            """)
+        try batch(ns, """
+            addr add 10.\(subnet).0.2/24 dev eth0
+            addr add fd00:\(subnet)::2/64 dev eth0 nodad
+            link set eth0 up
+            route replace default via 10.\(subnet).0.1
+            route replace ::/0 via fd00:\(subnet)::1
+            """)
         try check(Command.run(["ip", "netns", "exec", ns, "ethtool", "-K", "eth0", "gro", "on"]))
+    }
+
+    /// Runs `ip -batch` in a namespace: one command per line, one process.
+    func batch(_ namespace: String, _ commands: String) throws {
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("fibfast-batch-\(UUID().uuidString)")
+        try (commands + "\n").write(to: file, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(at: file) }
+        try check(Command.run(["ip", "-n", namespace, "-batch", file.path]))
+    }
+
+    /// Sends UDP datagrams from any lab namespace (Lab.send sends from src).
+    func send(from ns: String, to destination: String, count: Int = 20, port: Int = 9999) throws {
+        try check(Command.run(["ip", "netns", "exec", ns, Command.python, Lab.packetTool, "send",
+                               "--dst", destination, "--count", "\(count)", "--port", "\(port)"]))
+    }
+
+    /// Resolves the neighbours on the way (the kernel forwards the ping), so
+    /// that a burst sent next is not partly held back by ARP / ND.
+    func warm(fromNamespace ns: String? = nil, _ destinations: String...) throws {
+        for destination in destinations {
+            try check(Command.run(["ip", "netns", "exec", ns ?? namespace(.src), "ping", "-q", "-n", "-c", "1", "-w", "5", destination]))
+        }
     }
 
     /// Runs `ip ARGS` in the router.
     @discardableResult
     func ip(_ arguments: String) throws -> CommandResult {
-        try check(exec(.rtr, ["ip"] + arguments.split(separator: " ").map(String.init)))
+        try check(Command.run(["ip", "-n", namespace(.rtr)] + arguments.split(separator: " ").map(String.init)))
     }
 
     @discardableResult

@@ -27,34 +27,4 @@ extension Lab {
         try ip("link set \(port) " + (vrf.map { "master \($0)" } ?? "nomaster"))
         try ip("-6 addr replace fd00:\(subnet)::1/64 dev \(port) nodad")
     }
-
-    /// Packets the router's kernel has forwarded (both families), from its
-    /// SNMP counters: what the fast path takes off it must not show here.
-    func kernelForwarded() throws -> (v4: Int, v6: Int) {
-        func field(_ text: String, _ prefix: String, _ name: String) -> Int? {
-            let lines = text.split(separator: "\n").filter { $0.hasPrefix(prefix) }
-            guard lines.count == 2 else { return nil }
-            let names = lines[0].split(separator: " "), values = lines[1].split(separator: " ")
-            return names.firstIndex(of: Substring(name)).flatMap { Int(values[$0]) }
-        }
-        let snmp = try check(exec(.rtr, ["cat", "/proc/net/snmp"])).stdout
-        let snmp6 = try check(exec(.rtr, ["cat", "/proc/net/snmp6"])).stdout
-        let v6 = snmp6.split(separator: "\n").first { $0.hasPrefix("Ip6OutForwDatagrams") }
-            .flatMap { $0.split(separator: " ", omittingEmptySubsequences: true).last }.flatMap { Int($0) }
-        return (field(snmp, "Ip:", "ForwDatagrams") ?? -1, v6 ?? -1)
-    }
-
-    /// Sends UDP datagrams from any lab namespace (Lab.send sends from src).
-    func send(fromNamespace ns: String, to destination: String, count: Int = 20) throws {
-        try check(Command.run(["ip", "netns", "exec", ns, Command.python, Lab.packetTool, "send",
-                               "--dst", destination, "--count", "\(count)"]))
-    }
-
-    /// Resolves the neighbours on the way (the kernel forwards the ping), so
-    /// that a burst sent next is not partly held back by ARP / ND.
-    func warm(fromNamespace ns: String? = nil, _ destinations: String...) throws {
-        for destination in destinations {
-            try check(Command.run(["ip", "netns", "exec", ns ?? namespace(.src), "ping", "-q", "-n", "-c", "1", "-w", "5", destination]))
-        }
-    }
 }
