@@ -177,7 +177,7 @@ install-check: dist
 bench:
 	@scripts/install-deps.sh build bench
 	@$(MAKE) --no-print-directory release
-	FIBFAST_BIN=$(INSTALL_BIN) bench/run.sh
+	FIBFAST_BIN=$(CURDIR)/$(INSTALL_BIN) bench/run.sh
 
 # One second of IPv4 traffic per mode and a cost check: the harness, not the figures.
 bench-smoke: build
