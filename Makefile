@@ -1,14 +1,15 @@
-# fibfast: `make demo` and `make test` do all set-up on a fresh Debian machine, as root.
+# fibfast: `make` builds as any user once the Debian packages are there (`sudo make deps-build`);
+# `make demo` and `make test` do all set-up on a fresh Debian machine, as root.
 
 SWIFT       ?= swift
-CLANG       ?= $(shell command -v /opt/swift/usr/bin/clang || command -v clang)
+# The toolchain's clang with the BPF target and this machine's kernel headers (BPF_CLANG overrides).
+BPF_CC      := scripts/bpf-cc.sh
 CONFIG      ?= debug
 BUILD       := build
 BPF_OBJ     := $(BUILD)/fibfast.bpf.o
 EMBEDDED    := Sources/CFastPath/generated/object_bytes.h
 BPF_SOURCES := $(wildcard bpf/*.c bpf/lib/*.h) Sources/CFastPath/include/fastpath_abi.h
-BPF_CFLAGS  := -O2 -g -Wall -Werror -target bpf -I/usr/include/$(shell uname -m)-linux-gnu \
-               -ISources/CFastPath/include -Ibpf
+BPF_CFLAGS  := -O2 -g -Wall -Werror -ISources/CFastPath/include -Ibpf
 BIN_PATH     = $(shell $(SWIFT) build -c $(CONFIG) --show-bin-path)
 VERSION     := $(shell sed -n 's/.*string = "\(.*\)"/\1/p' Sources/fibfast/Version.swift)
 
@@ -25,7 +26,9 @@ BASHCOMPDIR ?= $(PREFIX)/share/bash-completion/completions
 ZSHCOMPDIR  ?= $(PREFIX)/share/zsh/site-functions
 FISHCOMPDIR ?= $(PREFIX)/share/fish/vendor_completions.d
 INSTALL_CONFIG ?= release
-INSTALL_BIN  = $(shell $(SWIFT) build -c $(INSTALL_CONFIG) --show-bin-path)/fibfast
+# SwiftPM's own link to the configuration's products: `make install` runs no swift, not even to
+# ask for the path, so root neither compiles nor writes into .build.
+INSTALL_BIN  = .build/$(INSTALL_CONFIG)/fibfast
 
 # Everything `make install` creates, and so everything `make uninstall` removes.
 INSTALLED   := $(SBINDIR)/fibfast $(MANDIR)/man8/fibfast.8 $(UNITDIR)/fibfast@.service \
@@ -35,7 +38,9 @@ SUBST        = sed -e 's|@VERSION@|$(VERSION)|g' -e 's|@SBINDIR@|$(SBINDIR)|g' \
                    -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' -e 's|@UNITDIR@|$(UNITDIR)|g' \
                    -e 's|@DATE@|$(MAN_DATE)|g'
 # The date of the last change to the man page's source, so rebuilding it changes nothing.
-MAN_DATE     = $(shell git log -1 --format=%cs -- docs/fibfast.8.in 2>/dev/null | grep . || date +%F)
+# safe.directory: `sudo make install` reads a checkout root does not own.
+MAN_DATE     = $(shell git -c safe.directory='$(CURDIR)' log -1 --format=%cs -- docs/fibfast.8.in 2>/dev/null \
+                 | grep . || date +%F)
 
 .PHONY: all deps deps-build check-deps-build bpf build test test-vm demo test-vm-all bench bench-smoke clean release dist install \
         uninstall install-check
@@ -43,6 +48,7 @@ MAN_DATE     = $(shell git log -1 --format=%cs -- docs/fibfast.8.in 2>/dev/null 
 all: build
 
 # Installing packages is a step of its own (root); building only checks they are there.
+# deps: everything `make test` needs (build, test, bench, vm); deps-build: only building.
 deps:
 	@scripts/install-deps.sh
 
@@ -54,7 +60,7 @@ check-deps-build:
 
 $(BPF_OBJ): $(BPF_SOURCES)
 	@mkdir -p $(BUILD)
-	$(CLANG) $(BPF_CFLAGS) -c bpf/fibfast.bpf.c -o $@
+	$(BPF_CC) $(BPF_CFLAGS) -c bpf/fibfast.bpf.c -o $@
 
 # The object is embedded as a C array; rewritten only when its bytes change.
 $(EMBEDDED): $(BPF_OBJ) scripts/embed-object.sh
@@ -107,51 +113,46 @@ VM_TESTS_ALL := $(addprefix IntegrationTests.,\
   VLANTests BondTests BondFailoverTests VRFTests)
 
 test-vm: build
-	@scripts/vm/install-deps.sh
+	@scripts/install-deps.sh vm
 	$(SWIFT) build -c $(CONFIG) --build-tests
 	@mkdir -p $(BUILD)
 	@printf '%s\n' $(VM_TESTS) > $(BUILD)/vm-tests
 	scripts/vm/run.sh --timeout 3600 scripts/vm/guest-tests.sh $(BIN_PATH) @$(BUILD)/vm-tests
 
 test-vm-all: build
-	@scripts/vm/install-deps.sh
+	@scripts/install-deps.sh vm
 	$(SWIFT) build -c $(CONFIG) --build-tests
 	@mkdir -p $(BUILD)
 	@printf '%s\n' $(VM_TESTS_ALL) > $(BUILD)/vm-tests-all
 	scripts/vm/run.sh --timeout 7200 scripts/vm/guest-tests.sh $(BIN_PATH) @$(BUILD)/vm-tests-all
 
-# The binary installed. Its own target so that `make install` on a router needs only the build
-# packages, not the lab's.
+# The binary installed, and its shell completions (made by the argument parser itself, so they
+# follow the options with no upkeep). Build these as yourself; `sudo make install` copies them.
 release: check-deps-build bpf
 	$(SWIFT) build -c $(INSTALL_CONFIG)
 
-# Files made from sources in docs/ and dist/ with the install paths filled in. Remade on every
-# run (FORCE): PREFIX and friends are baked in, and `make install PREFIX=/usr` after a
-# /usr/local install must not ship a unit pointing at /usr/local/sbin.
-$(BUILD)/fibfast.8: docs/fibfast.8.in FORCE
-	@mkdir -p $(BUILD)
-	@$(SUBST) $< > $@
-$(BUILD)/fibfast@.service: dist/fibfast@.service.in FORCE
-	@mkdir -p $(BUILD)
-	@$(SUBST) $< > $@
-$(BUILD)/fibfast.conf.example: dist/fibfast.conf.example FORCE
-	@mkdir -p $(BUILD)
-	@$(SUBST) $< > $@
-FORCE:
-
-# Completions come from the argument parser itself, so they follow the options with no upkeep.
-dist: release $(BUILD)/fibfast.8 $(BUILD)/fibfast@.service $(BUILD)/fibfast.conf.example
+dist: release
 	@mkdir -p $(BUILD)/completions
 	$(INSTALL_BIN) --generate-completion-script bash > $(BUILD)/completions/fibfast.bash
 	$(INSTALL_BIN) --generate-completion-script zsh > $(BUILD)/completions/_fibfast
 	$(INSTALL_BIN) --generate-completion-script fish > $(BUILD)/completions/fibfast.fish
 
-install: deps-build
-	@$(MAKE) --no-print-directory dist
+# Copies what `make release dist` built; it compiles nothing, so root never owns a build file.
+# The man page, the unit and the example get the install paths as they are written: PREFIX and
+# friends are baked in, and `make install PREFIX=/usr` after a /usr/local install must not ship
+# a unit pointing at /usr/local/sbin.
+install:
+	@for f in $(INSTALL_BIN) $(BUILD)/completions/fibfast.bash $(BUILD)/completions/_fibfast \
+	          $(BUILD)/completions/fibfast.fish; do [ -e "$$f" ] && [ "$$f" -nt $(EMBEDDED) ] || { \
+		echo "make install: $$f is missing or older than the BPF object: run \`make release dist\` first (as yourself, not root)" >&2; \
+		exit 1; }; done
 	install -D -m 0755 $(INSTALL_BIN) $(DESTDIR)$(SBINDIR)/fibfast
-	install -D -m 0644 $(BUILD)/fibfast.8 $(DESTDIR)$(MANDIR)/man8/fibfast.8
-	install -D -m 0644 $(BUILD)/fibfast@.service $(DESTDIR)$(UNITDIR)/fibfast@.service
-	install -D -m 0644 $(BUILD)/fibfast.conf.example $(DESTDIR)$(DOCDIR)/fibfast.conf.example
+	install -d -m 0755 $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(UNITDIR) $(DESTDIR)$(DOCDIR)
+	$(SUBST) docs/fibfast.8.in > $(DESTDIR)$(MANDIR)/man8/fibfast.8
+	$(SUBST) dist/fibfast@.service.in > $(DESTDIR)$(UNITDIR)/fibfast@.service
+	$(SUBST) dist/fibfast.conf.example > $(DESTDIR)$(DOCDIR)/fibfast.conf.example
+	chmod 0644 $(DESTDIR)$(MANDIR)/man8/fibfast.8 $(DESTDIR)$(UNITDIR)/fibfast@.service \
+		$(DESTDIR)$(DOCDIR)/fibfast.conf.example
 	install -D -m 0644 $(BUILD)/completions/fibfast.bash $(DESTDIR)$(BASHCOMPDIR)/fibfast
 	install -D -m 0644 $(BUILD)/completions/_fibfast $(DESTDIR)$(ZSHCOMPDIR)/_fibfast
 	install -D -m 0644 $(BUILD)/completions/fibfast.fish $(DESTDIR)$(FISHCOMPDIR)/fibfast.fish
@@ -173,15 +174,17 @@ install-check: dist
 # The benchmark (root, about 10 minutes) of the binary `make install` installs: kernel,
 # fibfast, a lookup-only forwarder and a redirect-only XDP bound in one run; see
 # docs/performance.md.
-bench: deps
+bench:
+	@scripts/install-deps.sh build bench
 	@$(MAKE) --no-print-directory release
-	FIBFAST_BIN=$(INSTALL_BIN) bench/run.sh
+	FIBFAST_BIN=$(CURDIR)/$(INSTALL_BIN) bench/run.sh
 
 # One second of IPv4 traffic per mode and a cost check: the harness, not the figures.
 bench-smoke: build
 	FIBFAST_BIN=$(BIN_PATH)/fibfast bench/run.sh --smoke
 
-demo: deps
+demo:
+	@scripts/install-deps.sh build test
 	@$(MAKE) --no-print-directory build
 	@FIBFAST_BIN=$(BIN_PATH)/fibfast scripts/demo.sh
 

@@ -5,11 +5,8 @@ here=$(cd "$(dirname "$0")" && pwd)
 out=${1:-$here/../build/bench/bin}
 mkdir -p "$out"
 
-# The clang that ships with Swift targets BPF; Debian's gcc does not.
-clang=${BPF_CLANG:-$(command -v /opt/swift/usr/bin/clang || command -v clang)}
 for p in gen sink redirect lookup cost; do
-	"$clang" -O2 -g -Wall -target bpf -I/usr/include/x86_64-linux-gnu \
-		-c "$here/$p.bpf.c" -o "$out/$p.bpf.o"
+	"$here/../scripts/bpf-cc.sh" -O2 -g -Wall -c "$here/$p.bpf.c" -o "$out/$p.bpf.o"
 done
 for t in trafficgen xdpctl; do
 	gcc -O2 -g -Wall -o "$out/$t" "$here/$t.c" "$here/frame.c" -lbpf -lelf -lz

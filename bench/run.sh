@@ -39,7 +39,7 @@ if [[ $(id -u) -ne 0 ]]; then
 	exit 1
 fi
 
-"$here/install-deps.sh"
+"$root/scripts/install-deps.sh" --check bench
 mkdir -p "$OUT"
 rm -f "$OUT"/raw.tsv "$OUT"/cost.tsv "$OUT"/meta.tsv "$OUT"/agent.log "$OUT"/profile-*.txt \
 	"$OUT"/results.* "$OUT"/chart.* "$OUT"/perf-*

@@ -1,14 +1,20 @@
 #!/usr/bin/env bash
-# Installs the Debian 12 packages fibfast needs to build and to run its lab tests.
-# Safe to re-run: it touches apt only when something is missing.
+# The one place that installs what fibfast needs on Debian 12. Safe to re-run: it checks first,
+# and touches apt (or asks for root) only when something is missing.
 #
-#   install-deps.sh         everything (build, lab tests, install checks)
-#   install-deps.sh build   only what building and running the installed binary need: `make
-#                           install` on a router must not pull in test tools, least of all a
-#                           second routing daemon that starts itself
-#   install-deps.sh vm      the Debian part of the Debian-kernel VM (scripts/vm/install-deps.sh
-#                           does the rest)
+#   install-deps.sh [--check] [GROUP...]     GROUP: build, test, bench, vm (default: all four)
+#
+#   build   building and running the installed binary: `make install` on a router must not pull
+#           in test tools, least of all a second routing daemon that starts itself
+#   test    the namespace labs and the install checks
+#   bench   the benchmark's tools (bench/)
+#   vm      Debian 12's own kernel in a VM (scripts/vm/run.sh): qemu from Debian, then
+#           scripts/vm/prepare.sh for what Debian does not package (virtme-ng, the kernel image)
+#
+# --check (any user): only say what is missing and how to install it; exit 1 if anything is.
+# Without --check, a normal user gets the same answer: only root installs.
 set -euo pipefail
+cd "$(dirname "$0")/.."
 
 # nftables at run time: attach reads the firewall with nft and refuses when it cannot.
 BUILD_PACKAGES=(libbpf-dev libelf-dev zlib1g-dev libnl-3-dev libnl-route-3-dev pkg-config nftables)
@@ -18,55 +24,78 @@ TEST_PACKAGES=(
   iproute2 ethtool iputils-ping bpftool iptables tcpdump procps kmod python3
   bird2 systemd groff-base
 )
+# gcc for the generator and its control tool (the BPF side is the toolchain's clang); perf,
+# gnuplot and jq for the profile, the chart and the report.
+BENCH_PACKAGES=(gcc libbpf-dev libelf-dev zlib1g-dev iproute2 ethtool iputils-ping procps bpftool
+  linux-perf gnuplot-nox python3 jq)
 # qemu to boot Debian's own kernel; python3-venv for virtme-ng, which only PyPI has; a static
 # busybox for the initramfs virtme builds (Debian's kernel has 9p, its root filesystem, as a module).
 VM_PACKAGES=(qemu-system-x86 python3-venv busybox-static)
 
-# --check: only say what is missing (any user), and how to install it.
+usage() { echo "usage: install-deps.sh [--check] [build|test|bench|vm]..." >&2; exit 2; }
+
 check=false
 if [[ ${1:-} == --check ]]; then
   check=true
   shift
 fi
+groups=("$@")
+[[ ${#groups[@]} -gt 0 ]] || groups=(build test bench vm)
 
-case ${1:-all} in
-  build) PACKAGES=("${BUILD_PACKAGES[@]}") ;;
-  all) PACKAGES=("${BUILD_PACKAGES[@]}" "${TEST_PACKAGES[@]}") ;;
-  vm) PACKAGES=("${VM_PACKAGES[@]}") ;;
-  *) echo "usage: install-deps.sh [build|all|vm]" >&2; exit 2 ;;
-esac
+packages=()
+vm=false
+for group in "${groups[@]}"; do
+  case $group in
+    build) packages+=("${BUILD_PACKAGES[@]}") ;;
+    test) packages+=("${TEST_PACKAGES[@]}") ;;
+    bench) packages+=("${BENCH_PACKAGES[@]}") ;;
+    vm) packages+=("${VM_PACKAGES[@]}"); vm=true ;;
+    *) usage ;;
+  esac
+done
 
 missing=()
-for p in "${PACKAGES[@]}"; do
+for p in $(printf '%s\n' "${packages[@]}" | sort -u); do
   # Status-Abbrev is "ii " only when fully installed; removed-but-configured ("rc") counts as missing.
   if [[ $(dpkg-query -W -f='${db:Status-Abbrev}' "$p" 2>/dev/null || true) != ii* ]]; then
     missing+=("$p")
   fi
 done
-[[ ${#missing[@]} -eq 0 ]] && exit 0
+vm_missing=
+if $vm; then
+  vm_missing=$(scripts/vm/prepare.sh --check || true)
+fi
+[[ ${#missing[@]} -eq 0 && -z $vm_missing ]] && exit 0
 
 if $check || [[ $(id -u) -ne 0 ]]; then
-  target=deps
-  [[ ${1:-all} == build ]] && target=deps-build
-  echo "install-deps.sh: missing Debian packages: ${missing[*]}" >&2
-  echo "install-deps.sh: install them with \`sudo make $target\` (or apt-get install ${missing[*]})" >&2
+  [[ ${#missing[@]} -eq 0 ]] || echo "install-deps.sh: missing Debian packages: ${missing[*]}" >&2
+  [[ -z $vm_missing ]] || echo "install-deps.sh: missing for the VM: $vm_missing" >&2
+  case "${groups[*]}" in
+    build) how="sudo make deps-build" ;;
+    "build test bench vm") how="sudo make deps" ;;
+    *) how="sudo scripts/install-deps.sh ${groups[*]}" ;;
+  esac
+  echo "install-deps.sh: install them with \`$how\`" >&2
   exit 1
 fi
 
-export DEBIAN_FRONTEND=noninteractive
-log=$(mktemp)
-trap 'rm -f "$log"' EXIT
-
-# apt is noisy even with -qq; keep its output and show it only when something goes wrong.
-run() {
-  if ! "$@" >"$log" 2>&1; then
-    cat "$log" >&2
-    echo "install-deps.sh: failed: $*" >&2
-    exit 1
-  fi
-}
-
-# A fresh machine may have no package lists at all, so refresh before installing anything.
-run apt-get -qq update
-run apt-get -qq install -y --no-install-recommends "${missing[@]}"
-echo "install-deps.sh: installed ${missing[*]}"
+if [[ ${#missing[@]} -gt 0 ]]; then
+  export DEBIAN_FRONTEND=noninteractive
+  log=$(mktemp)
+  trap 'rm -f "$log"' EXIT
+  # apt is noisy even with -qq; keep its output and show it only when something goes wrong.
+  run() {
+    if ! "$@" >"$log" 2>&1; then
+      cat "$log" >&2
+      echo "install-deps.sh: failed: $*" >&2
+      exit 1
+    fi
+  }
+  # A fresh machine may have no package lists at all, so refresh before installing anything.
+  run apt-get -qq update
+  run apt-get -qq install -y --no-install-recommends "${missing[@]}"
+  echo "install-deps.sh: installed ${missing[*]}"
+fi
+if [[ -n $vm_missing ]]; then
+  scripts/vm/prepare.sh
+fi

@@ -8,6 +8,9 @@
 #include "generated/object_bytes.h"
 #else
 #error "the BPF program is not built yet: run `make` (or `make bpf`) once, then swift build works on its own"
+/* Stand-ins, so that the message above is the only one the compiler prints. */
+static const unsigned char fibfast_bpf_object[1];
+static const unsigned long fibfast_bpf_object_size;
 #endif
 
 const void *fastpath_object_data(void) { return fibfast_bpf_object; }

@@ -11,6 +11,20 @@ final class SubprocessTests: XCTestCase {
         XCTAssertFalse(result.timedOut)
     }
 
+    /// A started tool runs beside the caller, reads what it is given and
+    /// ends when its input does.
+    func testAStartedToolReadsItsInputUntilItEnds() throws {
+        let child = try Subprocess.start("/bin/cat", [], input: true)
+        XCTAssertEqual(write(child.stdin, "line\n", 5), 5)
+        shutdown(child.stdin, Int32(SHUT_WR))
+        var output: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 64)
+        while case let count = read(child.stdout, &buffer, buffer.count), count > 0 { output += buffer[..<count] }
+        [child.stdin, child.stdout, child.stderr].forEach { close($0) }
+        XCTAssertEqual(String(decoding: output, as: UTF8.self), "line\n")
+        XCTAssertEqual(Subprocess.reap(child.pid), 0)
+    }
+
     /// A tool that hangs is killed at the deadline, together with what it
     /// started (here a child that would hold the pipes open for 30 s).
     func testAHungToolIsKilledWithItsChildren() throws {

@@ -79,11 +79,7 @@ final class BadInputTests: XCTestCase {
     /// loaded through the same code path.
     func testAVerifierRejectionShowsTheVerifiersReason() throws {
         try Lab.requireRoot()
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("ff-broken-\(getpid())")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(at: directory) }
-        let source = directory.appendingPathComponent("broken.bpf.c")
-        try """
+        let object = try BPFSource.compile("""
             #include <linux/bpf.h>
             #include <bpf/bpf_helpers.h>
             SEC("xdp")
@@ -94,14 +90,9 @@ final class BadInputTests: XCTestCase {
                 return data[20] == 1 ? XDP_DROP : XDP_PASS;
             }
             char _license[] SEC("license") = "GPL";
-            """.write(to: source, atomically: true, encoding: .utf8)
-        let object = directory.appendingPathComponent("broken.bpf.o")
-        let clang = FileManager.default.isExecutableFile(atPath: "/opt/swift/usr/bin/clang") ? "/opt/swift/usr/bin/clang" : "clang"
-        let build = try Command.run([clang, "-O2", "-g", "-target", "bpf", "-I/usr/include/x86_64-linux-gnu",
-                                     "-c", source.path, "-o", object.path])
-        XCTAssertTrue(build.succeeded, build.stderr)
+            """, name: "broken", test: self)
 
-        XCTAssertThrowsError(try FastPathProgram.load(object: Array(try Data(contentsOf: object)))) { error in
+        XCTAssertThrowsError(try FastPathProgram.load(object: Array(try Data(contentsOf: URL(fileURLWithPath: object))))) { error in
             let text = "\(error)"
             XCTAssertTrue(text.contains("the kernel refused the fast-path program"), text)
             XCTAssertTrue(text.contains("verifier: ") && text.contains("invalid access to packet"), text)

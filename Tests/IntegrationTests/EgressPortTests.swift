@@ -23,7 +23,7 @@ final class EgressPortTests: XCTestCase {
             (0, transmit | aside, .pass, .steppedAside, "egress port handed to the kernel (tc)"),
             (aside, transmit, .pass, .steppedAside, "ingress port handed to the kernel (tc)"),
         ]
-        try NetworkNamespace.run(in: lab.namespace(.rtr)) {
+        try ThreadInNamespace.run(in: lab.namespace(.rtr)) {
             let program = try FastPathProgram.load()
             try program.maps.config.update(UInt32(0), ff_config())
             for (ingressFlags, egressFlags, action, verdict, what) in cases {

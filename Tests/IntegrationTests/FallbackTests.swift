@@ -36,7 +36,7 @@ final class FallbackTests: XCTestCase {
         let agent = try AgentProcess(namespace: lab.namespace(.rtr), arguments: ["attach", "p0", "p1"])
         // /proc shows when fibfast took SIGTERM over (ignored, or caught by
         // Dispatch); `ip netns exec` execs it, so the pid is the process's.
-        let status = "/proc/\(agent.background.process.processIdentifier)/status"
+        let status = "/proc/\(agent.background.pid)/status"
         let deadline = Date().addingTimeInterval(Deadline.seconds(10))
         func ignoresSIGTERM() -> Bool {
             guard let text = try? String(contentsOfFile: status, encoding: .utf8), text.contains("Name:\tfibfast")

@@ -166,7 +166,7 @@ final class MetricsTests: XCTestCase {
                                           + Lab.vouching(["p0", "p1"]))
         addTeardownBlock { agent.kill(signal: SIGKILL) }
         try agent.waitForLine("metrics at http://127.0.0.1:\(port)/metrics", inStderr: true, timeout: 10)
-        let status = try String(contentsOfFile: "/proc/\(agent.process.processIdentifier)/status", encoding: .utf8)
+        let status = try String(contentsOfFile: "/proc/\(agent.pid)/status", encoding: .utf8)
         XCTAssertTrue(status.contains(String(format: "CapEff:\t%016llx\n", mask)), status)
         XCTAssertTrue(status.contains("Uid:\t0\t0\t0\t0\n"), status)
 

@@ -73,7 +73,7 @@ final class ObservabilityTests: XCTestCase {
         XCTAssertEqual(fastPath.ports.map(\.name), ["p0", "p1"])
         XCTAssertEqual(Set(fastPath.ports.map(\.programID)), [fastPath.programID])
         XCTAssertEqual(Set(fastPath.ports.compactMap(\.mode)), ["native"], "veth attaches natively")
-        XCTAssertEqual(fastPath.agent?.pid, agent.background.process.processIdentifier)
+        XCTAssertEqual(fastPath.agent?.pid, agent.background.pid)
         XCTAssertLessThan(fastPath.agent?.uptimeSeconds ?? .max, 60)
         XCTAssertEqual(fastPath.tagMatches, true, "the agent runs this binary's program")
         XCTAssertEqual(fastPath.tag, status.embeddedTag)
@@ -82,7 +82,7 @@ final class ObservabilityTests: XCTestCase {
         let text = try lab.fibfast(["status"])
         XCTAssertTrue(text.stdout.contains("p0: ifindex \(fastPath.ports[0].ifindex) xdp native prog \(fastPath.programID)"), text.stdout)
         XCTAssertTrue(text.stdout.contains("(this binary's)"), text.stdout)
-        XCTAssertTrue(text.stdout.contains("agent: pid \(agent.background.process.processIdentifier) up "), text.stdout)
+        XCTAssertTrue(text.stdout.contains("agent: pid \(agent.background.pid) up "), text.stdout)
         XCTAssertFalse(text.stderr.contains("warning"), text.stderr)
     }
 

@@ -14,9 +14,9 @@ check_name() {
 }
 
 # Closes every descriptor above 2 in the calling (sub)shell. Whoever ran the lab script may be
-# waiting for a descriptor it passed down to close: Foundation's Process learns that its child
-# exited when a socket it handed over closes, so anything long-lived that keeps one (a daemon, a
-# reaper) makes the script look like it never ends.
+# waiting for a descriptor it passed down to close: the tests read a script's output to its end,
+# so anything long-lived that keeps one (a daemon, a reaper) makes the script look like it never
+# ends.
 close_inherited_fds() {
   local fd
   for fd in /proc/"$BASHPID"/fd/*; do

@@ -24,6 +24,7 @@ import glob
 import json
 import os
 import select
+import signal
 import socket
 import struct
 import sys
@@ -62,6 +63,12 @@ def reset(args):
     s.close()
 
 
+def wait_for_signal():
+    # Holds what was opened until the test stops this process.
+    while True:
+        signal.pause()
+
+
 def idle(args):
     held = []
     for i in range(args.count):
@@ -70,8 +77,7 @@ def idle(args):
             s.sendall(REQUEST_LINE)
         held.append(s)
     print("ready", flush=True)
-    while True:
-        time.sleep(3600)
+    wait_for_signal()
 
 
 def trickle(args):
@@ -147,8 +153,7 @@ def occupy(args):
     s.bind((HOST, args.port))
     s.listen()
     print("ready", flush=True)
-    while True:
-        time.sleep(3600)
+    wait_for_signal()
 
 
 def main():

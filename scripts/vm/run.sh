@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs a command inside a VM booted on Debian 12's own kernel (6.1), over this machine's own
 # filesystem (read-only, with writable overlays on /tmp, /etc, /var, ...), and exits with the
-# command's status. scripts/vm/install-deps.sh provides the kernel, qemu and virtme-ng.
+# command's status. `scripts/install-deps.sh vm` provides the kernel, qemu and virtme-ng.
 #
 #   run.sh [--timeout SECONDS] COMMAND [ARG...]
 #
@@ -20,7 +20,7 @@ fi
 cd "$(dirname "$0")/../.."
 
 release=$(cat "$CACHE/release" 2>/dev/null) || {
-  echo "run.sh: no kernel in $CACHE: run scripts/vm/install-deps.sh first" >&2
+  echo "run.sh: no kernel in $CACHE: run sudo scripts/install-deps.sh vm first" >&2
   exit 1
 }
 

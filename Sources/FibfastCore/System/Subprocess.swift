@@ -23,27 +23,62 @@ public struct Subprocess {
     public static let defaultTimeout: Duration = .seconds(10)
 
     /// A fixed environment: the tools' output is parsed, so no locale.
-    static let environment = ["PATH=/usr/sbin:/usr/bin:/sbin:/bin", "LC_ALL=C"]
+    public static let environment = ["PATH=/usr/sbin:/usr/bin:/sbin:/bin", "LC_ALL=C"]
 
-    public static func run(_ path: String, _ arguments: [String],
+    public static func run(_ path: String, _ arguments: [String], environment: [String] = environment,
                            timeout: Duration = defaultTimeout) throws(Errno) -> Result {
         let deadline = ContinuousClock.now + timeout
+        let child = try start(path, arguments, environment: environment)
+        let (stdout, stderr, finished) = drain(child.stdout, child.stderr, until: deadline)
+        close(child.stdout)
+        close(child.stderr)
+        if !finished { kill(-child.pid, SIGKILL) }
+        return Result(status: reap(child.pid),
+                      stdout: String(decoding: stdout, as: UTF8.self),
+                      stderr: String(decoding: stderr, as: UTF8.self),
+                      timedOut: !finished)
+    }
+
+    /// A tool started and left running: its pid, and our ends of its stdout,
+    /// its stderr and, if asked for, its stdin (else -1: it reads /dev/null).
+    /// Whoever started it reads the output, closes the descriptors and reaps it.
+    public struct Child: Sendable {
+        public let pid: pid_t
+        public let stdout: Int32
+        public let stderr: Int32
+        public let stdin: Int32
+    }
+
+    /// Starts a tool in a process group of its own (`kill(-pid, ...)` reaches
+    /// whatever it started) and returns at once.
+    public static func start(_ path: String, _ arguments: [String], environment: [String] = environment,
+                             input: Bool = false) throws(Errno) -> Child {
         // Socket pairs rather than pipes: they can be made close-on-exec
         // atomically (pipe2 is not exported to Swift), so a tool spawned by
         // another thread never inherits our end and holds it open.
         let kind = Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue)
-        var outPipe: [Int32] = [-1, -1], errPipe: [Int32] = [-1, -1]
-        guard socketpair(AF_UNIX, kind, 0, &outPipe) == 0 else { throw Errno.current }
-        guard socketpair(AF_UNIX, kind, 0, &errPipe) == 0 else {
-            let error = Errno.current
-            close(outPipe[0]); close(outPipe[1])
-            throw error
+        var pairs: [[Int32]] = []
+        func closeAll() { for pair in pairs { close(pair[0]); close(pair[1]) } }
+        for _ in 0..<(input ? 3 : 2) {
+            var pair: [Int32] = [-1, -1]
+            guard socketpair(AF_UNIX, kind, 0, &pair) == 0 else {
+                let error = Errno.current
+                closeAll()
+                throw error
+            }
+            pairs.append(pair)
         }
+        let outPipe = pairs[0], errPipe = pairs[1]
+        let inPipe = input ? pairs[2] : nil
 
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        if let inPipe {
+            posix_spawn_file_actions_adddup2(&actions, inPipe[1], 0)
+        } else {
+            posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        }
         posix_spawn_file_actions_adddup2(&actions, outPipe[1], 1)
         posix_spawn_file_actions_adddup2(&actions, errPipe[1], 2)
 
@@ -67,26 +102,22 @@ public struct Subprocess {
 
         var pid: pid_t = 0
         let rc = posix_spawn(&pid, path, &actions, &attributes, argv, envp)
-        close(outPipe[1])
-        close(errPipe[1])
+        for pair in pairs { close(pair[1]) }
         guard rc == 0 else {
-            close(outPipe[0]); close(errPipe[0])
+            for pair in pairs { close(pair[0]) }
             throw Errno(rc)
         }
+        return Child(pid: pid, stdout: outPipe[0], stderr: errPipe[0], stdin: inPipe?[0] ?? -1)
+    }
 
-        let (stdout, stderr, finished) = drain(outPipe[0], errPipe[0], until: deadline)
-        close(outPipe[0])
-        close(errPipe[0])
-        if !finished { kill(-pid, SIGKILL) }
-
+    /// Waits for a started tool to end and reaps it: its exit status, or
+    /// 128 + the signal that ended it.
+    public static func reap(_ pid: pid_t) -> Int32 {
         var status: Int32 = 0
         while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
         // WIFEXITED / WEXITSTATUS are macros Swift cannot import.
         let exited = status & 0x7f == 0
-        return Result(status: exited ? (status >> 8) & 0xff : 128 + (status & 0x7f),
-                      stdout: String(decoding: stdout, as: UTF8.self),
-                      stderr: String(decoding: stderr, as: UTF8.self),
-                      timedOut: !finished)
+        return exited ? (status >> 8) & 0xff : 128 + (status & 0x7f)
     }
 
     /// Reads both pipes to their end, whichever fills first, or until the

@@ -1,42 +1,48 @@
+import FibfastCore
 import Foundation
 
 /// A process in the background whose output is collected as it runs. Waits
-/// on it wake up on its output and its exit, not on a timer.
+/// on it wake up on its output and its exit, not on a timer. Started with the
+/// project's Subprocess (posix_spawn), not Foundation's Process, which can
+/// fail to reap its child and hang (see Subprocess.swift).
 final class BackgroundProcess: @unchecked Sendable {
-    let process = Process()
+    let pid: pid_t
+    let arguments: [String]
     private let changed = NSCondition()
     private var stdoutText = ""
     private var stderrText = ""
     private var openPipes = 2
     private var exited = false
-    private let input: Pipe?
+    private var status: Int32 = -1
+    private let input: Int32
 
-    /// With `input`, the process reads a pipe the test writes to and closes
-    /// (`say`, `closeInput`); otherwise its stdin is /dev/null.
+    /// With `input`, the process reads from a pipe the test writes to and
+    /// closes (`say`, `closeInput`); otherwise its stdin is /dev/null.
     init(_ arguments: [String], input wantsInput: Bool = false) throws {
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = arguments
-        let out = Pipe(), err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        input = wantsInput ? Pipe() : nil
+        self.arguments = arguments
         // A process that is gone when the test writes to it must fail the
         // write, not kill the whole test run with SIGPIPE.
         if wantsInput { signal(SIGPIPE, SIG_IGN) }
-        process.standardInput = input ?? FileHandle.nullDevice
-        process.terminationHandler = { [weak self] _ in self?.ended() }
-        try process.run()
-        collect(out, into: \.stdoutText)
-        collect(err, into: \.stderrText)
+        let child = try Subprocess.start("/usr/bin/env", arguments, environment: Command.environment,
+                                         input: wantsInput)
+        pid = child.pid
+        input = child.stdin
+        collect(child.stdout, into: \.stdoutText)
+        collect(child.stderr, into: \.stderrText)
+        Thread.detachNewThread { [self] in awaitExit() }
+    }
+
+    deinit {
+        if input >= 0 { close(input) }
     }
 
     /// Reads a pipe to its end on a thread of its own, with plain read(2):
     /// FileHandle's readabilityHandler crashes now and then on Linux
-    /// (swift-corelibs-foundation issue 3276). The thread holds the pipe, so
-    /// its descriptor cannot be closed and reused under the read.
-    private func collect(_ pipe: Pipe, into text: ReferenceWritableKeyPath<BackgroundProcess, String>) {
+    /// (swift-corelibs-foundation issue 3276). The thread owns the descriptor
+    /// and closes it at the end, so it cannot be closed and reused under the read.
+    private func collect(_ fd: Int32, into text: ReferenceWritableKeyPath<BackgroundProcess, String>) {
         Thread.detachNewThread { [self] in
-            let fd = pipe.fileHandleForReading.fileDescriptor
+            defer { close(fd) }
             var buffer = [UInt8](repeating: 0, count: 65536)
             while true {
                 let count = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
@@ -54,8 +60,14 @@ final class BackgroundProcess: @unchecked Sendable {
         }
     }
 
-    private func ended() {
+    /// Learns that the process ended without reaping it (WNOWAIT), then
+    /// reaps it under the lock that `kill` takes: a signal can never reach
+    /// another process that was given the same pid.
+    private func awaitExit() {
+        var info = siginfo_t()
+        while waitid(P_PID, id_t(pid), &info, WEXITED | WNOWAIT) < 0 && errno == EINTR {}
         changed.withLock {
+            status = Subprocess.reap(pid)
             exited = true
             changed.broadcast()
         }
@@ -91,7 +103,7 @@ final class BackgroundProcess: @unchecked Sendable {
     func waitForLine(_ text: String, inStderr: Bool = false, timeout: Double) throws {
         _ = wait(timeout: timeout) { ($0.over || (inStderr ? $0.stderr : $0.stdout).contains(text)) }
         guard (inStderr ? stderr : stdout).contains(text) else {
-            throw LabError.timeout("'\(text)' from \(process.arguments ?? []): \(stderr)")
+            throw LabError.timeout("'\(text)' from \(arguments): \(stderr)")
         }
     }
 
@@ -107,24 +119,34 @@ final class BackgroundProcess: @unchecked Sendable {
     func waitForLines(_ count: Int, startingWith prefix: String, timeout: Double) throws {
         _ = wait(timeout: timeout) { $0.over || Self.lines($0.stdout, prefix) >= count }
         guard lines(startingWith: prefix) >= count else {
-            throw LabError.timeout("\(count) lines '\(prefix)...' from \(process.arguments ?? []): \(stdout) \(stderr)")
+            throw LabError.timeout("\(count) lines '\(prefix)...' from \(arguments): \(stdout) \(stderr)")
         }
     }
 
     /// Writes a line to the process's stdin (a process started with `input`).
     func say(_ line: String) {
-        try? input?.fileHandleForWriting.write(contentsOf: Data((line + "\n").utf8))
+        guard input >= 0 else { return }
+        var bytes = Array((line + "\n").utf8)[...]
+        while !bytes.isEmpty {
+            let count = bytes.withUnsafeBytes { write(input, $0.baseAddress, $0.count) }
+            if count < 0 && errno == EINTR { continue }
+            if count <= 0 { return }  // the process is gone: its exit tells the test
+            bytes = bytes.dropFirst(count)
+        }
     }
 
+    /// The process reads end of file (a shut-down socket: the descriptor
+    /// itself stays ours until deinit, so it cannot be reused meanwhile).
     func closeInput() {
-        try? input?.fileHandleForWriting.close()
+        if input >= 0 { shutdown(input, Int32(SHUT_WR)) }
     }
 
     /// Waits for the process to end (killing it after `timeout`) and for all
     /// it printed; returns stdout.
     func finish(timeout: Double) throws -> String {
         if !wait(timeout: timeout, until: { $0.exited }) { kill(signal: SIGKILL) }
-        process.waitUntilExit()
+        // SIGKILL cannot be held off: this wait ends.
+        _ = wait(timeout: 3600) { $0.exited }
         // The last of its output may still be on the way: wait for the pipes
         // to close, but not for ever if a child of its own keeps them open.
         _ = wait(timeout: 5) { $0.over }
@@ -132,11 +154,14 @@ final class BackgroundProcess: @unchecked Sendable {
     }
 
     func kill(signal: Int32) {
-        if process.isRunning { Glibc.kill(process.processIdentifier, signal) }
+        changed.withLock {
+            if !exited { _ = Glibc.kill(pid, signal) }
+        }
     }
 
-    var isRunning: Bool { process.isRunning }
-    var exitStatus: Int32? { process.isRunning ? nil : process.terminationStatus }
+    var isRunning: Bool { changed.withLock { !exited } }
+    /// The exit status, or 128 + the signal that ended it; nil while it runs.
+    var exitStatus: Int32? { changed.withLock { exited ? status : nil } }
 }
 
 /// `fibfast attach` running in a namespace.

@@ -1,3 +1,4 @@
+import FibfastCore
 import Foundation
 
 /// Runs a program to completion and keeps what it printed.
@@ -30,31 +31,18 @@ enum Command {
         ProcessInfo.processInfo.environment["FIBFAST_TEST_PYTHON"] ?? "/usr/bin/python3"
     }
 
+    /// The test's own environment, handed on to what it runs (PATH finds the
+    /// toolchain, FIBFAST_* settings reach the lab's scripts).
+    static let environment = ProcessInfo.processInfo.environment.map { "\($0.key)=\($0.value)" }
+
+    /// Runs a program to its end with the project's Subprocess, not Foundation's
+    /// Process (which can fail to reap its child and hang: see Subprocess.swift).
+    /// `timeout` only catches a hang: the program is killed and the result says so.
     @discardableResult
-    static func run(_ arguments: [String]) throws -> CommandResult {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = arguments
-        let out = Pipe(), err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        process.standardInput = FileHandle.nullDevice
-        try process.run()
-        // Read both pipes while the process runs so neither can fill up.
-        final class Box: @unchecked Sendable { var data = Data() }
-        let stderrBox = Box()
-        let group = DispatchGroup()
-        group.enter()
-        DispatchQueue.global().async {
-            stderrBox.data = err.fileHandleForReading.readDataToEndOfFile()
-            group.leave()
-        }
-        let stdout = out.fileHandleForReading.readDataToEndOfFile()
-        group.wait()
-        let stderr = stderrBox.data
-        process.waitUntilExit()
-        return CommandResult(status: process.terminationStatus,
-                             stdout: String(decoding: stdout, as: UTF8.self),
-                             stderr: String(decoding: stderr, as: UTF8.self))
+    static func run(_ arguments: [String], timeout: Double = 900) throws -> CommandResult {
+        let result = try Subprocess.run("/usr/bin/env", arguments, environment: environment,
+                                        timeout: .seconds(Deadline.seconds(timeout)))
+        return CommandResult(status: result.status, stdout: result.stdout,
+                             stderr: result.stderr + (result.timedOut ? "\n(killed after \(Int(timeout)) s)" : ""))
     }
 }

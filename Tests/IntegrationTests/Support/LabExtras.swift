@@ -125,7 +125,7 @@ extension Lab {
 }
 
 extension AgentProcess {
-    var pid: Int32 { background.process.processIdentifier }
+    var pid: Int32 { background.pid }
 
     /// Waits until the agent's log contains `text`.
     func waitForLog(_ text: String, timeout: Double = 60) throws {

@@ -122,7 +122,7 @@ final class OSPFLab: @unchecked Sendable {
         background.append(process)
         // ip prints nothing when it has subscribed: look for its netlink socket
         // with groups joined (ip netns exec execs ip, so the pid is ip's).
-        let pid = process.process.processIdentifier
+        let pid = process.pid
         try eventually(30, "ip monitor subscribed to route changes") {
             let sockets = Set(((try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/fd")) ?? []).compactMap {
                 try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(pid)/fd/\($0)")

@@ -2,30 +2,7 @@ import CFastPath
 import FibfastCore
 import XCTest
 
-final class ReversePathFilterTests: XCTestCase {
-    func testEffectiveValueIsTheLargerOfAllAndPort() {
-        XCTAssertEqual(ReversePathFilter.effective(all: "0", port: "0"), .off)
-        XCTAssertEqual(ReversePathFilter.effective(all: "1", port: "0"), .strict)
-        XCTAssertEqual(ReversePathFilter.effective(all: "0", port: "1"), .strict)
-        XCTAssertEqual(ReversePathFilter.effective(all: "2", port: "1"), .loose)
-        XCTAssertEqual(ReversePathFilter.effective(all: "1", port: "2"), .loose)
-    }
-
-    func testUnreadableValuesAreCheckedNotIgnored() {
-        XCTAssertEqual(ReversePathFilter.effective(all: nil, port: "0"), .loose)
-        XCTAssertEqual(ReversePathFilter.effective(all: "0", port: "7"), .loose)
-    }
-
-    func testPortFlags() {
-        XCTAssertEqual(ReversePathFilter.off.portFlags(portHasIPv4Address: true), 0)
-        XCTAssertEqual(ReversePathFilter.strict.portFlags(portHasIPv4Address: true), UInt16(FF_PORT_RPF_STRICT))
-        XCTAssertEqual(ReversePathFilter.loose.portFlags(portHasIPv4Address: true), UInt16(FF_PORT_RPF_LOOSE))
-        // Without an IPv4 address the kernel's loose check becomes strict.
-        XCTAssertEqual(ReversePathFilter.loose.portFlags(portHasIPv4Address: false), UInt16(FF_PORT_RPF_STRICT))
-    }
-}
-
-final class NetfilterTests: XCTestCase {
+final class NetfilterRulesTests: XCTestCase {
     // `nft -j list ruleset` and `nft -a list ruleset` of: an inet filter
     // table with input and forward chains, iptables-nft's nat table, and a
     // netdev ingress chain without rules.

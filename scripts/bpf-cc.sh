@@ -1,0 +1,31 @@
+#!/bin/sh
+# Compiles C for the BPF target: the one place that knows which clang and which kernel headers.
+# Used by make (bpf/), bench/build.sh and the tests that build small programs of their own.
+#
+#   bpf-cc.sh [clang options...]        e.g. bpf-cc.sh -O2 -g -c x.bpf.c -o x.bpf.o
+#
+# The clang is the one that ships with Swift, found beside `swift` (Debian's own clang may be
+# too old for the BPF target's features, and Debian's gcc has no BPF target); BPF_CLANG
+# overrides it. <asm/types.h> lives in the multiarch include directory, whose name is not the
+# machine's (i686 is i386-linux-gnu, armv7l arm-linux-gnueabihf): ask Debian for it.
+set -eu
+
+clang=${BPF_CLANG:-}
+if [ -z "$clang" ]; then
+	swift=$(command -v swift || true)
+	if [ -n "$swift" ] && [ -x "$(dirname "$swift")/clang" ]; then
+		clang=$(dirname "$swift")/clang
+	else
+		clang=$(command -v clang || true)
+	fi
+fi
+if [ -z "$clang" ]; then
+	echo "bpf-cc.sh: no clang: put Swift's toolchain (its usr/bin) on PATH, or set BPF_CLANG" >&2
+	exit 1
+fi
+
+multiarch=$(dpkg-architecture -qDEB_HOST_MULTIARCH 2>/dev/null ||
+	gcc -print-multiarch 2>/dev/null ||
+	echo "$(uname -m)-linux-gnu")
+
+exec "$clang" -target bpf -I"/usr/include/$multiarch" "$@"
