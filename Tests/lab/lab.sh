@@ -63,6 +63,23 @@ configure() {
   step ip -n "$NAME-$1" -batch -
 }
 
+# end_host HOST N: HOST's eth0 is 10.N.0.2 and fd00:N::2, routed through the router's .1.
+end_host() {
+  configure "$1" <<EOF
+link set lo up
+addr add 10.$2.0.2/24 dev eth0
+addr add fd00:$2::2/64 dev eth0 nodad
+link set eth0 up
+route add default via 10.$2.0.1
+route add ::/0 via fd00:$2::1
+EOF
+  # veth drops XDP-redirected frames unless its peer has XDP or GRO: the end hosts get GRO.
+  # A veth sender leaves UDP/TCP checksums for the receiver to finish (CHECKSUM_PARTIAL), which
+  # survives the kernel path but not an XDP redirect: the hosts send finished checksums, as a
+  # NIC delivers them.
+  step ip netns exec "$NAME-$1" ethtool -K eth0 gro on tx off
+}
+
 warm() {
   # -w keeps re-sending until one reply or the deadline, so a first probe lost to neighbour
   # resolution does not fail the lab.
@@ -104,14 +121,6 @@ cmd_up() {
   link src eth0 rtr p0
   link rtr p1 dst eth0
 
-  configure src <<'EOF'
-link set lo up
-addr add 10.1.0.2/24 dev eth0
-addr add fd00:1::2/64 dev eth0 nodad
-link set eth0 up
-route add default via 10.1.0.1
-route add ::/0 via fd00:1::1
-EOF
   configure rtr <<'EOF'
 link set lo up
 addr add 10.1.0.1/24 dev p0
@@ -121,21 +130,8 @@ addr add 10.2.0.1/24 dev p1
 addr add fd00:2::1/64 dev p1 nodad
 link set p1 up
 EOF
-  configure dst <<'EOF'
-link set lo up
-addr add 10.2.0.2/24 dev eth0
-addr add fd00:2::2/64 dev eth0 nodad
-link set eth0 up
-route add default via 10.2.0.1
-route add ::/0 via fd00:2::1
-EOF
-
-  # veth drops XDP-redirected frames unless its peer has XDP or GRO: the end hosts get GRO.
-  # A veth sender leaves UDP/TCP checksums for the receiver to finish (CHECKSUM_PARTIAL), which
-  # survives the kernel path but not an XDP redirect: the hosts send finished checksums, as a
-  # NIC delivers them.
-  step ip netns exec "$NAME-src" ethtool -K eth0 gro on tx off
-  step ip netns exec "$NAME-dst" ethtool -K eth0 gro on tx off
+  end_host src 1
+  end_host dst 2
 
   if [[ $warm_up -eq 1 ]]; then warm; fi
 

@@ -12,9 +12,9 @@ send: --size is the L4 payload in bytes. udp goes through an ordinary socket; tc
 SYNs from a raw socket (nothing listens for the answer, the kernel of the sender ignores it).
 --flows N (udp) spreads the datagrams round-robin over N source ports, from --sport on (or from
 ports the system picks), and --ports N over N destination ports, from --port on, so an ECMP
-hash on ports sees many flows from one process. --interval S paces datagrams S seconds apart on
-a fixed schedule (no drift); each carries its sequence number, 0 to count-1, in its first 4
-payload bytes. A paced send stops early on SIGINT, and prints {"sent": N} when it ends.
+hash on ports sees many flows from one process. --interval S paces datagrams S seconds apart (no
+drift; after a stall of the sender it resumes the pace, no burst); each carries its sequence
+number, 0 to count-1, in its first 4 payload bytes. A paced send stops early on SIGINT, and prints {"sent": N} when it ends.
 sink: receives --count sequence-numbered datagrams on UDP port --port (until the last one or
 --timeout) and prints one JSON object: how many arrived, how many are missing, and the longest
 silence between two arrivals (when it began and ended, as Unix time, and the sequence numbers
@@ -142,6 +142,11 @@ def cmd_send(a):
                 delay = start + i * a.interval - time.monotonic()
                 if delay > 0:
                     time.sleep(delay)
+                elif delay < -a.interval:
+                    # Late by more than a step (the sender was not scheduled): resume the pace
+                    # from now rather than catch up in a burst, which overflows queues on the way
+                    # whoever forwards. The silence shows at the sink as a gap, as an outage does.
+                    start -= delay
                 if stop:
                     break
             # sendto, not connect: an unconnected socket does not turn ICMP errors into send failures.
