@@ -38,7 +38,7 @@ final class FuzzTests: XCTestCase {
         try NetworkNamespace.run(in: lab.namespace(.rtr)) {
             let program = try FastPathProgram.load()
             var config = ff_config()
-            try program.maps.config.update(UInt32(0), config)
+            try program.maps.config.update(0, config)
             for (slot, port) in [p0, p1].enumerated() {
                 var info = ff_port_info()
                 withUnsafeMutableBytes(of: &info.mac) { $0.copyBytes(from: port.mac) }

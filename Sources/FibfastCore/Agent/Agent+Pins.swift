@@ -7,8 +7,9 @@ extension XDPLink {
     /// Swaps the program behind this link in one step: the port never runs
     /// without a program, so not a frame falls between the old and the new.
     func update(programFD: Int32) throws {
-        let rc = bpf_link_update(descriptor.rawValue, programFD, nil)
-        if rc < 0 { throw FibfastError.adoptionFailed(reason: "replacing the program on port \(port): \(Errno(-rc))") }
+        try Errno.libbpf(bpf_link_update(descriptor.rawValue, programFD, nil)) {
+            FibfastError.adoptionFailed(reason: "replacing the program on port \(port): \($0)")
+        }
     }
 }
 
@@ -47,7 +48,7 @@ struct PinnedFastPath {
         }
         guard !links.isEmpty else { return nil }
         var maps: [String: OwnedDescriptor] = [:]
-        for name in [FF_MAP_PORTS, FF_MAP_PORT_INFO, FF_MAP_PORT_INDEX, FF_MAP_COUNTERS, FF_MAP_CONFIG] {
+        for name in FastPathMaps.pinned {
             guard let map = pins.open(pins.mapPath(name)) else {
                 throw FibfastError.adoptionFailed(reason: "its map \(name) is not pinned in \(pins.directory)")
             }
@@ -62,12 +63,9 @@ extension Agent {
     /// this process; the next `fibfast attach` adopts it.
     func pinAll(_ pins: Pins, program: FastPathProgram, links: [XDPLink]) throws {
         try pins.pin(program.programFD, at: pins.programPath)
-        // The running program reads ports from the index: an agent that
-        // adopts it must write where it reads until the links are swapped.
-        let maps = [program.maps.ports, program.maps.portInfo, program.maps.portIndex,
-                    program.maps.counters, program.maps.config].compactMap { $0 }
-        for map in maps {
-            try pins.pin(map.fd, at: pins.mapPath(map.name))
+        for name in FastPathMaps.pinned {
+            guard let map = program.maps.byName[name] else { continue }
+            try pins.pin(map.fd, at: pins.mapPath(name))
         }
         for link in links {
             try pins.pin(link.descriptor.rawValue, at: pins.linkPath(ifindex: link.ifindex))
@@ -78,9 +76,9 @@ extension Agent {
     /// records that no agent owns the fast path any more.
     func leavePinned() {
         guard let program else { return }
-        if var config = program.maps.config.lookup(UInt32(0), as: ff_config.self) {
+        if var config = program.maps.config.lookup(0) {
             config.agent_pid = 0
-            try? program.maps.config.update(UInt32(0), config)
+            try? program.maps.config.update(0, config)
         }
         let ports = (self.ports?.names ?? []).joined(separator: ", ")
         logger.notice("leaving the fast path pinned and forwarding on \(ports) (in \(pins?.directory ?? "?")); `fibfast attach` adopts it, `fibfast detach` removes it")

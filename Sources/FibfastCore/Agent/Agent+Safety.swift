@@ -245,7 +245,7 @@ extension Agent {
 
     private func setSteppedAside(_ aside: Bool, _ maps: FastPathMaps) {
         guard aside != safety.steppedAside,
-              var config = maps.config.lookup(UInt32(0), as: ff_config.self)
+              var config = maps.config.lookup(0)
         else { return }
         if aside {
             config.flags |= UInt32(FF_CONFIG_STEP_ASIDE)
@@ -253,7 +253,7 @@ extension Agent {
             config.flags &= ~UInt32(FF_CONFIG_STEP_ASIDE)
         }
         do {
-            try maps.config.update(UInt32(0), config)
+            try maps.config.update(0, config)
             safety.steppedAside = aside
             if aside {
                 logger.warning("fast path stepped aside: the kernel forwards every packet while netfilter rules exist (or pass --bypass-netfilter)")

@@ -374,6 +374,6 @@ public actor Agent {
         config.fib_flags = request.direct ? UInt32(BPF_FIB_LOOKUP_DIRECT) : 0
         config.agent_pid = UInt32(bitPattern: getpid())
         config.agent_started = UInt64(Date().timeIntervalSince1970)
-        try maps.config.update(UInt32(0), config)
+        try maps.config.update(0, config)
     }
 }

@@ -161,14 +161,16 @@ extension FastPathMaps: SourceCheckMaps {
     public func forgetOwnAddress(_ key: UInt32) throws { try localV4?.delete(key) }
 
     public func writeOwnAddressFilter(_ words: [UInt64]) throws {
-        try localV4Filter?.update(UInt32(0), words: words)
+        var filter = ff_local_v4_filter()
+        withUnsafeMutableBytes(of: &filter.words) { raw in words.withUnsafeBytes { raw.copyMemory(from: $0) } }
+        try localV4Filter?.update(0, filter)
     }
 
     public func setFullSourceCheck() throws {
-        guard var current = config.lookup(UInt32(0), as: ff_config.self) else {
+        guard var current = config.lookup(0) else {
             throw FibfastError.mapUpdate(map: config.name, .noEntry)
         }
         current.flags |= UInt32(FF_CONFIG_FULL_SOURCE_CHECK)
-        try config.update(UInt32(0), current)
+        try config.update(0, current)
     }
 }

@@ -19,7 +19,7 @@ public final class XDPFailureWatch: @unchecked Sendable {
         var filter = ff_xdp_watch()
         filter.netns_cookie = try NetworkNamespace.cookie()
         filter.xdp_prog_id = program.info.id
-        try watch.update(UInt32(0), filter)
+        try watch.update(0, filter)
 
         var current = bpf_object__next_program(program.object, nil)
         while let bpfProgram = current {

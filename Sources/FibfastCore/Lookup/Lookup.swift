@@ -212,7 +212,7 @@ public enum Lookup {
         var snapshot = Snapshot()
         func packets(_ slot: UInt32, _ verdict: Verdict) -> UInt64 {
             let index = slot * UInt32(FF_VERDICT_COUNT.rawValue) + verdict.rawValue
-            let values = maps.counters.lookupPerCPU(index, as: ff_counter.self)
+            let values = maps.counters.lookupPerCPU(index)
             return cpu < values.count ? values[cpu].packets : 0
         }
         for verdict in Verdict.allCases where verdict != .transmitted {

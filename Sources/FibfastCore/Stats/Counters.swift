@@ -44,7 +44,7 @@ extension FastPathMaps {
             var byVerdict: [Verdict: Count] = [:]
             for verdict in Verdict.allCases {
                 let index = port.slot * UInt32(FF_VERDICT_COUNT.rawValue) + verdict.rawValue
-                let total = counters.lookupPerCPU(index, as: ff_counter.self)
+                let total = counters.lookupPerCPU(index)
                     .reduce(Count()) { $0 + Count(packets: $1.packets, bytes: $1.bytes) }
                 if total.packets != 0 { byVerdict[verdict] = total }
             }
@@ -57,7 +57,7 @@ extension FastPathMaps {
         var result: [XDPFailure: FailureCount] = [:]
         for kind in XDPFailure.allCases {
             let index = slot * UInt32(FF_XDP_ERR_COUNT.rawValue) + kind.rawValue
-            let perCPU = xdpFailures.lookupPerCPU(index, as: ff_xdp_error.self)
+            let perCPU = xdpFailures.lookupPerCPU(index)
             let frames = perCPU.reduce(UInt64(0)) { $0 &+ $1.frames }
             guard frames != 0 else { continue }
             // Which CPU saw the latest event is unknown; any CPU's code is a

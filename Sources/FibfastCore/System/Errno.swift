@@ -22,7 +22,14 @@ public struct Errno: Error, Equatable, Hashable, Sendable, CustomStringConvertib
     /// an error, anything else the result.
     @discardableResult
     static func libbpf(_ rc: Int32) throws(Errno) -> Int32 {
-        if rc < 0 { throw Errno(-rc) }
+        try libbpf(rc) { $0 }
+    }
+
+    /// The same, with the error said in the operator's words (which map,
+    /// which port): the one place a libbpf return code becomes an error.
+    @discardableResult
+    static func libbpf<Failure: Error>(_ rc: Int32, _ failure: (Errno) -> Failure) throws(Failure) -> Int32 {
+        if rc < 0 { throw failure(Errno(-rc)) }
         return rc
     }
 
