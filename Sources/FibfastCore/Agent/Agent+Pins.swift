@@ -75,11 +75,8 @@ extension Agent {
     /// With --keep-on-exit: leaves everything attached and pinned, and
     /// records that no agent owns the fast path any more.
     func leavePinned() {
-        guard let program else { return }
-        if var config = program.maps.config.lookup(0) {
-            config.agent_pid = 0
-            try? program.maps.config.update(0, config)
-        }
+        guard program != nil else { return }
+        try? config?.change { $0.agentPID = 0 }
         let ports = (self.ports?.names ?? []).joined(separator: ", ")
         logger.notice("leaving the fast path pinned and forwarding on \(ports) (in \(pins?.directory ?? "?")); `fibfast attach` adopts it, `fibfast detach` removes it")
     }

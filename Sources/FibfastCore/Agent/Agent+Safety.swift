@@ -216,7 +216,7 @@ extension Agent {
         // Off the actor: the tools may take seconds (or hang until they are
         // killed), and netlink events must not wait for them meanwhile.
         let result = await Task.detached { Result { try Netfilter.forwardPathRules() } }.value
-        guard read > safety.netfilterApplied, let maps = program?.maps else { return }
+        guard read > safety.netfilterApplied, program != nil else { return }
         safety.netfilterApplied = read
         let rules: [NetfilterRule]
         do {
@@ -227,7 +227,7 @@ extension Agent {
             let text = "\(error)"
             if safety.netfilterError != text { logger.error("\(text)") }
             safety.netfilterError = text
-            if !request.bypassNetfilter { setSteppedAside(true, maps) }
+            if !request.bypassNetfilter { setSteppedAside(true) }
             return
         }
         if rules != safety.rules {
@@ -240,20 +240,13 @@ extension Agent {
             safety.rules = rules
         }
         if request.bypassNetfilter { return }
-        setSteppedAside(!rules.isEmpty, maps)
+        setSteppedAside(!rules.isEmpty)
     }
 
-    private func setSteppedAside(_ aside: Bool, _ maps: FastPathMaps) {
-        guard aside != safety.steppedAside,
-              var config = maps.config.lookup(0)
-        else { return }
-        if aside {
-            config.flags |= UInt32(FF_CONFIG_STEP_ASIDE)
-        } else {
-            config.flags &= ~UInt32(FF_CONFIG_STEP_ASIDE)
-        }
+    private func setSteppedAside(_ aside: Bool) {
+        guard aside != safety.steppedAside, let config else { return }
         do {
-            try maps.config.update(0, config)
+            try config.change { $0.stepAside = aside }
             safety.steppedAside = aside
             if aside {
                 logger.warning("fast path stepped aside: the kernel forwards every packet while netfilter rules exist (or pass --bypass-netfilter)")

@@ -11,6 +11,8 @@ public actor Agent {
     public let request: AttachRequest
     let logger: Logger
     var program: FastPathProgram?
+    /// ff_config, written whole by its one owner.
+    var config: FastPathConfigEntry?
     private(set) var failureWatch: XDPFailureWatch?
     var ports: PortTable?
     private var keeper: NeighbourKeeper?
@@ -73,12 +75,12 @@ public actor Agent {
         }
 
         let program = try FastPathProgram.load(reusing: pinned?.mapDescriptors ?? [:])
-        try configure(program.maps)
+        let config = try configure(program.maps)
         let table = PortTable(names: plan.ports.map(\.name), maps: program.maps, programFD: program.programFD,
                               mode: request.mode, logger: logger, assumedTransmit: Set(request.xdpTransmit))
         table.lowers.seen(allLinks)
         try table.configure(plan.ports)
-        let sourceCheck = SourceCheck(maps: program.maps, logger: logger)
+        let sourceCheck = SourceCheck(maps: SourceCheckTables(maps: program.maps, config: config), logger: logger)
         sourceCheck.sync(try Links.addresses())
         try Dump.rules { sourceCheck.ruleSeen($0) }
         plan.ports.forEach(sourceCheck.vrfPortSeen)
@@ -143,6 +145,7 @@ public actor Agent {
         logger.debug("which ports take XDP redirects: from \(table.transmitSource)")
         logger.info("fast path running: program id \(program.info.id), \(request.direct ? "direct" : "full") FIB lookup, \(plan.ports.count) ports")
         self.program = program
+        self.config = config
         self.ports = table
         self.failureWatch = failureWatch
         self.pins = request.keepOnExit ? pins : nil
@@ -214,6 +217,7 @@ public actor Agent {
         }
         ports = nil
         failureWatch = nil
+        config = nil
         program = nil
     }
 
@@ -369,11 +373,9 @@ public actor Agent {
 
     /// Fills the config before any port is attached (the ports follow in
     /// PortTable.configure), so the first frame already finds its config.
-    func configure(_ maps: FastPathMaps) throws {
-        var config = ff_config()
-        config.fib_flags = request.direct ? UInt32(BPF_FIB_LOOKUP_DIRECT) : 0
-        config.agent_pid = UInt32(bitPattern: getpid())
-        config.agent_started = UInt64(Date().timeIntervalSince1970)
-        try maps.config.update(0, config)
+    func configure(_ maps: FastPathMaps) throws -> FastPathConfigEntry {
+        try FastPathConfigEntry(FastPathConfig(direct: request.direct, agentPID: UInt32(bitPattern: getpid()),
+                                               agentStarted: UInt64(Date().timeIntervalSince1970)),
+                                map: maps.config)
     }
 }
