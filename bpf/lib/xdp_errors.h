@@ -81,7 +81,7 @@ static __always_inline int ff_our_port(const struct ff_xdp_watch *watch,
 
 static __always_inline void ff_count_xdp_error(__u32 slot, __u32 kind, __u64 frames, int code)
 {
-	__u32 index = FF_XDP_ERROR_INDEX(slot, kind);
+	__u32 index = ff_xdp_error_index(slot, kind);
 	struct ff_xdp_error *error = bpf_map_lookup_elem(&ff_xdp_errors, &index);
 
 	if (error) {

@@ -211,7 +211,7 @@ public enum Lookup {
     private static func snapshot(_ maps: FastPathMaps, cpu: Int, ingressSlot: UInt32, slots: [UInt32: UInt32]) -> Snapshot {
         var snapshot = Snapshot()
         func packets(_ slot: UInt32, _ verdict: Verdict) -> UInt64 {
-            let index = slot * UInt32(FF_VERDICT_COUNT.rawValue) + verdict.rawValue
+            let index = ff_counter_index(slot, verdict.rawValue)
             let values = maps.counters.lookupPerCPU(index)
             return cpu < values.count ? values[cpu].packets : 0
         }
