@@ -142,7 +142,7 @@ final class NeighbourKeeper {
         let previous = neighbours.updateValue(entry, forKey: key)
         if !entry.lladdr.isEmpty {
             if let known = lastMAC.updateValue(entry.lladdr, forKey: key), known != entry.lladdr {
-                logger.info("neighbour \(describe(key)) moved from \(PortTable.Port.format(known)) to \(entry.mac): the fast path follows")
+                logger.info("neighbour \(describe(key)) moved from \(MACAddress.text(known)) to \(entry.mac): the fast path follows")
             }
         }
         if entry.state == UInt16(NUD_FAILED) && previous?.state != entry.state && store.gatewayUsers[key] != nil {

@@ -1,54 +1,6 @@
 import CNetlink
 import Glibc
 
-/// An IPv4 or IPv6 address, as the operator types it.
-public struct IPAddress: Sendable, Equatable, Hashable, CustomStringConvertible, Codable {
-    public let family: AddressFamily
-    public let bytes: [UInt8]
-
-    public init?(_ text: String) {
-        var v4 = in_addr(), v6 = in6_addr()
-        if inet_pton(AF_INET, text, &v4) == 1 {
-            family = .ipv4
-            bytes = withUnsafeBytes(of: v4) { Array($0) }
-        } else if inet_pton(AF_INET6, text, &v6) == 1 {
-            family = .ipv6
-            bytes = withUnsafeBytes(of: v6) { Array($0) }
-        } else {
-            return nil
-        }
-    }
-
-    public init(family: AddressFamily, bytes: [UInt8]) {
-        precondition(bytes.count == (family == .ipv4 ? 4 : 16))
-        self.family = family
-        self.bytes = bytes
-    }
-
-    public var description: String {
-        var buffer = [CChar](repeating: 0, count: Int(INET6_ADDRSTRLEN))
-        _ = bytes.withUnsafeBytes { inet_ntop(family.socketFamily, $0.baseAddress, &buffer, socklen_t(buffer.count)) }
-        return String(cString: buffer)
-    }
-
-    public init(from decoder: Decoder) throws {
-        let text = try decoder.singleValueContainer().decode(String.self)
-        guard let address = IPAddress(text) else {
-            throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: "not an IP address: \(text)"))
-        }
-        self = address
-    }
-
-    public func encode(to encoder: Encoder) throws {
-        var container = encoder.singleValueContainer()
-        try container.encode(description)
-    }
-}
-
-extension AddressFamily {
-    var socketFamily: Int32 { self == .ipv4 ? AF_INET : AF_INET6 }
-}
-
 /// The kernel's own answer for a destination: what `ip route get` prints.
 public struct KernelRoute: Sendable, Equatable, Codable {
     /// unicast, local, broadcast, unreachable, blackhole, prohibit, ...;

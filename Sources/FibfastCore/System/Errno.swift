@@ -12,7 +12,6 @@ public struct Errno: Error, Equatable, Hashable, Sendable, CustomStringConvertib
     public var description: String { String(cString: strerror(rawValue)) }
 
     public static let noEntry = Errno(ENOENT)
-    public static let exists = Errno(EEXIST)
     public static let busy = Errno(EBUSY)
     public static let notSupported = Errno(EOPNOTSUPP)
     public static let permission = Errno(EPERM)
@@ -39,3 +38,17 @@ public struct Errno: Error, Equatable, Hashable, Sendable, CustomStringConvertib
         return pointer
     }
 }
+
+extension Errno {
+    /// The constant's name for the errors XDP transmission reports, the
+    /// number otherwise (Glibc does not export strerrorname_np to Swift).
+    public var symbol: String {
+        let names: [Int32: String] = [
+            EOPNOTSUPP: "EOPNOTSUPP", ENXIO: "ENXIO", ENETDOWN: "ENETDOWN", ENOSPC: "ENOSPC",
+            EINVAL: "EINVAL", ENOMEM: "ENOMEM", EBUSY: "EBUSY", ENODEV: "ENODEV",
+            EMSGSIZE: "EMSGSIZE", ENOENT: "ENOENT", EFAULT: "EFAULT", ENOBUFS: "ENOBUFS",
+        ]
+        return names[rawValue] ?? "errno \(rawValue)"
+    }
+}
+

@@ -185,18 +185,3 @@ extension FibfastError {
 
     static var kernelRelease: String { KernelVersion.running?.release ?? "unknown" }
 }
-
-public enum AddressFamily: String, Sendable, Codable, CustomStringConvertible {
-    case ipv4 = "IPv4"
-    case ipv6 = "IPv6"
-
-    public var description: String { rawValue }
-
-    /// The sysctl that turns forwarding on for the whole namespace.
-    public var forwardingSysctl: String {
-        switch self {
-        case .ipv4: return "net.ipv4.ip_forward"
-        case .ipv6: return "net.ipv6.conf.all.forwarding"
-        }
-    }
-}
