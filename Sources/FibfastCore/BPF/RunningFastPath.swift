@@ -21,7 +21,9 @@ public struct RunningFastPath: Sendable {
 
     /// Every fibfast program attached to a port of this namespace, one
     /// value per program (two agents on disjoint ports give two).
+    /// Refuses, naming the capability, a process that could not open them.
     public static func discover() throws -> [RunningFastPath] {
+        try Privileges.requireInspection()
         var byProgram: [UInt32: [Port]] = [:]
         let links = try Links.all()
         let bonds = Set(links.filter { $0.kind == "bond" }.map(\.ifindex))
