@@ -235,7 +235,7 @@ struct ff_config {
 /*
  * Failures after the fast path said "forward": the kernel reports them only
  * through its XDP tracepoints, which programs in the same object (see
- * bpf/lib/xdp_errors.h) count per port. Without them a port that cannot
+ * bpf/xdp_failures.bpf.c) count per port. Without them a port that cannot
  * transmit (a veth whose peer has no XDP program) would look like silence.
  * The order is part of the ABI: append, never renumber.
  */

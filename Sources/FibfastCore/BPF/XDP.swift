@@ -83,3 +83,13 @@ public struct XDPAttachment: Sendable, Equatable {
         return XDPAttachment(programID: id, mode: XDPMode(attachMode: options.attach_mode))
     }
 }
+
+extension XDPLink {
+    /// Swaps the program behind this link in one step: the port never runs
+    /// without a program, so not a frame falls between the old and the new.
+    func update(programFD: Int32) throws {
+        try Errno.libbpf(bpf_link_update(descriptor.rawValue, programFD, nil)) {
+            FibfastError.adoptionFailed(reason: "replacing the program on port \(port): \($0)")
+        }
+    }
+}

@@ -3,7 +3,7 @@ import CLibBPF
 import Glibc
 
 /// The tracepoint programs that count what goes wrong after the fast path
-/// decided to forward (bpf/lib/xdp_errors.h), attached for as long as this
+/// decided to forward (bpf/xdp_failures.bpf.c), attached for as long as this
 /// value lives. Like the XDP links, the kernel drops them when the agent dies.
 public final class XDPFailureWatch: @unchecked Sendable {
     private var links: [OpaquePointer] = []
