@@ -87,15 +87,20 @@ final class NeighbourControl {
     static let createdOrigin: UInt8 = 251
     static let convertedOrigin: UInt8 = 252
 
-    private let socket: RouteSocket
-    private let lookups: RouteSocket
+    private let socket: NetlinkSocket
+    private let lookups: NetlinkSocket
+    /// What the last lookup's answer said.
+    private let answer = Answer()
 
     init() throws {
-        socket = try RouteSocket()
-        lookups = try RouteSocket()
+        socket = try NetlinkSocket()
+        lookups = try NetlinkSocket()
         // One answer per question: no ACK left behind to be read as the
         // answer to the next one.
         nl_socket_disable_auto_ack(lookups.handle)
+        lookups.onEvent { [answer] event in
+            if case .neighbour(let entry, false) = event { answer.entry = entry }
+        }
     }
 
     private final class Answer { var entry: Neighbour? }
@@ -111,19 +116,10 @@ final class NeighbourControl {
         var dst = address.bytes
         guard nlmsg_append(message, &header, MemoryLayout<ndmsg>.size, Int32(NLMSG_ALIGNTO)) >= 0,
               nla_put(message, Int32(NDA_DST), Int32(dst.count), &dst) >= 0 else { return nil }
-        let answer = Answer()
-        let context = Unmanaged.passUnretained(answer).toOpaque()
-        return withExtendedLifetime(answer) {
-            nl_socket_modify_cb(lookups.handle, NL_CB_VALID, NL_CB_CUSTOM, { message, context in
-                guard let message, let context else { return Int32(NL_OK.rawValue) }
-                let answer = Unmanaged<Answer>.fromOpaque(context).takeUnretainedValue()
-                if case .neighbour(let entry, false) = MessageParser.parse(message) { answer.entry = entry }
-                return Int32(NL_OK.rawValue)
-            }, context)
-            guard nl_send_auto(lookups.handle, message) >= 0 else { return nil }
-            _ = nl_recvmsgs_default(lookups.handle)
-            return answer.entry
-        }
+        answer.entry = nil
+        guard nl_send_auto(lookups.handle, message) >= 0 else { return nil }
+        _ = nl_recvmsgs_default(lookups.handle)
+        return answer.entry
     }
 
     /// Creates a managed entry, or makes an existing one managed keeping

@@ -30,7 +30,7 @@ public enum RouteQuery {
     /// as it would send one itself otherwise.
     public static func get(_ destination: IPAddress, source: IPAddress? = nil, ingress: UInt32? = nil,
                            names: [UInt32: String]) throws -> KernelRoute {
-        let socket = try RouteSocket()
+        let socket = try NetlinkSocket()
         guard let message = nlmsg_alloc_simple(Int32(RTM_GETROUTE), 0) else {
             throw FibfastError.netlink(operation: "route get", code: -NLE_NOMEM)
         }
@@ -49,20 +49,13 @@ public enum RouteQuery {
         if rc < 0 { throw FibfastError.netlink(operation: "route get", code: rc) }
 
         let reply = Reply()
-        let context = Unmanaged.passUnretained(reply).toOpaque()
-        nl_socket_modify_cb(socket.handle, NL_CB_VALID, NL_CB_CUSTOM, { message, argument in
-            let reply = Unmanaged<Reply>.fromOpaque(argument!).takeUnretainedValue()
+        socket.onMessage { message in
             var route: OpaquePointer?
             if rtnl_route_parse(nlmsg_hdr(message), &route) >= 0, let route {
                 reply.route = route
             }
-            return Int32(NL_OK.rawValue)
-        }, context)
-        nl_socket_modify_err_cb(socket.handle, NL_CB_CUSTOM, { _, error, argument in
-            let reply = Unmanaged<Reply>.fromOpaque(argument!).takeUnretainedValue()
-            reply.errno = -(error?.pointee.error ?? 0)
-            return Int32(NL_STOP.rawValue)
-        }, context)
+        }
+        socket.onError { reply.errno = $0 }
         rc = nl_send_auto(socket.handle, message)
         if rc < 0 { throw FibfastError.netlink(operation: "route get", code: rc) }
         rc = nl_recvmsgs_default(socket.handle)
