@@ -45,7 +45,6 @@
 #include "lib/parse.h"
 #include "lib/fib.h"
 #include "lib/rewrite.h"
-#include "lib/xdp_errors.h"
 #include "lib/vlan.h"
 #include "lib/bond.h"
 
@@ -330,3 +329,6 @@ int fibfast_xdp(struct xdp_md *ctx)
 }
 
 char _license[] SEC("license") = "GPL";
+
+/* The failure tracepoints, in the same object (see there why). */
+#include "xdp_failures.bpf.c"

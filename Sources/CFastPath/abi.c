@@ -7,4 +7,3 @@ _Static_assert(sizeof(struct ff_port_info) == 32, "ff_port_info layout");
 _Static_assert(sizeof(struct ff_config) == 24, "ff_config layout");
 _Static_assert(sizeof(struct ff_xdp_error) == 16, "ff_xdp_error layout");
 _Static_assert(sizeof(struct ff_xdp_watch) == 16, "ff_xdp_watch layout");
-_Static_assert(FF_VERDICT_COUNT <= 32, "verdicts fit a bitmask");

@@ -16,8 +16,6 @@ struct Status: AsyncParsableCommand {
 
     func run() async throws {
         try await reportingErrors {
-            let missing = Privileges.current().missingForInspection
-            if !missing.isEmpty { throw FibfastError.notPrivileged(missing: missing) }
             let report = try StatusReport.current()
             for warning in report.warnings { Output.error("warning: " + warning) }
             print(json ? try Output.json(report) : report.lines.joined(separator: "\n"))

@@ -1,4 +1,3 @@
-@preconcurrency import Dispatch
 import ArgumentParser
 import FibfastCore
 import Foundation
@@ -85,7 +84,7 @@ final class Screen {
 final class QuitSignal: @unchecked Sendable {
     private let pipe: [Int32]
     private let keyboard: Bool
-    private var sources: [DispatchSourceSignal] = []
+    private var signals: Signals.Watch?
 
     init(keyboard: Bool) {
         var fds: [Int32] = [0, 0]
@@ -93,17 +92,11 @@ final class QuitSignal: @unchecked Sendable {
         pipe = fds
         self.keyboard = keyboard
         let writer = fds[1]
-        for number in [SIGINT, SIGTERM] {
-            signal(number, SIG_IGN)
-            let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
-            source.setEventHandler { var byte: UInt8 = 1; _ = Glibc.write(writer, &byte, 1) }
-            source.resume()
-            sources.append(source)
-        }
+        signals = Signals.Watch { _ in var byte: UInt8 = 1; _ = Glibc.write(writer, &byte, 1) }
     }
 
     deinit {
-        sources.forEach { $0.cancel() }
+        signals?.cancel()
         close(pipe[0])
         close(pipe[1])
     }

@@ -25,7 +25,7 @@ final class EgressPortTests: XCTestCase {
         ]
         try ThreadInNamespace.run(in: lab.namespace(.rtr)) {
             let program = try FastPathProgram.load()
-            try program.maps.config.update(UInt32(0), ff_config())
+            try program.maps.config.update(0, ff_config())
             for (ingressFlags, egressFlags, action, verdict, what) in cases {
                 for (slot, (ifindex, mac, flags)) in [(p0, p0MAC, ingressFlags), (p1, try lab.mac(.rtr, "p1"), egressFlags)].enumerated() {
                     var info = ff_port_info()

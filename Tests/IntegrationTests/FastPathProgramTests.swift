@@ -26,7 +26,7 @@ final class FastPathProgramTests: XCTestCase {
         program = try FastPathProgram.load()
         var config = ff_config()
         config.fib_flags = 0
-        try program.maps.config.update(UInt32(0), config)
+        try program.maps.config.update(0, config)
         var info = ff_port_info()
         withUnsafeMutableBytes(of: &info.mac) { $0.copyBytes(from: portMAC) }
         info.flags = UInt16(FF_PORT_ENABLED)
@@ -108,7 +108,7 @@ final class FastPathProgramTests: XCTestCase {
     func testSteppingAsideHandsEverythingToTheKernel() throws {
         var config = ff_config()
         config.flags = UInt32(FF_CONFIG_STEP_ASIDE)
-        try program.maps.config.update(UInt32(0), config)
+        try program.maps.config.update(0, config)
         try assertPassed(v4(), as: .steppedAside)
     }
 

@@ -37,8 +37,7 @@ final class FuzzTests: XCTestCase {
         var tally: [String: Int] = [:]
         try ThreadInNamespace.run(in: lab.namespace(.rtr)) {
             let program = try FastPathProgram.load()
-            var config = ff_config()
-            try program.maps.config.update(UInt32(0), config)
+            try program.maps.config.update(0, ff_config())
             for (slot, port) in [p0, p1].enumerated() {
                 var info = ff_port_info()
                 withUnsafeMutableBytes(of: &info.mac) { $0.copyBytes(from: port.mac) }
@@ -47,7 +46,6 @@ final class FuzzTests: XCTestCase {
                 try program.maps.setPort(port.ifindex, info)
                 try program.maps.ports.update(port.ifindex, port.ifindex)
             }
-            config.flags = 0
 
             let seeds = seedFrames(p0: p0, p1: p1)
             // Every seed must be forwarded unmutated, or the fuzzing below

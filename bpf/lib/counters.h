@@ -6,7 +6,7 @@
 
 static __always_inline void ff_count(__u32 slot, __u32 verdict, __u64 bytes)
 {
-	__u32 index = FF_COUNTER_INDEX(slot, verdict);
+	__u32 index = ff_counter_index(slot, verdict);
 	struct ff_counter *counter;
 
 	/* Per-CPU: no atomics needed, the agent sums the CPUs when it reads. */

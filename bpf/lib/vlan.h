@@ -124,7 +124,7 @@ __noinline int ff_vlan_egress_tci(__u32 proto, __u32 slot, __u32 vid, __u32 prio
 
 	if (!map || !(*map & FF_VLAN_EGRESS_LISTED) || priority > 7)
 		return -1;
-	return (int)((((*map >> (3 * priority)) & 7) << FF_VLAN_PCP_SHIFT) | (vid & FF_VLAN_VID_MASK));
+	return (int)((ff_vlan_egress_pcp(*map, priority) << FF_VLAN_PCP_SHIFT) | (vid & FF_VLAN_VID_MASK));
 }
 
 /* Tagged or not, told by ifindexes (ff_vlan_arrival changed it or not), read

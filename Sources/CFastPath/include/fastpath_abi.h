@@ -98,10 +98,15 @@ enum ff_verdict {
  * port slot. Ingress verdicts are counted on the port the frame arrived on;
  * FF_TRANSMITTED on the port it left by. An array (rather than a hash keyed
  * by ifindex) keeps counting to a couple of instructions per packet; the
- * agent hands out slots and records them in ff_port_info.
+ * agent hands out slots and records them in ff_port_info. A function, not
+ * a macro, so that Swift calls the very arithmetic the program runs.
  */
-#define FF_COUNTER_INDEX(slot, verdict) ((slot) * FF_VERDICT_COUNT + (verdict))
 #define FF_COUNTER_ENTRIES (FF_MAX_PORTS * FF_VERDICT_COUNT)
+
+static inline __u32 ff_counter_index(__u32 slot, __u32 verdict)
+{
+	return slot * FF_VERDICT_COUNT + verdict;
+}
 
 struct ff_counter {
 	__u64 packets;
@@ -199,6 +204,18 @@ struct ff_vlan_arrival {
  * 7 (only IPv6, from an ingress-qos-map) goes to the kernel. */
 #define FF_VLAN_EGRESS_LISTED (1u << 31)
 
+/* The PCP an ff_vlan_egress word gives skb priority `priority` (0 to 7). */
+static inline __u32 ff_vlan_egress_pcp(__u32 word, __u32 priority)
+{
+	return (word >> (3 * priority)) & 7;
+}
+
+/* `word` with the PCP of skb priority `priority` (0 to 7) set to `pcp`. */
+static inline __u32 ff_vlan_egress_set_pcp(__u32 word, __u32 priority, __u32 pcp)
+{
+	return (word & ~(7u << (3 * priority))) | ((pcp & 7) << (3 * priority));
+}
+
 /* Single-entry array map, key 0: set by the agent, read on every packet. */
 struct ff_config {
 	__u32 fib_flags;     /* BPF_FIB_LOOKUP_* flags: 0 (policy rules honoured) or DIRECT */
@@ -218,7 +235,7 @@ struct ff_config {
 /*
  * Failures after the fast path said "forward": the kernel reports them only
  * through its XDP tracepoints, which programs in the same object (see
- * bpf/lib/xdp_errors.h) count per port. Without them a port that cannot
+ * bpf/xdp_failures.bpf.c) count per port. Without them a port that cannot
  * transmit (a veth whose peer has no XDP program) would look like silence.
  * The order is part of the ABI: append, never renumber.
  */
@@ -230,8 +247,12 @@ enum ff_xdp_error_kind {
 };
 
 /* Per-CPU array, one row of FF_XDP_ERR_COUNT entries per port slot. */
-#define FF_XDP_ERROR_INDEX(slot, kind) ((slot) * FF_XDP_ERR_COUNT + (kind))
 #define FF_XDP_ERROR_ENTRIES (FF_MAX_PORTS * FF_XDP_ERR_COUNT)
+
+static inline __u32 ff_xdp_error_index(__u32 slot, __u32 kind)
+{
+	return slot * FF_XDP_ERR_COUNT + kind;
+}
 
 struct ff_xdp_error {
 	__u64 frames;      /* frames lost */

@@ -1,73 +1,13 @@
-import CFastPath
-import CLibBPF
 import Foundation
-import Glibc
-
-extension XDPLink {
-    /// Swaps the program behind this link in one step: the port never runs
-    /// without a program, so not a frame falls between the old and the new.
-    func update(programFD: Int32) throws {
-        let rc = bpf_link_update(descriptor.rawValue, programFD, nil)
-        if rc < 0 { throw FibfastError.adoptionFailed(reason: "replacing the program on port \(port): \(Errno(-rc))") }
-    }
-}
-
-/// A fast path left pinned by an agent that ran with --keep-on-exit.
-struct PinnedFastPath {
-    var pins: Pins
-    /// Links still attached, by ifindex, for the ports asked for.
-    var links: [UInt32: OwnedDescriptor]
-    var maps: [String: OwnedDescriptor]
-
-    var mapDescriptors: [String: Int32] { maps.mapValues(\.rawValue) }
-
-    /// What is pinned for this namespace and still attached. Throws when the
-    /// pinned fast path serves a port the operator did not name: adopting
-    /// only part of it would leave that port running a program nobody owns.
-    static func find(pins: Pins, ports: [Link], allLinks: [Link]) throws -> PinnedFastPath? {
-        let names = (try? FileManager.default.contentsOfDirectory(atPath: pins.directory)) ?? []
-        var links: [UInt32: OwnedDescriptor] = [:]
-        for name in names where name.hasPrefix("link-") {
-            guard let ifindex = UInt32(name.dropFirst("link-".count)),
-                  let link = pins.open(pins.directory + "/" + name)
-            else { continue }
-            guard let info = BPFLinks.info(fd: link.rawValue),
-                  info.type == BPF_LINK_TYPE_XDP.rawValue, info.xdp.ifindex == ifindex,
-                  let attached = try? XDPAttachment.query(ifindex: ifindex), attached.programID == info.prog_id
-            else {
-                // Detached meanwhile (port gone, `ip link set xdp off`): a stale pin.
-                unlink(pins.directory + "/" + name)
-                continue
-            }
-            guard ports.contains(where: { $0.ifindex == ifindex }) else {
-                let port = allLinks.first { $0.ifindex == ifindex }?.name ?? "ifindex \(ifindex)"
-                throw FibfastError.pinnedPortNotRequested(port: port)
-            }
-            links[ifindex] = link
-        }
-        guard !links.isEmpty else { return nil }
-        var maps: [String: OwnedDescriptor] = [:]
-        for name in [FF_MAP_PORTS, FF_MAP_PORT_INFO, FF_MAP_PORT_INDEX, FF_MAP_COUNTERS, FF_MAP_CONFIG] {
-            guard let map = pins.open(pins.mapPath(name)) else {
-                throw FibfastError.adoptionFailed(reason: "its map \(name) is not pinned in \(pins.directory)")
-            }
-            maps[name] = map
-        }
-        return PinnedFastPath(pins: pins, links: links, maps: maps)
-    }
-}
 
 extension Agent {
     /// Pins the program, its maps and every link, so the fast path outlives
     /// this process; the next `fibfast attach` adopts it.
     func pinAll(_ pins: Pins, program: FastPathProgram, links: [XDPLink]) throws {
         try pins.pin(program.programFD, at: pins.programPath)
-        // The running program reads ports from the index: an agent that
-        // adopts it must write where it reads until the links are swapped.
-        let maps = [program.maps.ports, program.maps.portInfo, program.maps.portIndex,
-                    program.maps.counters, program.maps.config].compactMap { $0 }
-        for map in maps {
-            try pins.pin(map.fd, at: pins.mapPath(map.name))
+        for name in FastPathMaps.pinned {
+            guard let map = program.maps.byName[name] else { continue }
+            try pins.pin(map.fd, at: pins.mapPath(name))
         }
         for link in links {
             try pins.pin(link.descriptor.rawValue, at: pins.linkPath(ifindex: link.ifindex))
@@ -77,11 +17,8 @@ extension Agent {
     /// With --keep-on-exit: leaves everything attached and pinned, and
     /// records that no agent owns the fast path any more.
     func leavePinned() {
-        guard let program else { return }
-        if var config = program.maps.config.lookup(UInt32(0), as: ff_config.self) {
-            config.agent_pid = 0
-            try? program.maps.config.update(UInt32(0), config)
-        }
+        guard program != nil else { return }
+        try? config?.change { $0.agentPID = 0 }
         let ports = (self.ports?.names ?? []).joined(separator: ", ")
         logger.notice("leaving the fast path pinned and forwarding on \(ports) (in \(pins?.directory ?? "?")); `fibfast attach` adopts it, `fibfast detach` removes it")
     }

@@ -6,18 +6,13 @@ import Logging
 /// rather than every round.
 struct SafetyState: Sendable {
     var rules: [NetfilterRule] = []
-    var steppedAside = false
     var reversePath: [UInt32: ReversePathFilter] = [:]
     var netfilterError: String?
     var trafficControl: [TrafficControlFinding] = []
     var trafficControlError: String?
     /// A tc re-read is queued behind the events being handled.
     var trafficControlCheckPending = false
-    /// Firewall reads started, and the latest one whose answer was used:
-    /// reads overlap (the poll and an nftables event), and an older answer
-    /// that arrives late must not undo a newer one.
-    var netfilterReads = 0
-    var netfilterApplied = 0
+    var stepAside = StepAside()
 }
 
 extension Agent {
@@ -211,13 +206,11 @@ extension Agent {
     /// Re-reads the firewall; steps aside when forward-path rules appear
     /// and comes back when they are gone.
     func refreshNetfilter() async {
-        safety.netfilterReads += 1
-        let read = safety.netfilterReads
+        let read = safety.stepAside.readStarted()
         // Off the actor: the tools may take seconds (or hang until they are
         // killed), and netlink events must not wait for them meanwhile.
         let result = await Task.detached { Result { try Netfilter.forwardPathRules() } }.value
-        guard read > safety.netfilterApplied, let maps = program?.maps else { return }
-        safety.netfilterApplied = read
+        guard program != nil, safety.stepAside.use(read) else { return }
         let rules: [NetfilterRule]
         do {
             rules = try result.get()
@@ -227,7 +220,7 @@ extension Agent {
             let text = "\(error)"
             if safety.netfilterError != text { logger.error("\(text)") }
             safety.netfilterError = text
-            if !request.bypassNetfilter { setSteppedAside(true, maps) }
+            setSteppedAside(StepAside.aside(rulesFound: nil, bypass: request.bypassNetfilter))
             return
         }
         if rules != safety.rules {
@@ -239,22 +232,13 @@ extension Agent {
             }
             safety.rules = rules
         }
-        if request.bypassNetfilter { return }
-        setSteppedAside(!rules.isEmpty, maps)
+        setSteppedAside(StepAside.aside(rulesFound: !rules.isEmpty, bypass: request.bypassNetfilter))
     }
 
-    private func setSteppedAside(_ aside: Bool, _ maps: FastPathMaps) {
-        guard aside != safety.steppedAside,
-              var config = maps.config.lookup(UInt32(0), as: ff_config.self)
-        else { return }
-        if aside {
-            config.flags |= UInt32(FF_CONFIG_STEP_ASIDE)
-        } else {
-            config.flags &= ~UInt32(FF_CONFIG_STEP_ASIDE)
-        }
+    private func setSteppedAside(_ aside: Bool?) {
+        guard let aside, let config, aside != config.value.stepAside else { return }
         do {
-            try maps.config.update(UInt32(0), config)
-            safety.steppedAside = aside
+            try config.change { $0.stepAside = aside }
             if aside {
                 logger.warning("fast path stepped aside: the kernel forwards every packet while netfilter rules exist (or pass --bypass-netfilter)")
             } else {

@@ -11,6 +11,8 @@ public actor Agent {
     public let request: AttachRequest
     let logger: Logger
     var program: FastPathProgram?
+    /// ff_config, written whole by its one owner.
+    var config: FastPathConfigEntry?
     private(set) var failureWatch: XDPFailureWatch?
     var ports: PortTable?
     private var keeper: NeighbourKeeper?
@@ -41,6 +43,60 @@ public actor Agent {
     /// Checks everything, then loads and attaches. Either every port ends
     /// up attached or none is, and the error says which port and why.
     public func start() throws {
+        let checked = try check()
+        // Forwarding switched on here is switched off again if the start
+        // fails: a failed attach leaves the kernel as it found it.
+        var enabled: [AddressFamily] = []
+        var started = false
+        defer {
+            if !started {
+                for family in enabled { try? Sysctl.write(family.forwardingSysctl, "0") }
+            }
+        }
+        for family in checked.plan.forwardingToEnable {
+            try Sysctl.write(family.forwardingSysctl, "1")
+            enabled.append(family)
+        }
+        let loaded = try load(checked)
+        let attached = try attach(checked, loaded)
+        try pinOrUnpin(checked, loaded.program, attached)
+        started = true
+        for family in enabled {
+            logger.info("\(family) forwarding enabled (\(family.forwardingSysctl) = 1)")
+        }
+        for link in attached {
+            loaded.table.adopt(link)
+            logger.info("port \(link.port) (ifindex \(link.ifindex)): attached in \(link.mode) mode\(loaded.table.isEnabled(ifindex: link.ifindex) ? "" : ", down: waiting for it to come up")")
+        }
+        logCaveats(checked, loaded)
+        program = loaded.program
+        config = loaded.config
+        ports = loaded.table
+        failureWatch = loaded.failureWatch
+        pins = request.keepOnExit ? checked.pins : nil
+        sourceCheck = loaded.sourceCheck
+        keeper = try NeighbourKeeper(
+            logger: logger,
+            portName: { [weak table = loaded.table] ifindex in table?.name(ifindex: ifindex) ?? Interfaces.name(ifindex) },
+            portEnabled: { [weak table = loaded.table] ifindex in table?.isEnabled(ifindex: ifindex) ?? false })
+    }
+
+    /// What the checks before any change found.
+    private struct Checked {
+        var plan: AttachPlan
+        var allLinks: [Link]
+        var pins: Pins?
+        var pinned: PinnedFastPath?
+        /// The devices the program runs on: the ports but VLAN ports, and
+        /// the devices under VLAN ports.
+        var devices: [Link]
+        var lowers: [Link]
+        /// What --force replaces, by ifindex.
+        var replacing: [UInt32: XDPAttachment]
+    }
+
+    /// Checks the request against the system, changing nothing.
+    private func check() throws -> Checked {
         let allLinks = try Links.all()
         let plan = try AttachPlan.make(
             request, privileges: .current(), links: allLinks,
@@ -57,38 +113,46 @@ public actor Agent {
                                               adopting: Set(pinned.map { Array($0.links.keys) } ?? []))
         try checkNetfilter()
         try checkTrafficControl(plan.ports + lowers)
+        return Checked(plan: plan, allLinks: allLinks, pins: pins, pinned: pinned, devices: devices, lowers: lowers,
+                       replacing: replacing)
+    }
 
-        // Forwarding switched on here is switched off again if the start
-        // fails: a failed attach leaves the kernel as it found it.
-        var enabled: [AddressFamily] = []
-        var started = false
-        defer {
-            if !started {
-                for family in enabled { try? Sysctl.write(family.forwardingSysctl, "0") }
-            }
-        }
-        for family in plan.forwardingToEnable {
-            try Sysctl.write(family.forwardingSysctl, "1")
-            enabled.append(family)
-        }
+    /// The program loaded and its maps filled, nothing attached yet.
+    private struct Loaded {
+        var program: FastPathProgram
+        var config: FastPathConfigEntry
+        var table: PortTable
+        var sourceCheck: SourceCheck
+        var failureWatch: XDPFailureWatch?
+    }
 
-        let program = try FastPathProgram.load(reusing: pinned?.mapDescriptors ?? [:])
-        try configure(program.maps)
-        let table = PortTable(names: plan.ports.map(\.name), maps: program.maps, programFD: program.programFD,
+    /// Loads the program (taking over a pinned one's maps) and fills every
+    /// map before any port is attached, so the first frame finds them full.
+    private func load(_ checked: Checked) throws -> Loaded {
+        let program = try FastPathProgram.load(reusing: checked.pinned?.mapDescriptors ?? [:])
+        let config = try configure(program.maps)
+        let table = PortTable(names: checked.plan.ports.map(\.name), maps: program.maps, programFD: program.programFD,
                               mode: request.mode, logger: logger, assumedTransmit: Set(request.xdpTransmit))
-        table.lowers.seen(allLinks)
-        try table.configure(plan.ports)
-        let sourceCheck = SourceCheck(maps: program.maps, logger: logger)
+        table.lowers.seen(checked.allLinks)
+        try table.configure(checked.plan.ports)
+        let sourceCheck = SourceCheck(maps: SourceCheckTables(maps: program.maps, config: config), logger: logger)
         sourceCheck.sync(try Links.addresses())
         try Dump.rules { sourceCheck.ruleSeen($0) }
-        plan.ports.forEach(sourceCheck.vrfPortSeen)
+        checked.plan.ports.forEach(sourceCheck.vrfPortSeen)
         // Before the ports: the first frame a port cannot send is counted too.
         let failureWatch = watchFailures(program)
-        try refreshReversePath(table, ports: plan.ports)
+        try refreshReversePath(table, ports: checked.plan.ports)
+        return Loaded(program: program, config: config, table: table, sourceCheck: sourceCheck, failureWatch: failureWatch)
+    }
 
+    /// Attaches the program to every device, adopting the links of a pinned
+    /// fast path. On a throw the links made so far go out of scope, and
+    /// closing them detaches those ports: nothing stays half-attached.
+    private func attach(_ checked: Checked, _ loaded: Loaded) throws -> [XDPLink] {
+        let program = loaded.program
         var attached: [XDPLink] = []
-        for port in devices {
-            if let link = pinned?.links[port.ifindex] {
+        for port in checked.devices {
+            if let link = checked.pinned?.links[port.ifindex] {
                 let adopted = XDPLink(port: port.name, ifindex: port.ifindex,
                                       mode: (try? XDPAttachment.query(ifindex: port.ifindex))??.mode ?? request.mode,
                                       descriptor: link)
@@ -97,18 +161,22 @@ public actor Agent {
                 logger.notice("port \(port.name): adopted the pinned fast path (program replaced in place, counters kept)")
                 continue
             }
-            if let existing = replacing[port.ifindex] {
+            if let existing = checked.replacing[port.ifindex] {
                 try XDPLinks.detach(port: port.name, ifindex: port.ifindex, attachment: existing)
                 logger.notice("port \(port.name): replaced XDP program id \(existing.programID) (--force)")
             }
-            // On a throw, `attached` goes out of scope and closing its links
-            // detaches the ports done so far: nothing stays half-attached.
             let link = try XDPLink.attach(programFD: program.programFD, port: port.name,
                                           ifindex: port.ifindex, mode: request.mode)
             attached.append(link)
         }
-        try table.attachLowers()
-        if request.keepOnExit, let pins {
+        try loaded.table.attachLowers()
+        return attached
+    }
+
+    /// With --keep-on-exit, pins everything for the next agent; an adopted
+    /// fast path without it ends with this agent, so its pins go.
+    private func pinOrUnpin(_ checked: Checked, _ program: FastPathProgram, _ attached: [XDPLink]) throws {
+        if request.keepOnExit, let pins = checked.pins {
             do {
                 try pinAll(pins, program: program, links: attached)
             } catch {
@@ -116,19 +184,16 @@ public actor Agent {
                 pins.removeAll()
                 throw error
             }
-        } else if let pinned {
-            // Adopted without --keep-on-exit: this agent's exit ends it.
+        } else if let pinned = checked.pinned {
             pinned.pins.removeAll()
         }
-        started = true
-        for family in enabled {
-            logger.info("\(family) forwarding enabled (\(family.forwardingSysctl) = 1)")
-        }
-        for link in attached {
-            table.adopt(link)
-            logger.info("port \(link.port) (ifindex \(link.ifindex)): attached in \(link.mode) mode\(table.isEnabled(ifindex: link.ifindex) ? "" : ", down: waiting for it to come up")")
-        }
-        for port in devices + lowers where port.kind == "veth" && !plan.ports.filter({ $0.vlan != nil }).isEmpty {
+    }
+
+    /// What the operator should know about the ports and the kernel once
+    /// the fast path runs.
+    private func logCaveats(_ checked: Checked, _ loaded: Loaded) {
+        let plan = checked.plan
+        for port in checked.devices + checked.lowers where port.kind == "veth" && !plan.ports.filter({ $0.vlan != nil }).isEmpty {
             logger.notice("\(port.name) is a veth carrying VLAN ports: a peer that sends through a VLAN device with tx-vlan offload on (the default) hands the tag over beside the frame, where XDP cannot see it; turn it off on the peer (ethtool -K PEER txvlan off), see docs/safety.md")
         }
         for port in plan.ports where port.kind == "veth" {
@@ -140,17 +205,8 @@ public actor Agent {
             // gateway, and libnl cannot read nexthop objects.
             logger.warning("net.ipv4.nexthop_compat_mode is 0: routes through nexthop objects (ip nexthop) are forwarded as the kernel's FIB says, but their next hops are not kept resolved ahead of traffic; set it to 1 (the default) for that")
         }
-        logger.debug("which ports take XDP redirects: from \(table.transmitSource)")
-        logger.info("fast path running: program id \(program.info.id), \(request.direct ? "direct" : "full") FIB lookup, \(plan.ports.count) ports")
-        self.program = program
-        self.ports = table
-        self.failureWatch = failureWatch
-        self.pins = request.keepOnExit ? pins : nil
-        self.sourceCheck = sourceCheck
-        self.keeper = try NeighbourKeeper(
-            logger: logger,
-            portName: { [weak table] ifindex in table?.name(ifindex: ifindex) ?? Interfaces.name(ifindex) },
-            portEnabled: { [weak table] ifindex in table?.isEnabled(ifindex: ifindex) ?? false })
+        logger.debug("which ports take XDP redirects: from \(loaded.table.transmitSource)")
+        logger.info("fast path running: program id \(loaded.program.info.id), \(request.direct ? "direct" : "full") FIB lookup, \(plan.ports.count) ports")
     }
 
     /// Forwarding works without the tracepoints; only failures would go
@@ -214,6 +270,7 @@ public actor Agent {
         }
         ports = nil
         failureWatch = nil
+        config = nil
         program = nil
     }
 
@@ -369,11 +426,9 @@ public actor Agent {
 
     /// Fills the config before any port is attached (the ports follow in
     /// PortTable.configure), so the first frame already finds its config.
-    func configure(_ maps: FastPathMaps) throws {
-        var config = ff_config()
-        config.fib_flags = request.direct ? UInt32(BPF_FIB_LOOKUP_DIRECT) : 0
-        config.agent_pid = UInt32(bitPattern: getpid())
-        config.agent_started = UInt64(Date().timeIntervalSince1970)
-        try maps.config.update(UInt32(0), config)
+    func configure(_ maps: FastPathMaps) throws -> FastPathConfigEntry {
+        try FastPathConfigEntry(FastPathConfig(direct: request.direct, agentPID: UInt32(bitPattern: getpid()),
+                                               agentStarted: UInt64(Date().timeIntervalSince1970)),
+                                map: maps.config)
     }
 }

@@ -7,8 +7,7 @@ public enum Detacher {
     /// Detaches from the named ports, or from every fibfast port when none
     /// is named. Returns the ports it detached from.
     public static func detach(ports names: [String], bpffs: String = Pins.defaultBPFFS) throws -> [String] {
-        let missing = Privileges.current().missingForInspection
-        if !missing.isEmpty { throw FibfastError.notPrivileged(missing: missing) }
+        try Privileges.requireInspection()
         let links = try Links.all()
         var targets: [Link] = []
         for name in names where !targets.contains(where: { $0.name == name }) {

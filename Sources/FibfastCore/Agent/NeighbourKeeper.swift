@@ -1,6 +1,22 @@
 import CNetlink
 import Logging
 
+/// The kernel's neighbour tables as NeighbourKeeper changes them
+/// (NeighbourControl), or a stand-in in unit tests.
+protocol NeighbourTables: AnyObject {
+    /// The kernel's entry right now.
+    func get(_ address: IPAddress, ifindex: UInt32) -> Neighbour?
+    /// Creates a managed entry, or makes `existing` managed, with fibfast's mark.
+    func makeManaged(_ address: IPAddress, ifindex: UInt32, existing: Neighbour?) throws
+    /// Puts the entry into PROBE.
+    func probe(_ neighbour: Neighbour) throws
+    /// Hands a converted entry back: no longer managed.
+    func unmanage(_ neighbour: Neighbour) throws
+    func delete(_ address: IPAddress, ifindex: UInt32) throws
+}
+
+extension NeighbourControl: NeighbourTables {}
+
 /// Keeps the neighbours behind the fast path's next hops resolved and true.
 ///
 /// Traffic forwarded in XDP never confirms a neighbour entry, so without
@@ -57,15 +73,19 @@ final class NeighbourKeeper {
     /// Half of each port's base_reachable_time, per family.
     private var refreshIntervals: [NeighbourKey.Port: Duration] = [:]
     private(set) var attached: Set<UInt32> = []
-    private let control: NeighbourControl
+    private let control: NeighbourTables
+    /// Reads a sysctl (base_reachable_time_ms).
+    private let sysctl: (String) -> String?
     private let logger: Logger
     private let portName: (UInt32) -> String
     /// Whether a port is up and in the fast path: entries on a port that
     /// is down are flushed by the kernel and made again when it comes up.
     private let portEnabled: (UInt32) -> Bool
 
-    init(logger: Logger, portName: @escaping (UInt32) -> String, portEnabled: @escaping (UInt32) -> Bool) throws {
-        control = try NeighbourControl()
+    init(logger: Logger, portName: @escaping (UInt32) -> String, portEnabled: @escaping (UInt32) -> Bool,
+         control: NeighbourTables? = nil, sysctl: @escaping (String) -> String? = Sysctl.read) throws {
+        self.control = try control ?? NeighbourControl()
+        self.sysctl = sysctl
         self.logger = logger
         self.portName = portName
         self.portEnabled = portEnabled
@@ -142,7 +162,7 @@ final class NeighbourKeeper {
         let previous = neighbours.updateValue(entry, forKey: key)
         if !entry.lladdr.isEmpty {
             if let known = lastMAC.updateValue(entry.lladdr, forKey: key), known != entry.lladdr {
-                logger.info("neighbour \(describe(key)) moved from \(PortTable.Port.format(known)) to \(entry.mac): the fast path follows")
+                logger.info("neighbour \(describe(key)) moved from \(MACAddress.text(known)) to \(entry.mac): the fast path follows")
             }
         }
         if entry.state == UInt16(NUD_FAILED) && previous?.state != entry.state && store.gatewayUsers[key] != nil {
@@ -181,7 +201,7 @@ final class NeighbourKeeper {
         let family = key.address.family == .ipv4 ? "ipv4" : "ipv6"
         let name = portName(key.ifindex)
         let setting = Sysctl.name("net", family, "neigh", name, "base_reachable_time_ms")
-        let milliseconds = max(1000, (Sysctl.read(setting).flatMap { Int($0) } ?? 30000) / 2)
+        let milliseconds = max(1000, (sysctl(setting).flatMap { Int($0) } ?? 30000) / 2)
         logger.debug("port \(name): \(key.address.family) next hops re-confirmed every \(milliseconds) ms (half of \(setting))")
         let interval = Duration.milliseconds(milliseconds)
         refreshIntervals[port] = interval

@@ -229,7 +229,7 @@ final class PortTable {
             logger.info("port \(name) MTU \(old.mtu) -> \(link.mtu): packets larger than that go to the kernel (fragmentation or ICMP)")
         }
         if old.mac != link.mac {
-            logger.info("port \(name) MAC address now \(Port.format(link.mac)): fast path follows")
+            logger.info("port \(name) MAC address now \(MACAddress.text(link.mac)): fast path follows")
         }
         VRFPorts.logMove(port: name, from: old, to: link, logger: logger)
         let wasEnabled = ports[index].enabled
@@ -351,6 +351,3 @@ final class PortTable {
     }
 }
 
-extension PortTable.Port {
-    static func format(_ mac: [UInt8]) -> String { mac.map { String(format: "%02x", $0) }.joined(separator: ":") }
-}

@@ -111,7 +111,7 @@ struct RouteStore {
 
 /// A neighbour entry's identity: an address on an interface.
 public struct NeighbourKey: Hashable, Comparable, Sendable {
-    public var address: PackedAddress
+    public var address: IPAddress
     public var ifindex: UInt32
 
     public static func < (a: NeighbourKey, b: NeighbourKey) -> Bool {

@@ -154,21 +154,24 @@ public final class SourceCheck {
     }
 }
 
-extension FastPathMaps: SourceCheckMaps {
+/// The fast path's side of the source check: the own-address table and its
+/// filter, and the flag in ff_config, which its one owner writes.
+struct SourceCheckTables: SourceCheckMaps {
+    let maps: FastPathMaps
+    let config: FastPathConfigEntry
+
     // A program built before the source check had none of these maps:
     // nothing to keep.
-    public func recordOwnAddress(_ key: UInt32) throws { try localV4?.update(key, UInt8(1)) }
-    public func forgetOwnAddress(_ key: UInt32) throws { try localV4?.delete(key) }
+    func recordOwnAddress(_ key: UInt32) throws { try maps.localV4?.update(key, UInt8(1)) }
+    func forgetOwnAddress(_ key: UInt32) throws { try maps.localV4?.delete(key) }
 
-    public func writeOwnAddressFilter(_ words: [UInt64]) throws {
-        try localV4Filter?.update(UInt32(0), words: words)
+    func writeOwnAddressFilter(_ words: [UInt64]) throws {
+        var filter = ff_local_v4_filter()
+        withUnsafeMutableBytes(of: &filter.words) { raw in words.withUnsafeBytes { raw.copyMemory(from: $0) } }
+        try maps.localV4Filter?.update(0, filter)
     }
 
-    public func setFullSourceCheck() throws {
-        guard var current = config.lookup(UInt32(0), as: ff_config.self) else {
-            throw FibfastError.mapUpdate(map: config.name, .noEntry)
-        }
-        current.flags |= UInt32(FF_CONFIG_FULL_SOURCE_CHECK)
-        try config.update(UInt32(0), current)
+    func setFullSourceCheck() throws {
+        try config.change { $0.fullSourceCheck = true }
     }
 }

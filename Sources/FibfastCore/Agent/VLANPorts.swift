@@ -37,7 +37,7 @@ public struct VLANLink: Sendable, Equatable {
     /// ff_vlan_egress's word: 3 bits of PCP per priority 0...7.
     var egressWord: UInt32 {
         var word = UInt32(FF_VLAN_EGRESS_LISTED)
-        for priority in 0..<8 { word |= UInt32(egressPCP[UInt32(priority)] ?? 0) << (3 * UInt32(priority)) }
+        for priority in UInt32(0)..<8 { word = ff_vlan_egress_set_pcp(word, priority, UInt32(egressPCP[priority] ?? 0)) }
         return word
     }
 }

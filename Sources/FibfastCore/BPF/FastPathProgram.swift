@@ -52,11 +52,12 @@ public final class FastPathProgram: @unchecked Sendable {
                 throw FibfastError.adoptionFailed(reason: "its map \(name) does not fit this build of fibfast")
             }
         }
-        let rc = bpf_object__load(object)
-        if rc < 0 {
+        do {
+            try Errno.libbpf(bpf_object__load(object))
+        } catch {
             let log = LibbpfLog.take()
             bpf_object__close(object)
-            throw FibfastError.loadRejected(Errno(-rc), log: log)
+            throw FibfastError.loadRejected(error, log: log)
         }
         return try FastPathProgram(object: object)
     }
@@ -74,16 +75,21 @@ public final class FastPathProgram: @unchecked Sendable {
             bpf_object__close(object)
             throw FibfastError.bpf(operation: "reading the program's info", error)
         }
-        var found: [String: BPFMap] = [:]
+        var found: [String: OpenedMap] = [:]
         var map = bpf_object__next_map(object, nil)
         while let current = map {
-            let name = String(cString: bpf_map__name(current))
             // The object owns these descriptors: the maps are valid while
             // this FastPathProgram lives.
-            found[name] = BPFMap(name: name, fd: bpf_map__fd(current), owner: nil)
+            let opened = OpenedMap(libbpf: current)
+            found[opened.name] = opened
             map = bpf_object__next_map(object, current)
         }
-        guard let maps = FastPathMaps(byName: found) else {
+        let maps: FastPathMaps?
+        do { maps = try FastPathMaps(byName: found) } catch {
+            bpf_object__close(object)
+            throw FibfastError.loadRejected(.invalid, log: ["\(error)"])
+        }
+        guard let maps else {
             bpf_object__close(object)
             throw FibfastError.loadRejected(.noEntry, log: ["the embedded object lacks a fast-path map"])
         }
@@ -102,47 +108,5 @@ public final class FastPathProgram: @unchecked Sendable {
             if bpf_program__type(program) == BPF_PROG_TYPE_TRACING { bpf_program__set_autoload(program, false) }
             current = bpf_object__next_program(object, program)
         }
-    }
-}
-
-/// The four maps every fast-path program has, found by name, whether loaded
-/// by this process or opened by id from a running agent's program.
-public struct FastPathMaps: Sendable {
-    public let ports: BPFMap
-    public let portInfo: BPFMap
-    public let counters: BPFMap
-    public let config: BPFMap
-    /// Failures reported by the kernel's XDP tracepoints and the filter that
-    /// picks ours; nil in a program built before they existed.
-    public let xdpFailures: BPFMap?
-    /// The router's own IPv4 addresses, for the source check; nil in a
-    /// program built before it existed.
-    public let localV4: BPFMap?
-    public let xdpWatch: BPFMap?
-    /// ff_port_info again, as an array by ifindex for the per-packet path,
-    /// and the filter in front of localV4; nil in a program built before
-    /// they existed. Written through PortEntries and SourceCheck only.
-    let portIndex: BPFMap?
-    let localV4Filter: BPFMap?
-    /// VLAN ports by (lower device, TPID, VID), and their egress PCPs by
-    /// slot (lib/vlan.h); nil in a program built before they existed.
-    let vlans: BPFMap?
-    let vlanEgress: BPFMap?
-
-    init?(byName maps: [String: BPFMap]) {
-        guard let ports = maps[FF_MAP_PORTS], let portInfo = maps[FF_MAP_PORT_INFO],
-              let counters = maps[FF_MAP_COUNTERS], let config = maps[FF_MAP_CONFIG]
-        else { return nil }
-        self.ports = ports
-        self.portInfo = portInfo
-        self.counters = counters
-        self.config = config
-        xdpFailures = maps[FF_MAP_XDP_ERRORS]
-        xdpWatch = maps[FF_MAP_XDP_WATCH]
-        localV4 = maps[FF_MAP_LOCAL_V4]
-        portIndex = maps[FF_MAP_PORT_INDEX]
-        localV4Filter = maps[FF_MAP_LOCAL_V4_FILTER]
-        vlans = maps[FF_MAP_VLANS]
-        vlanEgress = maps[FF_MAP_VLAN_EGRESS]
     }
 }

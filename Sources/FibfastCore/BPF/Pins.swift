@@ -53,8 +53,7 @@ public struct Pins: Sendable {
 
     func pin(_ fd: Int32, at path: String) throws {
         unlink(path)
-        let rc = bpf_obj_pin(fd, path)
-        if rc < 0 { throw FibfastError.pinFailed(path: path, Errno(-rc)) }
+        try Errno.libbpf(bpf_obj_pin(fd, path)) { FibfastError.pinFailed(path: path, $0) }
     }
 
     /// Opens a pinned object; nil when nothing is pinned there.

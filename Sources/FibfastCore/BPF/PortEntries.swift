@@ -8,14 +8,14 @@ import CFastPath
 extension FastPathMaps {
     /// The port's entry as last written, nil if it is not a port.
     public func port(_ ifindex: UInt32) -> ff_port_info? {
-        portInfo.lookup(ifindex, as: ff_port_info.self)
+        portInfo.lookup(ifindex)
     }
 
     /// Every port's counter slot, by ifindex. Bond members share their
     /// bond's slot and are not ports of their own.
     public func portSlots() -> [UInt32: UInt32] {
         var slots: [UInt32: UInt32] = [:]
-        for ifindex in portInfo.keys(as: UInt32.self) {
+        for ifindex in portInfo.keys() {
             if let info = port(ifindex), info.member_of == 0 { slots[ifindex] = info.slot }
         }
         return slots

@@ -10,8 +10,7 @@ public struct ProgramInfo: Sendable, Equatable {
 
     /// Opens a program by id: a descriptor that keeps it, and its info.
     static func open(id: UInt32) throws(Errno) -> (OwnedDescriptor, ProgramInfo) {
-        let fd = bpf_prog_get_fd_by_id(id)
-        if fd < 0 { throw Errno(-fd) }
+        let fd = try Errno.libbpf(bpf_prog_get_fd_by_id(id))
         let program = OwnedDescriptor(fd)
         return (program, try of(programFD: fd))
     }
@@ -52,20 +51,7 @@ public struct ProgramInfo: Sendable, Equatable {
 
     /// Id of a map, by descriptor.
     static func mapID(fd: Int32) -> UInt32? {
-        var info = bpf_map_info()
-        var length = UInt32(MemoryLayout<bpf_map_info>.size)
-        guard bpf_obj_get_info_by_fd(fd, &info, &length) == 0 else { return nil }
-        return info.id
-    }
-
-    /// Name of a map, by descriptor.
-    static func mapName(fd: Int32) -> String? {
-        var info = bpf_map_info()
-        var length = UInt32(MemoryLayout<bpf_map_info>.size)
-        guard bpf_obj_get_info_by_fd(fd, &info, &length) == 0 else { return nil }
-        return withUnsafeBytes(of: info.name) { raw in
-            String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
-        }
+        OpenedMap.info(fd: fd)?.id
     }
 }
 

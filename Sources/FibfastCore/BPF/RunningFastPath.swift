@@ -21,7 +21,9 @@ public struct RunningFastPath: Sendable {
 
     /// Every fibfast program attached to a port of this namespace, one
     /// value per program (two agents on disjoint ports give two).
+    /// Refuses, naming the capability, a process that could not open them.
     public static func discover() throws -> [RunningFastPath] {
+        try Privileges.requireInspection()
         var byProgram: [UInt32: [Port]] = [:]
         let links = try Links.all()
         let bonds = Set(links.filter { $0.kind == "bond" }.map(\.ifindex))
@@ -50,27 +52,20 @@ public struct RunningFastPath: Sendable {
         if maps[FF_MAP_XDP_ERRORS] == nil, let failureMaps = failureMaps(sharing: portInfo) {
             maps.merge(failureMaps) { mine, _ in mine }
         }
-        guard let fastPathMaps = FastPathMaps(byName: maps) else { return nil }
+        guard let fastPathMaps = try FastPathMaps(byName: maps) else { return nil }
         return RunningFastPath(program: info, ports: ports, maps: fastPathMaps, programDescriptor: program)
     }
 
-    private static func openMaps(ids: [UInt32]) -> [String: BPFMap] {
-        var maps: [String: BPFMap] = [:]
-        for mapID in ids {
-            let mapFD = bpf_map_get_fd_by_id(mapID)
-            guard mapFD >= 0 else { continue }
-            let owned = OwnedDescriptor(mapFD)
-            if let name = ProgramInfo.mapName(fd: mapFD) {
-                maps[name] = BPFMap(name: name, fd: mapFD, owner: owned)
-            }
-        }
+    private static func openMaps(ids: [UInt32]) -> [String: OpenedMap] {
+        var maps: [String: OpenedMap] = [:]
+        for map in ids.compactMap(OpenedMap.init(id:)) { maps[map.name] = map }
         return maps
     }
 
     /// The XDP program never touches the failure maps, so they are not among
     /// its map ids: they are found through the tracepoint program loaded from
     /// the same object, recognised by sharing this fast path's port map.
-    private static func failureMaps(sharing portInfo: BPFMap) -> [String: BPFMap]? {
+    private static func failureMaps(sharing portInfo: OpenedMap) -> [String: OpenedMap]? {
         guard let portInfoID = ProgramInfo.mapID(fd: portInfo.fd) else { return nil }
         for id in ProgramInfo.allIDs() {
             guard let (_, info) = try? ProgramInfo.open(id: id),
@@ -100,7 +95,7 @@ public struct RunningFastPath: Sendable {
     /// The agent that owns this fast path, as it recorded itself in the
     /// config map; nil when it is gone (a pinned fast path outliving it).
     public var agent: (pid: Int32, started: UInt64)? {
-        guard let config = maps.config.lookup(UInt32(0), as: ff_config.self), config.agent_pid != 0 else {
+        guard let config = maps.config.lookup(0), config.agent_pid != 0 else {
             return nil
         }
         let pid = Int32(bitPattern: config.agent_pid)
@@ -124,12 +119,10 @@ enum XDPLinks {
     /// netlink otherwise.
     static func detach(port: String, ifindex: UInt32, attachment: XDPAttachment) throws {
         if let link = find(programID: attachment.programID, ifindex: ifindex) {
-            let rc = bpf_link_detach(link.rawValue)
-            if rc < 0 { throw FibfastError.detachFailed(port: port, Errno(-rc)) }
+            try Errno.libbpf(bpf_link_detach(link.rawValue)) { FibfastError.detachFailed(port: port, $0) }
             return
         }
         let flags = attachment.mode?.attachFlags ?? 0
-        let rc = bpf_xdp_detach(Int32(bitPattern: ifindex), flags, nil)
-        if rc < 0 { throw FibfastError.detachFailed(port: port, Errno(-rc)) }
+        try Errno.libbpf(bpf_xdp_detach(Int32(bitPattern: ifindex), flags, nil)) { FibfastError.detachFailed(port: port, $0) }
     }
 }

@@ -50,7 +50,7 @@ public struct XDPTestRun: Sendable {
                 }
             }
         }
-        if rc < 0 { throw FibfastError.bpf(operation: "test-running the fast path", Errno(-rc)) }
+        try Errno.libbpf(rc) { FibfastError.bpf(operation: "test-running the fast path", $0) }
         guard let action = XDPAction(rawValue: options.retval) else {
             throw FibfastError.bpf(operation: "test run returned action \(options.retval)", .invalid)
         }

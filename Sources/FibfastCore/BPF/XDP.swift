@@ -51,8 +51,9 @@ public final class XDPLink: @unchecked Sendable {
         zeroPadding(&options)
         options.sz = MemoryLayout<bpf_link_create_opts>.size
         options.flags = mode.attachFlags
-        let fd = bpf_link_create(programFD, Int32(bitPattern: ifindex), BPF_XDP, &options)
-        if fd < 0 { throw FibfastError.attachFailed(port: port, mode: mode, Errno(-fd)) }
+        let fd = try Errno.libbpf(bpf_link_create(programFD, Int32(bitPattern: ifindex), BPF_XDP, &options)) {
+            FibfastError.attachFailed(port: port, mode: mode, $0)
+        }
         return XDPLink(port: port, ifindex: ifindex, mode: mode, descriptor: OwnedDescriptor(fd))
     }
 
@@ -74,10 +75,21 @@ public struct XDPAttachment: Sendable, Equatable {
         var options = bpf_xdp_query_opts()
         zeroPadding(&options)
         options.sz = MemoryLayout<bpf_xdp_query_opts>.size
-        let rc = bpf_xdp_query(Int32(bitPattern: ifindex), 0, &options)
-        if rc < 0 { throw FibfastError.bpf(operation: "querying XDP on ifindex \(ifindex)", Errno(-rc)) }
+        try Errno.libbpf(bpf_xdp_query(Int32(bitPattern: ifindex), 0, &options)) {
+            FibfastError.bpf(operation: "querying XDP on ifindex \(ifindex)", $0)
+        }
         let id = options.prog_id != 0 ? options.prog_id : max(options.drv_prog_id, options.skb_prog_id)
         guard id != 0 else { return nil }
         return XDPAttachment(programID: id, mode: XDPMode(attachMode: options.attach_mode))
+    }
+}
+
+extension XDPLink {
+    /// Swaps the program behind this link in one step: the port never runs
+    /// without a program, so not a frame falls between the old and the new.
+    func update(programFD: Int32) throws {
+        try Errno.libbpf(bpf_link_update(descriptor.rawValue, programFD, nil)) {
+            FibfastError.adoptionFailed(reason: "replacing the program on port \(port): \($0)")
+        }
     }
 }

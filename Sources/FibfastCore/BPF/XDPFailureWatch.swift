@@ -3,7 +3,7 @@ import CLibBPF
 import Glibc
 
 /// The tracepoint programs that count what goes wrong after the fast path
-/// decided to forward (bpf/lib/xdp_errors.h), attached for as long as this
+/// decided to forward (bpf/xdp_failures.bpf.c), attached for as long as this
 /// value lives. Like the XDP links, the kernel drops them when the agent dies.
 public final class XDPFailureWatch: @unchecked Sendable {
     private var links: [OpaquePointer] = []
@@ -19,7 +19,7 @@ public final class XDPFailureWatch: @unchecked Sendable {
         var filter = ff_xdp_watch()
         filter.netns_cookie = try NetworkNamespace.cookie()
         filter.xdp_prog_id = program.info.id
-        try watch.update(UInt32(0), filter)
+        try watch.update(0, filter)
 
         var current = bpf_object__next_program(program.object, nil)
         while let bpfProgram = current {
@@ -46,21 +46,4 @@ public final class XDPFailureWatch: @unchecked Sendable {
     }
 
     deinit { close() }
-}
-
-public enum NetworkNamespace {
-    /// The kernel's cookie for this process's network namespace: what the
-    /// tracepoint programs compare a device's namespace with.
-    public static func cookie() throws -> UInt64 {
-        let fd = socket(AF_INET, Int32(SOCK_DGRAM.rawValue), 0)
-        guard fd >= 0 else { throw FibfastError.bpf(operation: "opening a socket", .current) }
-        defer { Glibc.close(fd) }
-        var cookie: UInt64 = 0
-        var length = socklen_t(MemoryLayout<UInt64>.size)
-        // SO_NETNS_COOKIE (kernel 5.14); Glibc does not export the constant.
-        guard getsockopt(fd, SOL_SOCKET, 71, &cookie, &length) == 0 else {
-            throw FibfastError.bpf(operation: "reading the network namespace cookie", .current)
-        }
-        return cookie
-    }
 }

@@ -69,8 +69,6 @@ public struct LookupResult: Sendable, Codable, Equatable {
 
 public enum Lookup {
     public static func run(_ request: LookupRequest) throws -> LookupResult {
-        let missing = Privileges.current().missingForInspection
-        if !missing.isEmpty { throw FibfastError.notPrivileged(missing: missing) }
         guard let running = try RunningFastPath.discover().first else { throw FibfastError.notAttached }
         let links = try Links.all()
         let names = Dictionary(links.map { ($0.ifindex, $0.name) }, uniquingKeysWith: { a, _ in a })
@@ -103,8 +101,8 @@ public enum Lookup {
             let egress = moved.egress ?? links.first { $0.mac == egressMAC && slots[$0.ifindex] != nil }?.ifindex
             result.egressIfindex = egress
             result.egress = egress.map { names[$0] ?? "if\($0)" }
-            result.nextHopMAC = mac(Array(run.frame[0..<6]))
-            result.sourceMAC = mac(egressMAC)
+            result.nextHopMAC = MACAddress.text(run.frame[0..<6])
+            result.sourceMAC = MACAddress.text(egressMAC)
             result.ttlOut = family == .ipv4 ? run.frame[22] : run.frame[21]
         }
         return result
@@ -211,8 +209,8 @@ public enum Lookup {
     private static func snapshot(_ maps: FastPathMaps, cpu: Int, ingressSlot: UInt32, slots: [UInt32: UInt32]) -> Snapshot {
         var snapshot = Snapshot()
         func packets(_ slot: UInt32, _ verdict: Verdict) -> UInt64 {
-            let index = slot * UInt32(FF_VERDICT_COUNT.rawValue) + verdict.rawValue
-            let values = maps.counters.lookupPerCPU(index, as: ff_counter.self)
+            let index = ff_counter_index(slot, verdict.rawValue)
+            let values = maps.counters.lookupPerCPU(index)
             return cpu < values.count ? values[cpu].packets : 0
         }
         for verdict in Verdict.allCases where verdict != .transmitted {
@@ -220,45 +218,5 @@ public enum Lookup {
         }
         for (ifindex, slot) in slots { snapshot.transmitted[ifindex] = packets(slot, .transmitted) }
         return snapshot
-    }
-
-    static func mac(_ bytes: [UInt8]) -> String {
-        bytes.map { String(format: "%02x", $0) }.joined(separator: ":")
-    }
-}
-
-/// Keeps the calling thread on one CPU until released.
-final class CPUPin {
-    let cpu: Int
-    private var saved = cpu_set_t()
-
-    /// sched_{get,set}affinity hide behind _GNU_SOURCE (see GNUSymbol).
-    private typealias Affinity = @convention(c) (pid_t, Int, UnsafeMutableRawPointer) -> Int32
-    private static func function(_ name: String) -> Affinity? { GNUSymbol.load(name, as: Affinity.self) }
-
-    init() throws {
-        guard let get = Self.function("sched_getaffinity"), let set = Self.function("sched_setaffinity") else {
-            throw FibfastError.bpf(operation: "finding sched_setaffinity", .noEntry)
-        }
-        let size = MemoryLayout<cpu_set_t>.size
-        guard withUnsafeMutableBytes(of: &saved, { get(0, size, $0.baseAddress!) }) == 0 else {
-            throw FibfastError.bpf(operation: "reading the CPU affinity", .current)
-        }
-        let allowed = withUnsafeBytes(of: saved) { raw in
-            (0..<raw.count * 8).first { raw[$0 / 8] & (1 << UInt8($0 % 8)) != 0 }
-        }
-        guard let cpu = allowed else { throw FibfastError.bpf(operation: "finding an allowed CPU", .invalid) }
-        self.cpu = cpu
-        var one = cpu_set_t()
-        let rc = withUnsafeMutableBytes(of: &one) { raw -> Int32 in
-            raw[cpu / 8] |= 1 << UInt8(cpu % 8)
-            return set(0, size, raw.baseAddress!)
-        }
-        guard rc == 0 else { throw FibfastError.bpf(operation: "pinning to CPU \(cpu)", .current) }
-    }
-
-    func release() {
-        guard let set = Self.function("sched_setaffinity") else { return }
-        _ = withUnsafeMutableBytes(of: &saved) { set(0, MemoryLayout<cpu_set_t>.size, $0.baseAddress!) }
     }
 }

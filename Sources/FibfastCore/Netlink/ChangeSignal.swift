@@ -38,25 +38,17 @@ final class ChangeSignal: @unchecked Sendable {
 
     init(name: String, protocol: Int32, group: UInt32,
          matches: @escaping (UnsafeMutablePointer<nlmsghdr>) -> Bool) throws {
-        guard let socket = nl_socket_alloc() else {
-            throw FibfastError.netlink(operation: "\(name) event socket", code: -NLE_NOMEM)
-        }
+        let operation = "joining the \(name) event group"
+        let socket = try NetlinkSocket(protocol: `protocol`, operation: operation)
         self.name = name
-        match = Match(matches)
-        nl_socket_disable_seq_check(socket)
-        let context = Unmanaged.passUnretained(match).toOpaque()
-        nl_socket_modify_cb(socket, NL_CB_VALID, NL_CB_CUSTOM, { message, context in
-            guard let message, let context, let header = nlmsg_hdr(message) else { return Int32(NL_OK.rawValue) }
-            let match = Unmanaged<Match>.fromOpaque(context).takeUnretainedValue()
-            if match.matches(header) { match.seen = true }
-            return Int32(NL_OK.rawValue)
-        }, context)
-        var rc = nl_connect(socket, `protocol`)
-        if rc >= 0 { rc = nl_socket_add_membership(socket, Int32(bitPattern: group)) }
-        if rc < 0 {
-            nl_socket_free(socket)
-            throw FibfastError.netlink(operation: "joining the \(name) event group", code: rc)
+        let match = Match(matches)
+        self.match = match
+        nl_socket_disable_seq_check(socket.handle)
+        socket.onMessage { message in
+            if let header = nlmsg_hdr(message), match.matches(header) { match.seen = true }
         }
+        let rc = nl_socket_add_membership(socket.handle, Int32(bitPattern: group))
+        if rc < 0 { throw FibfastError.netlink(operation: operation, code: rc) }
         reader = NetlinkReader(socket: socket)
         (changes, continuation) = AsyncStream<Void>.makeStream(bufferingPolicy: .bufferingNewest(1))
         continuation.onTermination = { [reader] _ in reader.wake() }

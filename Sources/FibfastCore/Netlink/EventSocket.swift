@@ -15,7 +15,7 @@ public final class EventSocket: @unchecked Sendable {
     /// Events decoded but not yet handled by the agent.
     static let streamCapacity = 16_384
 
-    private let socket: OpaquePointer
+    private let socket: NetlinkSocket
     private let reader: NetlinkReader
     private let sink: Sink
     private let bufferSize: Int
@@ -39,43 +39,30 @@ public final class EventSocket: @unchecked Sendable {
     }
 
     public init(bufferSize: Int = EventSocket.defaultBufferSize) throws {
-        guard let socket = nl_socket_alloc() else {
-            throw FibfastError.netlink(operation: "socket", code: -NLE_NOMEM)
-        }
+        let socket = try NetlinkSocket()
         self.socket = socket
         self.bufferSize = bufferSize
         let (stream, continuation) = AsyncStream<NetlinkEvent>.makeStream(
             bufferingPolicy: .bufferingOldest(EventSocket.streamCapacity))
         events = stream
-        sink = Sink(continuation)
+        let sink = Sink(continuation)
+        self.sink = sink
 
-        nl_socket_disable_seq_check(socket)
-        let context = Unmanaged.passUnretained(sink).toOpaque()
-        nl_socket_modify_cb(socket, NL_CB_VALID, NL_CB_CUSTOM, { message, context in
-            guard let message, let context else { return Int32(NL_OK.rawValue) }
-            let sink = Unmanaged<Sink>.fromOpaque(context).takeUnretainedValue()
-            if let event = MessageParser.parse(message) { sink.deliver(event) }
-            return Int32(NL_OK.rawValue)
-        }, context)
-        var rc = nl_connect(socket, NETLINK_ROUTE)
-        if rc < 0 {
-            nl_socket_free(socket)
-            throw FibfastError.netlink(operation: "connect", code: rc)
-        }
+        nl_socket_disable_seq_check(socket.handle)
+        socket.onEvent { sink.deliver($0) }
         let groups = [RTNLGRP_LINK, RTNLGRP_IPV4_IFADDR, RTNLGRP_IPV6_IFADDR, RTNLGRP_IPV4_ROUTE,
                       RTNLGRP_IPV6_ROUTE, RTNLGRP_NEIGH, RTNLGRP_IPV4_RULE, RTNLGRP_IPV6_RULE,
                       RTNLGRP_IPV4_NETCONF, RTNLGRP_TC]
         for group in groups {
-            rc = nl_socket_add_membership(socket, Int32(group.rawValue))
+            let rc = nl_socket_add_membership(socket.handle, Int32(group.rawValue))
             if rc < 0 {
-                nl_socket_free(socket)
                 throw FibfastError.netlink(operation: "joining group \(group.rawValue)", code: rc)
             }
         }
         // SO_RCVBUF is capped by net.core.rmem_max; root may go past it.
-        _ = nl_socket_set_buffer_size(socket, Int32(clamping: bufferSize), 0)
+        _ = nl_socket_set_buffer_size(socket.handle, Int32(clamping: bufferSize), 0)
         var size = Int32(clamping: bufferSize)
-        _ = setsockopt(nl_socket_get_fd(socket), SOL_SOCKET, SO_RCVBUFFORCE, &size, socklen_t(MemoryLayout<Int32>.size))
+        _ = setsockopt(nl_socket_get_fd(socket.handle), SOL_SOCKET, SO_RCVBUFFORCE, &size, socklen_t(MemoryLayout<Int32>.size))
         reader = NetlinkReader(socket: socket)
         continuation.onTermination = { [reader] _ in reader.wake() }
     }
@@ -84,7 +71,7 @@ public final class EventSocket: @unchecked Sendable {
     public var grantedBufferSize: Int {
         var size: Int32 = 0
         var length = socklen_t(MemoryLayout<Int32>.size)
-        getsockopt(nl_socket_get_fd(socket), SOL_SOCKET, SO_RCVBUF, &size, &length)
+        getsockopt(nl_socket_get_fd(socket.handle), SOL_SOCKET, SO_RCVBUF, &size, &length)
         return Int(size)
     }
 

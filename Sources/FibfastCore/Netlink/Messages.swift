@@ -99,11 +99,6 @@ enum MessageParser {
 /// Streams a dump through `body` one entry at a time: nothing is cached,
 /// so dumping a million routes costs a million small, short-lived objects.
 enum Dump {
-    private final class Sink {
-        let body: (NetlinkEvent) -> Void
-        init(_ body: @escaping (NetlinkEvent) -> Void) { self.body = body }
-    }
-
     /// `restart` runs before a dump is started again after the kernel
     /// interrupted it: whatever `body` collected so far is to be dropped.
     static func links(restart: () -> Void = {}, _ body: (Link) -> Void) throws {
@@ -166,23 +161,13 @@ enum Dump {
                                     _ body: @escaping (NetlinkEvent) -> Void) throws {
         for attempt in 1...5 {
             if attempt > 1 { restart() }
-            let socket = try RouteSocket()
-            let sink = Sink(body)
-            let context = Unmanaged.passUnretained(sink).toOpaque()
-            let rc: Int32 = withExtendedLifetime(sink) {
-                nl_socket_modify_cb(socket.handle, NL_CB_VALID, NL_CB_CUSTOM, { message, context in
-                    guard let message, let context else { return Int32(NL_OK.rawValue) }
-                    let sink = Unmanaged<Sink>.fromOpaque(context).takeUnretainedValue()
-                    if let event = MessageParser.parse(message) { sink.body(event) }
-                    return Int32(NL_OK.rawValue)
-                }, context)
-                _ = nl_socket_set_buffer_size(socket.handle, 4 << 20, 0)
-                let sent = withUnsafeMutableBytes(of: &header) {
-                    nl_send_simple(socket.handle, type, NLM_F_DUMP, $0.baseAddress, $0.count)
-                }
-                if sent < 0 { return sent }
-                return nl_recvmsgs_default(socket.handle)
+            let socket = try NetlinkSocket()
+            socket.onEvent(body)
+            _ = nl_socket_set_buffer_size(socket.handle, 4 << 20, 0)
+            var rc = withUnsafeMutableBytes(of: &header) {
+                nl_send_simple(socket.handle, type, NLM_F_DUMP, $0.baseAddress, $0.count)
             }
+            if rc >= 0 { rc = nl_recvmsgs_default(socket.handle) }
             if rc == -NLE_DUMP_INTR && attempt < 5 { continue }
             if rc < 0 { throw FibfastError.netlink(operation: "dump (message type \(type))", code: rc) }
             return

@@ -4,7 +4,7 @@ import Glibc
 
 /// A neighbour (ARP / NDP) entry.
 public struct Neighbour: Sendable, Equatable {
-    public var address: PackedAddress
+    public var address: IPAddress
     public var ifindex: UInt32
     public var lladdr: [UInt8]
     /// NUD_* bits.
@@ -14,7 +14,7 @@ public struct Neighbour: Sendable, Equatable {
     /// NDA_PROTOCOL: who made the entry (fibfast marks its own).
     public var origin: UInt8
 
-    public init(address: PackedAddress, ifindex: UInt32, lladdr: [UInt8], state: UInt16,
+    public init(address: IPAddress, ifindex: UInt32, lladdr: [UInt8], state: UInt16,
                 managed: Bool = false, origin: UInt8 = 0) {
         self.address = address
         self.ifindex = ifindex
@@ -29,7 +29,6 @@ public struct Neighbour: Sendable, Equatable {
         state & UInt16(NUD_PERMANENT | NUD_NOARP | NUD_REACHABLE | NUD_PROBE | NUD_STALE | NUD_DELAY) != 0
     }
     public var isStatic: Bool { state & UInt16(NUD_PERMANENT | NUD_NOARP) != 0 }
-    public var isStale: Bool { state == UInt16(NUD_STALE) }
     /// Valid but unconfirmed: the kernel would wait for traffic to confirm it.
     public var needsConfirmation: Bool { state == UInt16(NUD_STALE) || state == UInt16(NUD_DELAY) }
 
@@ -50,11 +49,11 @@ public struct Neighbour: Sendable, Equatable {
         }
     }
 
-    public var mac: String { lladdr.map { String(format: "%02x", $0) }.joined(separator: ":") }
+    public var mac: String { MACAddress.text(lladdr) }
 
     init?(_ neigh: OpaquePointer, header: UnsafeMutablePointer<nlmsghdr>) {
         guard let family = AddressFamily(kernel: rtnl_neigh_get_family(neigh)),
-              let address = PackedAddress(bytes: Netlink.bytes(of: rtnl_neigh_get_dst(neigh))),
+              let address = IPAddress(bytes: Netlink.bytes(of: rtnl_neigh_get_dst(neigh))),
               address.family == family
         else { return nil }
         self.address = address
@@ -88,49 +87,45 @@ final class NeighbourControl {
     static let createdOrigin: UInt8 = 251
     static let convertedOrigin: UInt8 = 252
 
-    private let socket: RouteSocket
-    private let lookups: RouteSocket
+    private let socket: NetlinkSocket
+    private let lookups: NetlinkSocket
+    /// What the last lookup's answer said.
+    private let answer = Answer()
 
     init() throws {
-        socket = try RouteSocket()
-        lookups = try RouteSocket()
+        socket = try NetlinkSocket()
+        lookups = try NetlinkSocket()
         // One answer per question: no ACK left behind to be read as the
         // answer to the next one.
         nl_socket_disable_auto_ack(lookups.handle)
+        lookups.onEvent { [answer] event in
+            if case .neighbour(let entry, false) = event { answer.entry = entry }
+        }
     }
 
     private final class Answer { var entry: Neighbour? }
 
     /// The kernel's entry right now (events do not report every change of
     /// state: REACHABLE to DELAY, for one, is silent).
-    func get(_ address: PackedAddress, ifindex: UInt32) -> Neighbour? {
+    func get(_ address: IPAddress, ifindex: UInt32) -> Neighbour? {
         guard let message = nlmsg_alloc_simple(Int32(RTM_GETNEIGH), 0) else { return nil }
         defer { nlmsg_free(message) }
         var header = ndmsg()
-        header.ndm_family = UInt8(address.kernelFamily)
+        header.ndm_family = UInt8(address.family.socketFamily)
         header.ndm_ifindex = Int32(bitPattern: ifindex)
         var dst = address.bytes
         guard nlmsg_append(message, &header, MemoryLayout<ndmsg>.size, Int32(NLMSG_ALIGNTO)) >= 0,
               nla_put(message, Int32(NDA_DST), Int32(dst.count), &dst) >= 0 else { return nil }
-        let answer = Answer()
-        let context = Unmanaged.passUnretained(answer).toOpaque()
-        return withExtendedLifetime(answer) {
-            nl_socket_modify_cb(lookups.handle, NL_CB_VALID, NL_CB_CUSTOM, { message, context in
-                guard let message, let context else { return Int32(NL_OK.rawValue) }
-                let answer = Unmanaged<Answer>.fromOpaque(context).takeUnretainedValue()
-                if case .neighbour(let entry, false) = MessageParser.parse(message) { answer.entry = entry }
-                return Int32(NL_OK.rawValue)
-            }, context)
-            guard nl_send_auto(lookups.handle, message) >= 0 else { return nil }
-            _ = nl_recvmsgs_default(lookups.handle)
-            return answer.entry
-        }
+        answer.entry = nil
+        guard nl_send_auto(lookups.handle, message) >= 0 else { return nil }
+        _ = nl_recvmsgs_default(lookups.handle)
+        return answer.entry
     }
 
     /// Creates a managed entry, or makes an existing one managed keeping
     /// its state and address: the kernel resolves it at once and keeps it
     /// resolved from then on.
-    func makeManaged(_ address: PackedAddress, ifindex: UInt32, existing: Neighbour?) throws {
+    func makeManaged(_ address: IPAddress, ifindex: UInt32, existing: Neighbour?) throws {
         let origin = existing == nil ? Self.createdOrigin : Self.convertedOrigin
         if let existing, existing.isValid {
             try send(RTM_NEWNEIGH, flags: NLM_F_REPLACE, address: address, ifindex: ifindex,
@@ -155,7 +150,7 @@ final class NeighbourControl {
                  state: state, lladdr: neighbour.isValid ? neighbour.lladdr : nil, managed: false, origin: nil)
     }
 
-    func delete(_ address: PackedAddress, ifindex: UInt32) throws {
+    func delete(_ address: IPAddress, ifindex: UInt32) throws {
         do {
             try send(RTM_DELNEIGH, flags: 0, address: address, ifindex: ifindex,
                      state: 0, lladdr: nil, managed: false, origin: nil)
@@ -164,14 +159,14 @@ final class NeighbourControl {
         }
     }
 
-    private func send(_ type: Int, flags: Int32, address: PackedAddress, ifindex: UInt32, state: UInt16,
+    private func send(_ type: Int, flags: Int32, address: IPAddress, ifindex: UInt32, state: UInt16,
                       lladdr: [UInt8]?, managed: Bool, origin: UInt8?) throws {
         guard let message = nlmsg_alloc_simple(Int32(type), flags) else {
             throw FibfastError.netlink(operation: "neighbour update", code: -NLE_NOMEM)
         }
         defer { nlmsg_free(message) }
         var header = ndmsg()
-        header.ndm_family = UInt8(address.kernelFamily)
+        header.ndm_family = UInt8(address.family.socketFamily)
         header.ndm_ifindex = Int32(bitPattern: ifindex)
         header.ndm_state = state
         var rc = nlmsg_append(message, &header, MemoryLayout<ndmsg>.size, Int32(NLMSG_ALIGNTO))

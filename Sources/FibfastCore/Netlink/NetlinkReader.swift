@@ -15,15 +15,15 @@ final class NetlinkReader: @unchecked Sendable {
         var failure: Int32?
     }
 
-    let socket: OpaquePointer
+    let socket: NetlinkSocket
     /// Written to end the thread; pollable by the thread's own waits.
     let wakeup: Int32
 
     /// Takes over `socket`: the thread frees it when it ends.
-    init(socket: OpaquePointer) {
+    init(socket: NetlinkSocket) {
         self.socket = socket
         wakeup = eventfd(0, Int32(EFD_CLOEXEC | EFD_NONBLOCK))
-        _ = nl_socket_set_nonblocking(socket)
+        _ = nl_socket_set_nonblocking(socket.handle)
     }
 
     /// Ends the thread at its next wake-up; safe from any thread.
@@ -39,7 +39,7 @@ final class NetlinkReader: @unchecked Sendable {
                finished: @escaping @Sendable (_ failure: String?) -> Void) {
         let thread = Thread { [self] in
             finished(read(drained))
-            nl_socket_free(socket)
+            socket.close()
             close(wakeup)
         }
         thread.name = name
@@ -48,7 +48,7 @@ final class NetlinkReader: @unchecked Sendable {
 
     /// Returns why reading stopped: nil when told to, else the failure.
     private func read(_ drained: (Drain) -> Bool) -> String? {
-        var fds = [pollfd(fd: nl_socket_get_fd(socket), events: Int16(POLLIN), revents: 0),
+        var fds = [pollfd(fd: nl_socket_get_fd(socket.handle), events: Int16(POLLIN), revents: 0),
                    pollfd(fd: wakeup, events: Int16(POLLIN), revents: 0)]
         while true {
             fds[0].revents = 0
@@ -59,7 +59,7 @@ final class NetlinkReader: @unchecked Sendable {
             if fds[1].revents != 0 { return nil }
             var drain = Drain()
             while true {
-                let rc = nl_recvmsgs_default(socket)
+                let rc = nl_recvmsgs_default(socket.handle)
                 if rc >= 0 { continue }
                 if rc == -NLE_AGAIN { break }
                 if rc == -NLE_NOMEM {

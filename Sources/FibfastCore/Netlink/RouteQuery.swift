@@ -1,54 +1,6 @@
 import CNetlink
 import Glibc
 
-/// An IPv4 or IPv6 address, as the operator types it.
-public struct IPAddress: Sendable, Equatable, Hashable, CustomStringConvertible, Codable {
-    public let family: AddressFamily
-    public let bytes: [UInt8]
-
-    public init?(_ text: String) {
-        var v4 = in_addr(), v6 = in6_addr()
-        if inet_pton(AF_INET, text, &v4) == 1 {
-            family = .ipv4
-            bytes = withUnsafeBytes(of: v4) { Array($0) }
-        } else if inet_pton(AF_INET6, text, &v6) == 1 {
-            family = .ipv6
-            bytes = withUnsafeBytes(of: v6) { Array($0) }
-        } else {
-            return nil
-        }
-    }
-
-    public init(family: AddressFamily, bytes: [UInt8]) {
-        precondition(bytes.count == (family == .ipv4 ? 4 : 16))
-        self.family = family
-        self.bytes = bytes
-    }
-
-    public var description: String {
-        var buffer = [CChar](repeating: 0, count: Int(INET6_ADDRSTRLEN))
-        _ = bytes.withUnsafeBytes { inet_ntop(family.socketFamily, $0.baseAddress, &buffer, socklen_t(buffer.count)) }
-        return String(cString: buffer)
-    }
-
-    public init(from decoder: Decoder) throws {
-        let text = try decoder.singleValueContainer().decode(String.self)
-        guard let address = IPAddress(text) else {
-            throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: "not an IP address: \(text)"))
-        }
-        self = address
-    }
-
-    public func encode(to encoder: Encoder) throws {
-        var container = encoder.singleValueContainer()
-        try container.encode(description)
-    }
-}
-
-extension AddressFamily {
-    var socketFamily: Int32 { self == .ipv4 ? AF_INET : AF_INET6 }
-}
-
 /// The kernel's own answer for a destination: what `ip route get` prints.
 public struct KernelRoute: Sendable, Equatable, Codable {
     /// unicast, local, broadcast, unreachable, blackhole, prohibit, ...;
@@ -78,7 +30,7 @@ public enum RouteQuery {
     /// as it would send one itself otherwise.
     public static func get(_ destination: IPAddress, source: IPAddress? = nil, ingress: UInt32? = nil,
                            names: [UInt32: String]) throws -> KernelRoute {
-        let socket = try RouteSocket()
+        let socket = try NetlinkSocket()
         guard let message = nlmsg_alloc_simple(Int32(RTM_GETROUTE), 0) else {
             throw FibfastError.netlink(operation: "route get", code: -NLE_NOMEM)
         }
@@ -97,20 +49,13 @@ public enum RouteQuery {
         if rc < 0 { throw FibfastError.netlink(operation: "route get", code: rc) }
 
         let reply = Reply()
-        let context = Unmanaged.passUnretained(reply).toOpaque()
-        nl_socket_modify_cb(socket.handle, NL_CB_VALID, NL_CB_CUSTOM, { message, argument in
-            let reply = Unmanaged<Reply>.fromOpaque(argument!).takeUnretainedValue()
+        socket.onMessage { message in
             var route: OpaquePointer?
             if rtnl_route_parse(nlmsg_hdr(message), &route) >= 0, let route {
                 reply.route = route
             }
-            return Int32(NL_OK.rawValue)
-        }, context)
-        nl_socket_modify_err_cb(socket.handle, NL_CB_CUSTOM, { _, error, argument in
-            let reply = Unmanaged<Reply>.fromOpaque(argument!).takeUnretainedValue()
-            reply.errno = -(error?.pointee.error ?? 0)
-            return Int32(NL_STOP.rawValue)
-        }, context)
+        }
+        socket.onError { reply.errno = $0 }
         rc = nl_send_auto(socket.handle, message)
         if rc < 0 { throw FibfastError.netlink(operation: "route get", code: rc) }
         rc = nl_recvmsgs_default(socket.handle)

@@ -4,16 +4,15 @@ import Glibc
 /// One way out of a route: a gateway (or none, for a connected network)
 /// on an interface.
 public struct Nexthop: Sendable, Equatable {
-    public var gateway: PackedAddress?
+    public var gateway: IPAddress?
     public var ifindex: UInt32
-    public var weight: UInt8
 }
 
 /// A route as the kernel reports it, reduced to what fibfast needs.
 public struct Route: Sendable, Equatable, CustomStringConvertible {
     public var family: AddressFamily
     /// nil for a default route.
-    public var destination: PackedAddress?
+    public var destination: IPAddress?
     public var prefixLength: UInt8
     public var table: UInt32
     public var priority: UInt32
@@ -59,7 +58,7 @@ public struct Route: Sendable, Equatable, CustomStringConvertible {
         self.family = family
         let dst = rtnl_route_get_dst(route)
         prefixLength = dst.map { UInt8(truncatingIfNeeded: nl_addr_get_prefixlen($0)) } ?? 0
-        destination = PackedAddress(bytes: Netlink.bytes(of: dst))
+        destination = IPAddress(bytes: Netlink.bytes(of: dst))
         table = rtnl_route_get_table(route)
         priority = rtnl_route_get_priority(route)
         tos = rtnl_route_get_tos(route)
@@ -72,15 +71,14 @@ public struct Route: Sendable, Equatable, CustomStringConvertible {
             for n in 0..<count {
                 guard let hop = rtnl_route_nexthop_n(route, n) else { continue }
                 hops.append(Nexthop(
-                    gateway: PackedAddress(bytes: Netlink.bytes(of: rtnl_route_nh_get_gateway(hop))),
-                    ifindex: UInt32(bitPattern: rtnl_route_nh_get_ifindex(hop)),
-                    weight: rtnl_route_nh_get_weight(hop)))
+                    gateway: IPAddress(bytes: Netlink.bytes(of: rtnl_route_nh_get_gateway(hop))),
+                    ifindex: UInt32(bitPattern: rtnl_route_nh_get_ifindex(hop))))
             }
         }
         nexthops = hops
     }
 
-    public init(family: AddressFamily, destination: PackedAddress?, prefixLength: UInt8, table: UInt32 = 254,
+    public init(family: AddressFamily, destination: IPAddress?, prefixLength: UInt8, table: UInt32 = 254,
                 priority: UInt32 = 0, tos: UInt8 = 0, type: UInt8 = 1, nexthops: [Nexthop]) {
         self.family = family
         self.destination = destination

@@ -43,8 +43,8 @@ extension FastPathMaps {
         return slots.sorted { $0.ifindex < $1.ifindex }.map { port in
             var byVerdict: [Verdict: Count] = [:]
             for verdict in Verdict.allCases {
-                let index = port.slot * UInt32(FF_VERDICT_COUNT.rawValue) + verdict.rawValue
-                let total = counters.lookupPerCPU(index, as: ff_counter.self)
+                let index = ff_counter_index(port.slot, verdict.rawValue)
+                let total = counters.lookupPerCPU(index)
                     .reduce(Count()) { $0 + Count(packets: $1.packets, bytes: $1.bytes) }
                 if total.packets != 0 { byVerdict[verdict] = total }
             }
@@ -56,8 +56,8 @@ extension FastPathMaps {
         guard let xdpFailures else { return [:] }
         var result: [XDPFailure: FailureCount] = [:]
         for kind in XDPFailure.allCases {
-            let index = slot * UInt32(FF_XDP_ERR_COUNT.rawValue) + kind.rawValue
-            let perCPU = xdpFailures.lookupPerCPU(index, as: ff_xdp_error.self)
+            let index = ff_xdp_error_index(slot, kind.rawValue)
+            let perCPU = xdpFailures.lookupPerCPU(index)
             let frames = perCPU.reduce(UInt64(0)) { $0 &+ $1.frames }
             guard frames != 0 else { continue }
             // Which CPU saw the latest event is unknown; any CPU's code is a

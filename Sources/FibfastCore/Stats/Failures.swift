@@ -45,16 +45,3 @@ public struct FailureCount: Sendable, Equatable {
         self.lastCode = lastCode
     }
 }
-
-extension Errno {
-    /// The constant's name for the errors XDP transmission reports, the
-    /// number otherwise (Glibc does not export strerrorname_np to Swift).
-    public var symbol: String {
-        let names: [Int32: String] = [
-            EOPNOTSUPP: "EOPNOTSUPP", ENXIO: "ENXIO", ENETDOWN: "ENETDOWN", ENOSPC: "ENOSPC",
-            EINVAL: "EINVAL", ENOMEM: "ENOMEM", EBUSY: "EBUSY", ENODEV: "ENODEV",
-            EMSGSIZE: "EMSGSIZE", ENOENT: "ENOENT", EFAULT: "EFAULT", ENOBUFS: "ENOBUFS",
-        ]
-        return names[rawValue] ?? "errno \(rawValue)"
-    }
-}

@@ -12,7 +12,6 @@ public struct Errno: Error, Equatable, Hashable, Sendable, CustomStringConvertib
     public var description: String { String(cString: strerror(rawValue)) }
 
     public static let noEntry = Errno(ENOENT)
-    public static let exists = Errno(EEXIST)
     public static let busy = Errno(EBUSY)
     public static let notSupported = Errno(EOPNOTSUPP)
     public static let permission = Errno(EPERM)
@@ -22,7 +21,14 @@ public struct Errno: Error, Equatable, Hashable, Sendable, CustomStringConvertib
     /// an error, anything else the result.
     @discardableResult
     static func libbpf(_ rc: Int32) throws(Errno) -> Int32 {
-        if rc < 0 { throw Errno(-rc) }
+        try libbpf(rc) { $0 }
+    }
+
+    /// The same, with the error said in the operator's words (which map,
+    /// which port): the one place a libbpf return code becomes an error.
+    @discardableResult
+    static func libbpf<Failure: Error>(_ rc: Int32, _ failure: (Errno) -> Failure) throws(Failure) -> Int32 {
+        if rc < 0 { throw failure(Errno(-rc)) }
         return rc
     }
 
@@ -32,3 +38,17 @@ public struct Errno: Error, Equatable, Hashable, Sendable, CustomStringConvertib
         return pointer
     }
 }
+
+extension Errno {
+    /// The constant's name for the errors XDP transmission reports, the
+    /// number otherwise (Glibc does not export strerrorname_np to Swift).
+    public var symbol: String {
+        let names: [Int32: String] = [
+            EOPNOTSUPP: "EOPNOTSUPP", ENXIO: "ENXIO", ENETDOWN: "ENETDOWN", ENOSPC: "ENOSPC",
+            EINVAL: "EINVAL", ENOMEM: "ENOMEM", EBUSY: "EBUSY", ENODEV: "ENODEV",
+            EMSGSIZE: "EMSGSIZE", ENOENT: "ENOENT", EFAULT: "EFAULT", ENOBUFS: "ENOBUFS",
+        ]
+        return names[rawValue] ?? "errno \(rawValue)"
+    }
+}
+

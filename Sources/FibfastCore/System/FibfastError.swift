@@ -17,6 +17,8 @@ public enum FibfastError: Error, Equatable, CustomStringConvertible {
     case attachFailed(port: String, mode: XDPMode, Errno)
     case detachFailed(port: String, Errno)
     case mapUpdate(map: String, Errno)
+    /// Key and value sizes of a map that differ from fastpath_abi.h's.
+    case mapLayout(map: String, found: [Int], expected: [Int])
     case sysctl(name: String, value: String)
     case netlink(operation: String, code: Int32)
     case eventsStopped(reason: String)
@@ -87,6 +89,9 @@ public enum FibfastError: Error, Equatable, CustomStringConvertible {
             return "detaching from port \(port) failed: \(errno)"
         case .mapUpdate(let map, let errno):
             return "updating the fast path's \(map) map failed: \(errno)"
+        case .mapLayout(let map, let found, let expected):
+            return "the fast path's \(map) map has \(found[0])-byte keys and \(found[1])-byte values where this "
+                + "build of fibfast expects \(expected[0]) and \(expected[1]): it comes from another build"
         case .sysctl(let name, let value):
             return "could not set \(name) to \(value) (\(Sysctl.path(name)))"
         case .netlink(let operation, let code):
@@ -179,19 +184,4 @@ extension FibfastError {
     }
 
     static var kernelRelease: String { KernelVersion.running?.release ?? "unknown" }
-}
-
-public enum AddressFamily: String, Sendable, Codable, CustomStringConvertible {
-    case ipv4 = "IPv4"
-    case ipv6 = "IPv6"
-
-    public var description: String { rawValue }
-
-    /// The sysctl that turns forwarding on for the whole namespace.
-    public var forwardingSysctl: String {
-        switch self {
-        case .ipv4: return "net.ipv4.ip_forward"
-        case .ipv6: return "net.ipv6.conf.all.forwarding"
-        }
-    }
 }

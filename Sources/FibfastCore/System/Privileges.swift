@@ -43,4 +43,12 @@ public struct Privileges: Sendable {
     public var missingForInspection: [String] {
         has(Self.sysAdmin) ? [] : ["CAP_SYS_ADMIN"]
     }
+
+    /// The check every command that looks at a running fast path passes
+    /// (status, stats, top, routes, lookup, detach): through
+    /// RunningFastPath.discover or Detacher, never in the commands.
+    static func requireInspection() throws(FibfastError) {
+        let missing = current().missingForInspection
+        if !missing.isEmpty { throw .notPrivileged(missing: missing) }
+    }
 }

@@ -6,15 +6,31 @@ import Glibc
 public enum Signals {
     public static func termination() -> AsyncStream<Int32> {
         AsyncStream { continuation in
-            let sources = [SIGINT, SIGTERM].map { number -> DispatchSourceSignal in
+            let watch = Watch { continuation.yield($0) }
+            continuation.onTermination = { _ in watch.cancel() }
+        }
+    }
+
+    /// SIGINT and SIGTERM taken over from their default (ending the
+    /// process): each calls `handler` on a global queue instead, until
+    /// cancelled. The signals stay ignored afterwards, so one that arrives
+    /// late cannot end the process halfway through its cleanup.
+    public final class Watch: @unchecked Sendable {
+        private let sources: [DispatchSourceSignal]
+
+        public init(_ handler: @escaping @Sendable (Int32) -> Void) {
+            sources = [SIGINT, SIGTERM].map { number in
                 signal(number, SIG_IGN)
                 let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
-                source.setEventHandler { continuation.yield(number) }
+                source.setEventHandler { handler(number) }
                 source.resume()
                 return source
             }
-            continuation.onTermination = { _ in sources.forEach { $0.cancel() } }
         }
+
+        public func cancel() { sources.forEach { $0.cancel() } }
+
+        deinit { cancel() }
     }
 
     public static func name(_ number: Int32) -> String {

@@ -10,14 +10,16 @@
  * reuses. xdp_redirect_map_err is gone from current kernels (folded into
  * xdp_redirect_err); cpumap and XDP_TX tracepoints concern actions the fast
  * path never takes.
+ *
+ * Programs and maps of their own, not a shared header: fibfast.bpf.c includes
+ * this file so that both end up in one object, where the tracepoint programs
+ * share ff_port_info with the XDP program (the CLI finds the failure maps
+ * through that). The XDP program itself never touches them.
  */
-#ifndef FIBFAST_XDP_ERRORS_H
-#define FIBFAST_XDP_ERRORS_H
-
 #include <linux/bpf.h>
 #include <bpf/bpf_helpers.h>
 #include "fastpath_abi.h"
-#include "maps.h"
+#include "lib/maps.h"
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -81,7 +83,7 @@ static __always_inline int ff_our_port(const struct ff_xdp_watch *watch,
 
 static __always_inline void ff_count_xdp_error(__u32 slot, __u32 kind, __u64 frames, int code)
 {
-	__u32 index = FF_XDP_ERROR_INDEX(slot, kind);
+	__u32 index = ff_xdp_error_index(slot, kind);
 	struct ff_xdp_error *error = bpf_map_lookup_elem(&ff_xdp_errors, &index);
 
 	if (error) {
@@ -152,5 +154,3 @@ int ff_exception(__u64 *ctx)
 	ff_count_xdp_error(slot, FF_XDP_ERR_EXCEPTION, 1, (int)ctx[2]);
 	return 0;
 }
-
-#endif

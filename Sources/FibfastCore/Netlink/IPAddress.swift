@@ -1,25 +1,31 @@
 import Glibc
 
-/// An IPv4 or IPv6 address stored inline in 16 bytes (no heap), so that tables of
-/// hundreds of thousands of routes stay compact.
-public struct PackedAddress: Hashable, Sendable, Comparable, CustomStringConvertible {
+/// An IPv4 or IPv6 address, stored inline in 16 bytes (no heap), so that
+/// tables of hundreds of thousands of routes stay compact. Written and read
+/// as the operator types it.
+public struct IPAddress: Hashable, Sendable, Comparable, CustomStringConvertible, Codable {
     public var family: AddressFamily
     /// Network-order bytes: IPv4 in the first 4 bytes of `high`.
     var high: UInt64
     var low: UInt64
 
+    /// 4 bytes are IPv4, 16 IPv6, anything else no address.
     public init?(bytes: [UInt8]) {
         switch bytes.count {
         case 4: family = .ipv4
         case 16: family = .ipv6
         default: return nil
         }
-        var padded = bytes + [UInt8](repeating: 0, count: 16 - bytes.count)
+        let padded = bytes + [UInt8](repeating: 0, count: 16 - bytes.count)
         high = 0
         low = 0
         for i in 0..<8 { high = high << 8 | UInt64(padded[i]) }
         for i in 8..<16 { low = low << 8 | UInt64(padded[i]) }
-        padded.removeAll()
+    }
+
+    public init(family: AddressFamily, bytes: [UInt8]) {
+        precondition(bytes.count == (family == .ipv4 ? 4 : 16))
+        self.init(bytes: bytes)!
     }
 
     public init?(_ text: String) {
@@ -46,24 +52,25 @@ public struct PackedAddress: Hashable, Sendable, Comparable, CustomStringConvert
         var buffer = [CChar](repeating: 0, count: Int(INET6_ADDRSTRLEN))
         let raw = bytes
         raw.withUnsafeBytes { source in
-            _ = inet_ntop(family == .ipv4 ? AF_INET : AF_INET6, source.baseAddress, &buffer, socklen_t(buffer.count))
+            _ = inet_ntop(family.socketFamily, source.baseAddress, &buffer, socklen_t(buffer.count))
         }
         return buffer.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
     }
 
-    var kernelFamily: Int32 { family == .ipv4 ? AF_INET : AF_INET6 }
-
-    public static func < (a: PackedAddress, b: PackedAddress) -> Bool {
+    public static func < (a: IPAddress, b: IPAddress) -> Bool {
         (a.family == .ipv4 ? 0 : 1, a.high, a.low) < (b.family == .ipv4 ? 0 : 1, b.high, b.low)
     }
-}
 
-extension AddressFamily {
-    init?(kernel family: Int32) {
-        switch family {
-        case AF_INET: self = .ipv4
-        case AF_INET6: self = .ipv6
-        default: return nil
+    public init(from decoder: Decoder) throws {
+        let text = try decoder.singleValueContainer().decode(String.self)
+        guard let address = IPAddress(text) else {
+            throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: "not an IP address: \(text)"))
         }
+        self = address
+    }
+
+    public func encode(to encoder: Encoder) throws {
+        var container = encoder.singleValueContainer()
+        try container.encode(description)
     }
 }

@@ -1,0 +1,27 @@
+import CFastPath
+import XCTest
+
+/// The index arithmetic of fastpath_abi.h, which the program and the agent
+/// both call: every (slot, verdict) has its own counter inside the array.
+final class ABITests: XCTestCase {
+    func testCounterRowsTileTheArray() {
+        let verdicts = UInt32(FF_VERDICT_COUNT.rawValue)
+        XCTAssertEqual(ff_counter_index(0, 0), 0)
+        XCTAssertEqual(ff_counter_index(1, 0), ff_counter_index(0, verdicts - 1) + 1)
+        XCTAssertEqual(ff_counter_index(UInt32(FF_SLOT_UNKNOWN), verdicts - 1), UInt32(FF_MAX_PORTS) * verdicts - 1)
+        let kinds = UInt32(FF_XDP_ERR_COUNT.rawValue)
+        XCTAssertEqual(ff_xdp_error_index(1, 0), ff_xdp_error_index(0, kinds - 1) + 1)
+        XCTAssertEqual(ff_xdp_error_index(UInt32(FF_MAX_PORTS) - 1, kinds - 1), UInt32(FF_MAX_PORTS) * kinds - 1)
+    }
+
+    func testEgressPrioritiesKeepTheirOwnBits() {
+        var word = UInt32(FF_VLAN_EGRESS_LISTED)
+        for priority in UInt32(0)..<8 { word = ff_vlan_egress_set_pcp(word, priority, 7 - priority) }
+        for priority in UInt32(0)..<8 { XCTAssertEqual(ff_vlan_egress_pcp(word, priority), 7 - priority) }
+        XCTAssertNotEqual(word & UInt32(FF_VLAN_EGRESS_LISTED), 0, "the listed bit survives")
+        word = ff_vlan_egress_set_pcp(word, 3, 1)
+        XCTAssertEqual(ff_vlan_egress_pcp(word, 3), 1)
+        XCTAssertEqual(ff_vlan_egress_pcp(word, 2), 5, "a neighbour's PCP is untouched")
+        XCTAssertEqual(ff_vlan_egress_pcp(word, 4), 3)
+    }
+}
