@@ -31,6 +31,8 @@ public actor Agent {
     /// must be full too.
     private var fullResyncOwed = false
     private var resyncRetry: Task<Void, Never>?
+    /// What it tracks and when it last heard the kernel (attach --metrics).
+    public nonisolated let progress = FollowProgress()
 
     public init(request: AttachRequest, logger: Logger, eventBufferSize: Int = EventSocket.defaultBufferSize) {
         self.request = request
@@ -257,6 +259,7 @@ public actor Agent {
             resync(reason: reason)
             scheduleTrafficControlCheck()
         }
+        progress.eventHandled(routes: keeper.routeCount, nextHops: keeper.nextHopCount)
     }
 
     private func tick() {
@@ -319,6 +322,7 @@ public actor Agent {
             }
             return
         }
+        progress.resynced(routes: keeper.routeCount, nextHops: keeper.nextHopCount)
         let failures = failedResyncs
         failedResyncs = 0
         fullResyncOwed = false
