@@ -166,6 +166,8 @@ cmd_up() {
   step ip netns exec "$NAME-rtr" sysctl -q -w net.ipv4.ip_forward=1 net.ipv6.conf.all.forwarding=1 \
     net.ipv4.fib_multipath_hash_policy=1 net.ipv6.fib_multipath_hash_policy=1 \
     net.ipv4.conf.all.rp_filter=0 net.ipv4.conf.default.rp_filter=0
+  # A port taken down and up again keeps its IPv6 addresses, and so its IPv6 sessions.
+  step ip netns exec "$NAME-rtr" sysctl -q -w net.ipv6.conf.all.keep_addr_on_down=1
   link src eth0 rtr src
   link rtr p1 peer r1
   link rtr p2 peer r2

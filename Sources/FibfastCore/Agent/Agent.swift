@@ -259,7 +259,11 @@ public actor Agent {
             resync(reason: reason)
             scheduleTrafficControlCheck()
         }
-        progress.eventHandled(routes: keeper.routeCount, nextHops: keeper.nextHopCount)
+        if case .route = event {
+            progress.eventHandled(routes: keeper.routeCount, nextHops: keeper.nextHopCount, route: true)
+        } else {
+            progress.eventHandled(routes: keeper.routeCount, nextHops: keeper.nextHopCount, route: false)
+        }
     }
 
     private func tick() {

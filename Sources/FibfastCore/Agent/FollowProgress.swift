@@ -12,22 +12,26 @@ public final class FollowProgress: @unchecked Sendable {
         public var events: UInt64
         /// Unix time of the last event taken in; 0 before the first.
         public var lastEvent: Double
+        /// Unix time of the last route event: neighbour events go on
+        /// (the agent keeps next hops confirmed) when routes are quiet.
+        public var lastRouteEvent: Double
     }
 
     private let lock = NSLock()
-    private var current = Snapshot(routes: 0, nextHops: 0, events: 0, lastEvent: 0)
+    private var current = Snapshot(routes: 0, nextHops: 0, events: 0, lastEvent: 0, lastRouteEvent: 0)
 
     public init() {}
 
     public var snapshot: Snapshot { lock.withLock { current } }
 
-    func eventHandled(routes: Int, nextHops: Int) {
+    func eventHandled(routes: Int, nextHops: Int, route: Bool) {
         let now = Date().timeIntervalSince1970
         lock.withLock {
             current.routes = routes
             current.nextHops = nextHops
             current.events += 1
             current.lastEvent = now
+            if route { current.lastRouteEvent = now }
         }
     }
 

@@ -62,6 +62,9 @@ public enum PrometheusText {
         # HELP fibfast_agent_last_event_seconds Unix time of the last netlink event the agent took in.
         # TYPE fibfast_agent_last_event_seconds gauge
         fibfast_agent_last_event_seconds \(String(format: "%.3f", progress.lastEvent))
+        # HELP fibfast_agent_last_route_event_seconds Unix time of the last route event the agent took in.
+        # TYPE fibfast_agent_last_route_event_seconds gauge
+        fibfast_agent_last_route_event_seconds \(String(format: "%.3f", progress.lastRouteEvent))
 
         """
     }
