@@ -100,12 +100,17 @@ class Stream:
     """A stream from the source host to the chosen destinations, captured on the peer's ports."""
 
     def __init__(self, lab, dests):
+        # The sink listens before the first datagram leaves.
         self.sink = lab.spawn("peer", [sys.executable, __file__, "sink", "--ifaces", "r1,r2"])
+        self.ready(self.sink)
         self.send = lab.spawn("src", [sys.executable, __file__, "send", "--dests", ",".join(dests),
                                       "--interval", str(STREAM_INTERVAL)])
-        for p in (self.sink, self.send):
-            if p.stdout.readline().strip() != "ready":
-                raise RuntimeError("traffic helper did not start")
+        self.ready(self.send)
+
+    @staticmethod
+    def ready(helper):
+        if helper.stdout.readline().strip() != "ready":
+            raise RuntimeError("traffic helper did not start")
 
     def stop(self):
         self.send.send_signal(signal.SIGTERM)
@@ -347,7 +352,7 @@ def link_down(lab, agent):
     sent, arrivals = stream.stop()
     lab.must("rtr", ["ip", "link", "set", "p1", "up"])
     send_time = lambda seq: sent["start"] + seq * sent["interval"]  # noqa: E731
-    r = {"table_back_s": round(settled, 2)}
+    r = {"table_back_s": round(settled, 2), "groups": {}}
     for g, picks in groups.items():
         index = {sent["dests"].index(d) for d in picks}
         n = len(sent["dests"])
@@ -362,7 +367,8 @@ def link_down(lab, agent):
             if before:
                 resumed = min((t for t in after if t > max(before)), default=None)
                 worst = max(worst, (resumed - down_at) if resumed else float("inf"))
-        r[g] = {"outage_ms": round(worst * 1000, 1), "lost": sum(1 for s in seqs if s not in got),
+        # null: traffic to the group never came back.
+        r["groups"][g] = {"outage_ms": round(worst * 1000, 1) if worst != float("inf") else None, "lost": sum(1 for s in seqs if s not in got),
                 "lost_before_failure": sum(1 for s in seqs if s not in got and send_time(s) < down_at)}
     log(f"link down ({'fibfast' if agent else 'kernel alone'}): {r}")
     # Back as it was: p1's sessions up again and group a through it.
