@@ -201,25 +201,10 @@ cmd_up() {
 }
 
 cmd_down() {
-  local n pid
   [[ $# -eq 1 ]] || exit 0
   NAME=$1
   check_name "$NAME" "$MAX_NAME" 2>/dev/null || exit 0
-  for n in bird bgpd zebra; do
-    pid=$(cat "$STATE_ROOT/$NAME/$n.pid" 2>/dev/null) || continue
-    kill "$pid" 2>/dev/null || true
-  done
-  for n in "${NODES[@]}"; do
-    [[ -e /run/netns/$NAME-$n ]] || continue
-    # Anything left inside (a daemon whose pid file was lost, a test's agent) would keep the
-    # namespace and its veths alive after the name is gone.
-    for pid in $(ip netns pids "$NAME-$n" 2>/dev/null); do
-      [[ $pid == "$$" ]] || kill -KILL "$pid" 2>/dev/null || true
-    done
-    ip netns del "$NAME-$n" 2>/dev/null || true
-  done
-  rm -rf "${STATE_ROOT:?}/$NAME"
-  rmdir "$STATE_ROOT" 2>/dev/null || true
+  teardown_daemon_lab "$NAME" "$STATE_ROOT" "bird bgpd zebra" "${NODES[@]}"
   exit 0
 }
 
