@@ -135,8 +135,18 @@ class Lab:
             self.groups = json.load(f)["groups"]
         with open(f"{self.dir}/zebra.pid") as f:
             self.zebra = int(f.read())
-        self.base = self.kernel_routes()
         self.interval = POLL
+        self.base = self.kernel_routes()
+        # What p1 takes with it when it goes down (its connected and local routes), measured
+        # before any BGP route exists: counts during a link-down event are relative to it.
+        self.must("rtr", ["ip", "link", "set", "p1", "down"])
+        self.base_p1_down = self.kernel_routes()
+        self.must("rtr", ["ip", "link", "set", "p1", "up"])
+        deadline = time.time() + 30
+        while self.kernel_routes() != self.base:
+            if time.time() > deadline:
+                raise RuntimeError(f"p1 up again, but the router's routes did not come back: {self.kernel_routes()} vs {self.base}")
+            self.pause()
 
     def down(self):
         subprocess.run([LAB, "down", self.name], check=False)
@@ -144,6 +154,10 @@ class Lab:
     def spawn(self, node, argv, **kw):
         return subprocess.Popen(["ip", "netns", "exec", f"{self.name}-{node}"] + argv,
                                 stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, text=True, **kw)
+
+    def route_get(self, dst):
+        return subprocess.run(["ip", "-n", f"{self.name}-rtr", "route", "get", dst],
+                              capture_output=True, text=True).stdout
 
     def must(self, node, argv):
         subprocess.run(["ip", "netns", "exec", f"{self.name}-{node}"] + argv, check=True)
@@ -160,13 +174,15 @@ class Lab:
             v6 = int(f.read().split()[3], 16)
         return v4, v6
 
-    def table_count(self):
+    def table_count(self, base=None):
+        """Routes of the table in the kernel: those beyond `base` (the lab's own routes)."""
+        base = base or self.base
         t = time.time()
         v4, v6 = self.kernel_routes()
         # Reading fib_triestat walks the whole trie (about 0.1 s at a million prefixes): polls
         # stay apart by twice that, so the poller does not take the CPU zebra and the agent need.
         self.interval = max(POLL, 2 * (time.time() - t))
-        return v4 - self.base[0] + v6 - self.base[1]
+        return v4 - base[0] + v6 - base[1]
 
     def pause(self):
         time.sleep(self.interval)
@@ -286,13 +302,13 @@ def withdraw(lab, agent):
     wait_table(lab, 0, agent)
 
 
-def poll_until(lab, done, timeout=900):
+def poll_until(lab, done, timeout=900, base=None):
     """Polls the kernel's count of table routes until done(count); returns (time of the last
     poll before, time of the first poll that was done)."""
     t0 = before = time.time()
     while time.time() - t0 < timeout:
         now = time.time()
-        if done(lab.table_count()):
+        if done(lab.table_count(base)):
             return before, now
         before = now
         lab.pause()
@@ -317,12 +333,16 @@ def reset_under_traffic(lab, agent):
     received = {seq for _, _, seq in arrivals}
     send_time = lambda seq: sent["start"] + seq * sent["interval"]  # noqa: E731
     # Sent while the kernel held every route (with a margin for the way through): must arrive.
-    lost_while_routed = sum(1 for seq in range(sent["sent"]) if seq not in received and
-                            (send_time(seq) < full_until - 0.05 or send_time(seq) > full_again + 0.05))
+    lost_while_routed = [seq for seq in range(sent["sent"]) if seq not in received and
+                         (send_time(seq) < full_until - 0.05 or send_time(seq) > full_again + 0.05)]
     # Arrived while the kernel held none of the table: forwarded to a next hop it no longer used.
     stale = sum(1 for t, _, seq in arrivals if empty_from + 0.05 < t < empty_until and send_time(seq) > empty_from)
     r = {"sent": sent["sent"], "received": len(received), "lost": sent["sent"] - len(received),
-         "lost_while_kernel_had_every_route": lost_while_routed, "arrived_while_kernel_had_no_route": stale,
+         "lost_while_kernel_had_every_route": len(lost_while_routed),
+         # Where those were: seconds after the stream began or after the table was whole again.
+         "lost_while_routed_at": [round(send_time(q) - (sent["start"] if send_time(q) < full_until else full_again), 3)
+                                  for q in lost_while_routed[:10]],
+         "arrived_while_kernel_had_no_route": stale,
          "withdrawn_in_s": round(empty_from - full_until, 2), "relearned_in_s": round(full_again - empty_until, 2)}
     log(f"reset ({'fibfast' if agent else 'kernel alone'}): {r}")
     return r
@@ -345,15 +365,9 @@ def link_down(lab, agent):
     time.sleep(1)
     down_at = time.time()
     lab.must("rtr", ["ip", "link", "set", "p1", "down"])
-    # Settled: group a moved to p2. The connected routes of p1 are gone meanwhile, so the
-    # kernel's count is not the table's: settled is when it stopped changing for 2 s.
-    last, since = None, time.time()
-    while time.time() - since < 2:
-        n = lab.table_count()
-        if n != last:
-            last, since = n, time.time()
-        lab.pause()
-    settled = since - down_at
+    # Settled: every route of the table back, group a now through p2 (p1's own routes are gone).
+    _, back = poll_until(lab, lambda n: n == want, base=lab.base_p1_down)
+    settled = back - down_at
     if agent:
         wait_agent_quiet(agent)
     time.sleep(1)
@@ -376,11 +390,17 @@ def link_down(lab, agent):
                 resumed = min((t for t in after if t > max(before)), default=None)
                 worst = max(worst, (resumed - down_at) if resumed else float("inf"))
         # null: traffic to the group never came back.
-        r["groups"][g] = {"outage_ms": round(worst * 1000, 1) if worst != float("inf") else None, "lost": sum(1 for s in seqs if s not in got),
-                "lost_before_failure": sum(1 for s in seqs if s not in got and send_time(s) < down_at)}
+        r["groups"][g] = {"outage_ms": round(worst * 1000, 1) if worst != float("inf") else None,
+                          "lost": sum(1 for s in seqs if s not in got),
+                          "lost_before_failure": sum(1 for s in seqs if s not in got and send_time(s) < down_at)}
     log(f"link down ({'fibfast' if agent else 'kernel alone'}): {r}")
-    # Back as it was: p1's sessions up again and group a through it.
+    # Back as it was: p1's sessions up again and group a through it (the count is whole as soon
+    # as p1's own routes return, while bgpd still moves the group back).
     wait_table(lab, want, agent)
+    while any("dev p1" not in lab.route_get(d) for d in groups["a4"] + groups["a6"]):
+        lab.pause()
+    if agent:
+        wait_agent_quiet(agent)
     return r
 
 
@@ -397,6 +417,7 @@ def cmd_run(a):
 
         # The table with the kernel alone, then with an agent that starts with it in place and
         # follows it being withdrawn and learned again.
+        events = a.events.split(",")
         result["kernel"]["load"] = load(lab, None)
         save()
         t0 = time.time()
@@ -411,18 +432,22 @@ def cmd_run(a):
         result["poll_interval_s"] = round(lab.interval, 2)
         save()
         # The events with fibfast, then with the kernel alone.
-        result["fibfast"]["reset"] = reset_under_traffic(lab, agent)
-        save()
-        result["fibfast"]["linkdown"] = link_down(lab, agent)
+        if "reset" in events:
+            result["fibfast"]["reset"] = reset_under_traffic(lab, agent)
+            save()
+        if "linkdown" in events:
+            result["fibfast"]["linkdown"] = link_down(lab, agent)
         hwm, _ = agent.memory_kib()
         result["fibfast"]["peak_rss_mib"] = round(hwm / 1024, 1)
         result["fibfast"]["cpu_s"] = round(agent.cpu_seconds(), 2)
         save()
         agent.stop()
         agent = None
-        result["kernel"]["reset"] = reset_under_traffic(lab, None)
-        save()
-        result["kernel"]["linkdown"] = link_down(lab, None)
+        if "reset" in events:
+            result["kernel"]["reset"] = reset_under_traffic(lab, None)
+            save()
+        if "linkdown" in events:
+            result["kernel"]["linkdown"] = link_down(lab, None)
     finally:
         if agent:
             agent.stop()
@@ -440,6 +465,7 @@ def main():
     p.add_argument("--v6", type=int, default=200000)
     p.add_argument("--name")
     p.add_argument("--out")
+    p.add_argument("--events", default="reset,linkdown", help="which events to run after the load")
     p = sub.add_parser("send")
     p.add_argument("--dests", required=True)
     p.add_argument("--interval", type=float, required=True)
