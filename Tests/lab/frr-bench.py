@@ -1,16 +1,17 @@
 #!/usr/bin/python3
 """fibfast beside FRR with a full BGP table (lab: frr-lab.sh), measured; run as root.
 
-  frr-bench.py run --fibfast BIN --v4 N --v6 N [--name NAME] [--out FILE]
+  frr-bench.py run --fibfast BIN --v4 N --v6 N [--name NAME] [--out FILE] [--events load,reset,linkdown]
   frr-bench.py send --dests A,B,... --interval S      (inside the source namespace)
   frr-bench.py sink --ifaces r1,r2                     (inside the peer namespace)
 
-run builds the lab, then, first with the kernel alone and then with fibfast attached to the
-router's three ports (src, p1, p2), measures:
+run builds the lab and measures, with the kernel alone and with fibfast attached to the router's
+three ports (src, p1, p2), in the same lab (the table's load with the kernel alone first, then
+fibfast started with the table in place; each event with fibfast first, then without):
   load      the peer's sessions come up and the table flows in: when the kernel holds every route
             (polled from the router's /proc/net/fib_triestat and rt6_stats), and with fibfast when
             the agent took in its last route event and tracks every route (its metrics:
-            fibfast_agent_routes, fibfast_agent_last_event_seconds), its CPU time and peak RSS
+            fibfast_agent_routes, fibfast_agent_last_route_event_seconds), its CPU time and peak RSS
   reset     a stream to destinations in every group while every session is reset (all routes
             withdrawn, then learned again): datagrams lost while the kernel held every route
             (must be none), datagrams that reached the peer while the kernel held none of the

@@ -31,6 +31,8 @@ SELF=$(readlink -f "$0")
 HERE=${SELF%/*}
 # shellcheck source=Tests/lab/lib.sh
 source "$HERE/lib.sh"
+# shellcheck source=Tests/lab/daemon-lab.sh
+source "$HERE/daemon-lab.sh"
 NODES=(src rtr peer)
 STATE_ROOT=/run/fibfast-frr
 MAX_NAME=24
@@ -39,19 +41,6 @@ FRR=/usr/lib/frr
 usage() {
   echo "usage: $PROG up NAME V4 V6 | down NAME | sessions NAME enable|disable | vtysh NAME cmd... | birdc NAME cmd... | exec NAME NODE cmd... | dir NAME" >&2
   exit 2
-}
-
-log=
-fail() {
-  echo "$PROG: up $NAME failed: $*" >&2
-  [[ -n $log && -s $log ]] && sed 's/^/  /' "$log" >&2
-  rm -f "$log"
-  "$0" down "$NAME"
-  exit 1
-}
-
-step() {
-  "$@" >"$log" 2>&1 || fail "$*"
 }
 
 link() { # link NODE_A PORT_A NODE_B PORT_B
@@ -148,20 +137,12 @@ cmd_up() {
   done
   command -v bird >/dev/null || { echo "$PROG: bird (Debian package bird2) is not installed" >&2; exit 1; }
   DIR=$STATE_ROOT/$NAME
-  [[ -e $DIR ]] && { echo "$PROG: lab $NAME exists" >&2; exit 1; }
-  for n in "${NODES[@]}"; do
-    [[ -e /run/netns/$NAME-$n ]] && { echo "$PROG: namespace $NAME-$n exists" >&2; exit 1; }
-  done
+  require_new_lab "$DIR" "${NODES[@]}"
   mkdir -p "$DIR"
   log=$(mktemp)
   trap 'fail interrupted' INT TERM
 
-  for n in "${NODES[@]}"; do
-    step ip netns add "$NAME-$n"
-    step ip -n "$NAME-$n" link set lo up
-    step ip netns exec "$NAME-$n" sysctl -q -w net.ipv6.conf.default.accept_ra=0 \
-      net.ipv6.conf.all.accept_ra=0 net.ipv6.conf.default.accept_dad=0 net.ipv6.conf.all.accept_dad=0
-  done
+  add_lab_namespaces "${NODES[@]}"
   # The ECMP hash takes ports too, so flows between two hosts spread over a multipath route.
   step ip netns exec "$NAME-rtr" sysctl -q -w net.ipv4.ip_forward=1 net.ipv6.conf.all.forwarding=1 \
     net.ipv4.fib_multipath_hash_policy=1 net.ipv6.fib_multipath_hash_policy=1 \

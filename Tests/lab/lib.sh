@@ -47,25 +47,3 @@ reap_with_owner() {
     [[ -e $probe ]] && exec "$@"
     exit 0' reaper "$@"
 }
-
-# Takes a daemon lab down: stops the daemons named by STATE_ROOT/NAME/DAEMON.pid, kills whatever
-# else runs in its namespaces (a daemon whose pid file was lost, a test's agent: either would keep
-# the namespace and its veths alive after the name is gone), deletes them and the state directory.
-#   teardown_daemon_lab NAME STATE_ROOT "DAEMON..." NODE...
-teardown_daemon_lab() {
-  local name=$1 root=$2 daemons=$3 n pid
-  shift 3
-  for n in $daemons; do
-    pid=$(cat "$root/$name/$n.pid" 2>/dev/null) || continue
-    kill "$pid" 2>/dev/null || true
-  done
-  for n in "$@"; do
-    [[ -e /run/netns/$name-$n ]] || continue
-    for pid in $(ip netns pids "$name-$n" 2>/dev/null); do
-      [[ $pid == "$$" ]] || kill -KILL "$pid" 2>/dev/null || true
-    done
-    ip netns del "$name-$n" 2>/dev/null || true
-  done
-  rm -rf "${root:?}/$name"
-  rmdir "$root" 2>/dev/null || true
-}

@@ -25,6 +25,8 @@ PROG=${0##*/}
 SELF=$(readlink -f "$0")
 # shellcheck source=Tests/lab/lib.sh
 source "${SELF%/*}/lib.sh"
+# shellcheck source=Tests/lab/daemon-lab.sh
+source "${SELF%/*}/daemon-lab.sh"
 ROUTERS=(r1 r2 r3 r4)
 NODES=(a r1 r2 r3 r4 b)
 STATE_ROOT=/run/fibfast-ospf
@@ -35,20 +37,6 @@ usage() {
 }
 
 MAX_NAME=24
-
-log=
-# Any failure while building undoes the whole lab, birds included, so nothing is left running.
-fail() {
-  echo "$PROG: up $NAME failed: $*" >&2
-  [[ -n $log && -s $log ]] && sed 's/^/  /' "$log" >&2
-  rm -f "$log"
-  "$0" down "$NAME"
-  exit 1
-}
-
-step() {
-  "$@" >"$log" 2>&1 || fail "$*"
-}
 
 # link NODE_A NODE_B: a veth pair between two nodes, each end named after the other node (a host
 # end is "eth0", a router's end towards a host "ha"/"hb"). Born inside NODE_A's namespace, where
@@ -119,21 +107,12 @@ cmd_up() {
   check_name "$NAME" "$MAX_NAME" || exit 2
   need_root
   command -v bird >/dev/null || { echo "$PROG: bird (Debian package bird2) is not installed" >&2; exit 1; }
-  [[ -e $STATE_ROOT/$NAME ]] && { echo "$PROG: lab $NAME exists" >&2; exit 1; }
-  for n in "${NODES[@]}"; do
-    [[ -e /run/netns/$NAME-$n ]] && { echo "$PROG: namespace $NAME-$n exists" >&2; exit 1; }
-  done
+  require_new_lab "$STATE_ROOT/$NAME" "${NODES[@]}"
   mkdir -p "$STATE_ROOT/$NAME"
   log=$(mktemp)
   trap 'fail interrupted' INT TERM
 
-  for n in "${NODES[@]}"; do
-    step ip netns add "$NAME-$n"
-    step ip -n "$NAME-$n" link set lo up
-    # No IPv6 router discovery noise on the test's links.
-    step ip netns exec "$NAME-$n" sysctl -q -w net.ipv6.conf.default.accept_ra=0 \
-      net.ipv6.conf.all.accept_ra=0 net.ipv6.conf.default.accept_dad=0 net.ipv6.conf.all.accept_dad=0
-  done
+  add_lab_namespaces "${NODES[@]}"
   for r in "${ROUTERS[@]}"; do
     # Policy 1 hashes on ports as well as addresses, so flows between the same two hosts spread
     # over an ECMP pair; the fast path hands bpf_fib_lookup the ports for the same reason.
