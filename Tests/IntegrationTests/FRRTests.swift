@@ -18,6 +18,8 @@ final class FRRTests: XCTestCase {
             var sent: Int
             var lost: Int
             var lost_while_kernel_had_every_route: Int
+            /// Seconds after the stream began or after the table was whole again.
+            var lost_while_routed_at: [Double]
             var arrived_while_kernel_had_no_route: Int
         }
         struct Group: Decodable {
@@ -60,7 +62,7 @@ final class FRRTests: XCTestCase {
         XCTAssertLessThan(load.agent_peak_rss_mib ?? .infinity, 150)
 
         for (mode, outcome) in [("kernel", result.kernel), ("fibfast", result.fibfast)] {
-            XCTAssertEqual(outcome.reset.lost_while_kernel_had_every_route, 0, "\(mode): lost while every route was in the kernel")
+            XCTAssertEqual(outcome.reset.lost_while_kernel_had_every_route, 0, "\(mode): lost while every route was in the kernel, at \(outcome.reset.lost_while_routed_at) s")
             XCTAssertEqual(outcome.reset.arrived_while_kernel_had_no_route, 0, "\(mode): forwarded while the kernel had no route")
         }
         for (group, kernel) in result.kernel.linkdown.groups {
@@ -70,8 +72,8 @@ final class FRRTests: XCTestCase {
                 continue
             }
             // Groups b and m do not wait for bgpd (their path does not use p1, or the kernel takes
-            // p1 out of their multipath group): five stream intervals of scheduling noise on a
-            // 2-vCPU machine. Group a waits for bgpd to move it, as long with fibfast as without,
+            // p1 out of their multipath group): 100 ms (50 stream intervals) of scheduling noise
+            // on a 2-vCPU machine shared with other jobs. Group a waits for bgpd to move it, as long with fibfast as without,
             // give or take bgpd's own pace from one run to the next.
             let slack = group.hasPrefix("a") ? max(1000, kernelOutage) : 100
             XCTAssertLessThanOrEqual(fibfastOutage, kernelOutage + slack, "\(group): traffic moved later with fibfast")

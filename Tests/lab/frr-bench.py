@@ -41,6 +41,7 @@ import pkt  # noqa: E402
 
 LAB = os.path.join(HERE, "frr-lab.sh")
 PORT = 9999
+SOURCE_PORT = 40000
 METRICS_PORT = 9464
 STREAM_INTERVAL = 0.002
 POLL = 0.1
@@ -56,6 +57,10 @@ def cmd_send(a):
     dests = a.dests.split(",")
     socks = {4: socket.socket(socket.AF_INET, socket.SOCK_DGRAM),
              6: socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)}
+    # Fixed source ports: every run sends the same flows, so a multipath route hashes each
+    # destination onto the same next hop with fibfast and without.
+    socks[4].bind(("0.0.0.0", SOURCE_PORT))
+    socks[6].bind(("::", SOURCE_PORT))
     stop = []
     signal.signal(signal.SIGTERM, lambda *_: stop.append(True))
     print("ready", flush=True)
@@ -391,7 +396,9 @@ def link_down(lab, agent):
                 resumed = min((t for t in after if t > max(before)), default=None)
                 worst = max(worst, (resumed - down_at) if resumed else float("inf"))
         # null: traffic to the group never came back.
+        on_p1 = {seq % n for _, port, seq in arrivals if port == 0 and seq % n in index and send_time(seq) < down_at}
         r["groups"][g] = {"outage_ms": round(worst * 1000, 1) if worst != float("inf") else None,
+                          "destinations_through_p1": len(on_p1),
                           "lost": sum(1 for s in seqs if s not in got),
                           "lost_before_failure": sum(1 for s in seqs if s not in got and send_time(s) < down_at)}
     log(f"link down ({'fibfast' if agent else 'kernel alone'}): {r}")
