@@ -59,6 +59,7 @@ def cmd_send(a):
              6: socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)}
     # Fixed source ports: every run sends the same flows, so a multipath route hashes each
     # destination onto the same next hop with fibfast and without.
+    socks[6].setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
     socks[4].bind(("0.0.0.0", SOURCE_PORT))
     socks[6].bind(("::", SOURCE_PORT))
     stop = []
@@ -193,8 +194,14 @@ class Lab:
     def pause(self):
         time.sleep(self.interval)
 
-    def destinations(self, per_group=2):
-        return {g: picks[:: max(1, len(picks) // per_group)][:per_group] for g, picks in self.groups.items()}
+    def destinations(self):
+        """Two destinations per group, four for the multipath ones: which next hop a flow takes
+        is the kernel's hash, and the kernel alone hashes the sender socket's random flow hash
+        (the veth keeps it), fibfast's lookup the addresses and ports; more flows make it likely
+        that some take p1 in both modes."""
+        def pick(picks, n):
+            return picks[:: max(1, len(picks) // n)][:n]
+        return {g: pick(picks, 4 if g.startswith("m") else 2) for g, picks in self.groups.items()}
 
 
 class Agent:
