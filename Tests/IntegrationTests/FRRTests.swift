@@ -25,6 +25,7 @@ final class FRRTests: XCTestCase {
         struct Group: Decodable {
             /// nil: traffic never came back.
             var outage_ms: Double?
+            var destinations_through_p1: Int
             var lost: Int
         }
         struct LinkDown: Decodable {
@@ -71,10 +72,20 @@ final class FRRTests: XCTestCase {
                 XCTFail("\(group): traffic did not resume (kernel \(kernel), fibfast \(fibfast))")
                 continue
             }
-            // Groups b and m do not wait for bgpd (their path does not use p1, or the kernel takes
-            // p1 out of their multipath group): 100 ms (50 stream intervals) of scheduling noise
-            // on a 2-vCPU machine shared with other jobs. Group a waits for bgpd to move it, as long with fibfast as without,
-            // give or take bgpd's own pace from one run to the next.
+            // Group b does not use p1. Group m loses p1 from its multipath group in the kernel,
+            // without bgpd (after the kernel flushed the routes through p1's next hop). Either
+            // way: 100 ms (50 stream intervals) of scheduling noise on a 2-vCPU machine shared
+            // with other jobs. Which flows of group m take p1 is the kernel's hash, of the
+            // sender's random socket hash without fibfast (the veth keeps it), of addresses and
+            // ports in fibfast's lookup: when none took p1 without fibfast, the kernel alone shows
+            // no outage to compare with, and the bound is its repair of group a instead.
+            if group.hasPrefix("m") && kernel.destinations_through_p1 == 0 && fibfast.destinations_through_p1 > 0 {
+                let repair = try XCTUnwrap(result.kernel.linkdown.groups["a" + group.dropFirst()]?.outage_ms)
+                XCTAssertLessThanOrEqual(fibfastOutage, repair, "\(group): multipath traffic waited for bgpd with fibfast")
+                continue
+            }
+            // Group a waits for bgpd to move it, as long with fibfast as without, give or take
+            // bgpd's own pace from one run to the next.
             let slack = group.hasPrefix("a") ? max(1000, kernelOutage) : 100
             XCTAssertLessThanOrEqual(fibfastOutage, kernelOutage + slack, "\(group): traffic moved later with fibfast")
         }
