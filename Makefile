@@ -42,7 +42,7 @@ SUBST        = sed -e 's|@VERSION@|$(VERSION)|g' -e 's|@SBINDIR@|$(SBINDIR)|g' \
 MAN_DATE     = $(shell git -c safe.directory='$(CURDIR)' log -1 --format=%cs -- docs/fibfast.8.in 2>/dev/null \
                  | grep . || date +%F)
 
-.PHONY: all deps deps-build check-deps-build bpf build test test-vm demo test-vm-all bench bench-smoke clean release dist install \
+.PHONY: all deps deps-build check-deps-build bpf build test test-vm demo test-vm-all bench bench-smoke bench-frr clean release dist install \
         uninstall install-check
 
 all: build
@@ -178,6 +178,16 @@ bench:
 	@scripts/install-deps.sh build bench
 	@$(MAKE) --no-print-directory release
 	FIBFAST_BIN=$(CURDIR)/$(INSTALL_BIN) bench/run.sh
+	@$(MAKE) --no-print-directory bench-frr
+
+# FRR with a full BGP table (1M IPv4, 200k IPv6 prefixes; about 30 minutes): table load, session
+# reset and link down, with the kernel alone and with fibfast; figures in build/bench/frr.json
+# (docs/performance.md). `make test` runs it scaled down (FRRTests).
+bench-frr:
+	@scripts/install-deps.sh build test
+	@$(MAKE) --no-print-directory release
+	@mkdir -p $(BUILD)/bench
+	/usr/bin/python3 Tests/lab/frr-bench.py run --fibfast $(CURDIR)/$(INSTALL_BIN) --out $(BUILD)/bench/frr.json
 
 # One second of IPv4 traffic per mode and a cost check: the harness, not the figures.
 bench-smoke: build

@@ -18,16 +18,23 @@ cd "$(dirname "$0")/.."
 
 # nftables at run time: attach reads the firewall with nft and refuses when it cannot.
 BUILD_PACKAGES=(libbpf-dev libelf-dev zlib1g-dev libnl-3-dev libnl-route-3-dev pkg-config nftables)
-# bird2 for the routing-daemon lab; systemd for `systemd-analyze verify`; groff-base to lint
-# the man page.
+# bird2 and frr for the routing-daemon labs (they run their own daemons in namespaces; the
+# packages' services stay masked, see below); systemd for `systemd-analyze verify`; groff-base
+# to lint the man page.
 TEST_PACKAGES=(
   iproute2 ethtool iputils-ping bpftool iptables tcpdump procps kmod python3
-  bird2 systemd groff-base
+  bird2 frr systemd groff-base
 )
 # gcc for the generator and its control tool (the BPF side is the toolchain's clang); perf,
 # gnuplot and jq for the profile, the chart and the report.
 BENCH_PACKAGES=(gcc libbpf-dev libelf-dev zlib1g-dev iproute2 ethtool iputils-ping procps bpftool
   linux-perf gnuplot-nox python3 jq)
+# Services these packages enable and start at install: a routing daemon in the machine's own
+# namespace, reading /etc/frr or /etc/bird, is not what a test machine wants. Masked before the
+# install (a link to /dev/null is what `systemctl mask` makes, and works without systemd
+# running), so the package's postinst cannot start them; only when the package is being
+# installed here, never on a machine that already runs it.
+declare -A LAB_SERVICES=([frr]=frr.service [bird2]=bird.service)
 # qemu to boot Debian's own kernel; python3-venv for virtme-ng, which only PyPI has; a static
 # busybox for the initramfs virtme builds (Debian's kernel has 9p, its root filesystem, as a module).
 VM_PACKAGES=(qemu-system-x86 python3-venv busybox-static)
@@ -91,6 +98,14 @@ if [[ ${#missing[@]} -gt 0 ]]; then
       exit 1
     fi
   }
+  for p in "${missing[@]}"; do
+    unit=${LAB_SERVICES[$p]:-}
+    if [[ -n $unit && ! -e /etc/systemd/system/$unit ]]; then
+      mkdir -p /etc/systemd/system
+      ln -s /dev/null "/etc/systemd/system/$unit"
+      echo "install-deps.sh: masked $unit (the lab starts its own daemons)"
+    fi
+  done
   # A fresh machine may have no package lists at all, so refresh before installing anything.
   run apt-get -qq update
   run apt-get -qq install -y --no-install-recommends "${missing[@]}"

@@ -88,6 +88,14 @@ final class StatsReportTests: XCTestCase {
         XCTAssertEqual(PrometheusText.escape("a\"b\\c"), "a\\\"b\\\\c")
     }
 
+    func testAgentProgressIsExportedBeforeAnyEvent() {
+        let text = PrometheusText.render(FollowProgress().snapshot)
+        XCTAssertTrue(text.contains("fibfast_agent_routes 0\n"))
+        XCTAssertTrue(text.contains("fibfast_agent_next_hops 0\n"))
+        XCTAssertTrue(text.contains("# TYPE fibfast_agent_netlink_events_total counter\nfibfast_agent_netlink_events_total 0\n"))
+        XCTAssertTrue(text.contains("fibfast_agent_last_route_event_seconds 0.000\n"))
+    }
+
     func testMetricsAddressDefaultsToLocalhost() {
         XCTAssertEqual(MetricsAddress("9100")?.description, "127.0.0.1:9100")
         XCTAssertEqual(MetricsAddress("0.0.0.0:9100")?.description, "0.0.0.0:9100")

@@ -25,6 +25,8 @@ PROG=${0##*/}
 SELF=$(readlink -f "$0")
 # shellcheck source=Tests/lab/lib.sh
 source "${SELF%/*}/lib.sh"
+# shellcheck source=Tests/lab/daemon-lab.sh
+source "${SELF%/*}/daemon-lab.sh"
 ROUTERS=(r1 r2 r3 r4)
 NODES=(a r1 r2 r3 r4 b)
 STATE_ROOT=/run/fibfast-ospf
@@ -35,20 +37,6 @@ usage() {
 }
 
 MAX_NAME=24
-
-log=
-# Any failure while building undoes the whole lab, birds included, so nothing is left running.
-fail() {
-  echo "$PROG: up $NAME failed: $*" >&2
-  [[ -n $log && -s $log ]] && sed 's/^/  /' "$log" >&2
-  rm -f "$log"
-  "$0" down "$NAME"
-  exit 1
-}
-
-step() {
-  "$@" >"$log" 2>&1 || fail "$*"
-}
 
 # link NODE_A NODE_B: a veth pair between two nodes, each end named after the other node (a host
 # end is "eth0", a router's end towards a host "ha"/"hb"). Born inside NODE_A's namespace, where
@@ -119,21 +107,12 @@ cmd_up() {
   check_name "$NAME" "$MAX_NAME" || exit 2
   need_root
   command -v bird >/dev/null || { echo "$PROG: bird (Debian package bird2) is not installed" >&2; exit 1; }
-  [[ -e $STATE_ROOT/$NAME ]] && { echo "$PROG: lab $NAME exists" >&2; exit 1; }
-  for n in "${NODES[@]}"; do
-    [[ -e /run/netns/$NAME-$n ]] && { echo "$PROG: namespace $NAME-$n exists" >&2; exit 1; }
-  done
+  require_new_lab "$STATE_ROOT/$NAME" "${NODES[@]}"
   mkdir -p "$STATE_ROOT/$NAME"
   log=$(mktemp)
   trap 'fail interrupted' INT TERM
 
-  for n in "${NODES[@]}"; do
-    step ip netns add "$NAME-$n"
-    step ip -n "$NAME-$n" link set lo up
-    # No IPv6 router discovery noise on the test's links.
-    step ip netns exec "$NAME-$n" sysctl -q -w net.ipv6.conf.default.accept_ra=0 \
-      net.ipv6.conf.all.accept_ra=0 net.ipv6.conf.default.accept_dad=0 net.ipv6.conf.all.accept_dad=0
-  done
+  add_lab_namespaces "${NODES[@]}"
   for r in "${ROUTERS[@]}"; do
     # Policy 1 hashes on ports as well as addresses, so flows between the same two hosts spread
     # over an ECMP pair; the fast path hands bpf_fib_lookup the ports for the same reason.
@@ -170,25 +149,10 @@ cmd_up() {
 }
 
 cmd_down() {
-  local n pid
   [[ $# -eq 1 ]] || exit 0
   NAME=$1
   check_name "$NAME" "$MAX_NAME" 2>/dev/null || exit 0
-  for r in "${ROUTERS[@]}"; do
-    pid=$(cat "$STATE_ROOT/$NAME/$r.pid" 2>/dev/null) || continue
-    kill "$pid" 2>/dev/null || true
-  done
-  for n in "${NODES[@]}"; do
-    [[ -e /run/netns/$NAME-$n ]] || continue
-    # Anything left inside (a bird whose pid file was lost, a test's agent) would keep the
-    # namespace and its veths alive after the name is gone.
-    for pid in $(ip netns pids "$NAME-$n" 2>/dev/null); do
-      [[ $pid == "$$" ]] || kill -KILL "$pid" 2>/dev/null || true
-    done
-    ip netns del "$NAME-$n" 2>/dev/null || true
-  done
-  rm -rf "${STATE_ROOT:?}/$NAME"
-  rmdir "$STATE_ROOT" 2>/dev/null || true
+  teardown_daemon_lab "$NAME" "$STATE_ROOT" "${ROUTERS[*]}" "${NODES[@]}"
   exit 0
 }
 

@@ -33,6 +33,8 @@ public actor Agent {
     /// must be full too.
     private var fullResyncOwed = false
     private var resyncRetry: Task<Void, Never>?
+    /// What it tracks and when it last heard the kernel (attach --metrics).
+    public nonisolated let progress = FollowProgress()
 
     public init(request: AttachRequest, logger: Logger, eventBufferSize: Int = EventSocket.defaultBufferSize) {
         self.request = request
@@ -314,6 +316,11 @@ public actor Agent {
             resync(reason: reason)
             scheduleTrafficControlCheck()
         }
+        if case .route = event {
+            progress.eventHandled(routes: keeper.routeCount, nextHops: keeper.nextHopCount, route: true)
+        } else {
+            progress.eventHandled(routes: keeper.routeCount, nextHops: keeper.nextHopCount, route: false)
+        }
     }
 
     private func tick() {
@@ -376,6 +383,7 @@ public actor Agent {
             }
             return
         }
+        progress.resynced(routes: keeper.routeCount, nextHops: keeper.nextHopCount)
         let failures = failedResyncs
         failedResyncs = 0
         fullResyncOwed = false

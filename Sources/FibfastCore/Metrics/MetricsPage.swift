@@ -11,19 +11,26 @@ import Foundation
 public final class MetricsPage: @unchecked Sendable {
     private let lock = NSLock()
     private var source: (program: FastPathProgram, failureTracing: Bool)?
+    private var progress: FollowProgress?
 
     public init() {}
 
     /// Serves this agent's counters from now on; call it once it runs.
     public func show(_ agent: Agent) async {
         let source = await agent.countersSource
-        lock.withLock { self.source = source }
+        lock.withLock {
+            self.source = source
+            self.progress = agent.progress
+        }
     }
 
     public func render() throws -> String {
-        guard let source = lock.withLock({ self.source }) else { throw FibfastError.metricsNotRunning }
+        guard let (source, progress) = lock.withLock({ self.source.map { ($0, self.progress) } }) else {
+            throw FibfastError.metricsNotRunning
+        }
         return PrometheusText.render(try StatsReport.reading(
             programID: source.program.info.id, maps: source.program.maps, failureTracing: source.failureTracing))
+            + (progress.map { PrometheusText.render($0.snapshot) } ?? "")
     }
 }
 

@@ -46,6 +46,29 @@ public enum PrometheusText {
         return out.replacingOccurrences(of: "{}", with: "")
     }
 
+    /// The agent's side: what it follows, to tell when it is in step with
+    /// the kernel after a large change.
+    public static func render(_ progress: FollowProgress.Snapshot) -> String {
+        """
+        # HELP fibfast_agent_routes Routes with a gateway on a fast-path port, as the agent tracks them.
+        # TYPE fibfast_agent_routes gauge
+        fibfast_agent_routes \(progress.routes)
+        # HELP fibfast_agent_next_hops Next hops on fast-path ports whose neighbours the agent keeps resolved.
+        # TYPE fibfast_agent_next_hops gauge
+        fibfast_agent_next_hops \(progress.nextHops)
+        # HELP fibfast_agent_netlink_events_total Netlink events the agent has taken in.
+        # TYPE fibfast_agent_netlink_events_total counter
+        fibfast_agent_netlink_events_total \(progress.events)
+        # HELP fibfast_agent_last_event_seconds Unix time of the last netlink event the agent took in.
+        # TYPE fibfast_agent_last_event_seconds gauge
+        fibfast_agent_last_event_seconds \(String(format: "%.3f", progress.lastEvent))
+        # HELP fibfast_agent_last_route_event_seconds Unix time of the last route event the agent took in.
+        # TYPE fibfast_agent_last_route_event_seconds gauge
+        fibfast_agent_last_route_event_seconds \(String(format: "%.3f", progress.lastRouteEvent))
+
+        """
+    }
+
     public static func escape(_ value: String) -> String {
         value.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"")
             .replacingOccurrences(of: "\n", with: "\\n")
