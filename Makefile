@@ -58,7 +58,7 @@ deps-build:
 check-deps-build:
 	@scripts/install-deps.sh --check build
 
-$(BPF_OBJ): $(BPF_SOURCES)
+$(BPF_OBJ): $(BPF_SOURCES) $(BPF_CC)
 	@mkdir -p $(BUILD)
 	$(BPF_CC) $(BPF_CFLAGS) -c bpf/fibfast.bpf.c -o $@
 
@@ -86,7 +86,7 @@ test: deps
 
 # The integration tests that matter most, on Debian 12's own kernel (6.1) in a VM (scripts/vm/):
 # attach and detach, forwarding both families, route and neighbour following, fallback on
-# SIGKILL, the differential test, and VLAN, bond and VRF ports (this machine's kernel has no
+# SIGKILL, the differential test, the unit's capabilities, and VLAN, bond and VRF ports (this machine's kernel has no
 # 8021q, bonding or vrf). The VM emulates its CPU (TCG, boot 15 s) and each test builds its own
 # lab, so `make test` runs a subset chosen to stay under 20 minutes; `make test-vm-all` runs
 # every test that needs those drivers, and more of the core.
@@ -98,6 +98,7 @@ VM_TESTS := $(addprefix IntegrationTests.,\
   AgentTests/testRouteChangesSwitchTheNextHopForTheNextPacket \
   AgentTests/testNextHopIsResolvedAsSoonAsARoutePointsAtIt \
   DifferentialTests/testSameBytesAsTheKernel \
+  MetricsTests/testMetricsAnswerUnderExactlyTheUnitsCapabilities \
   VLANTests/testPlainAndVLANPortsForwardBothFamiliesBothWaysInXDP \
   VLANTests/testTaggedFramesLeaveByteIdenticalToTheKernel \
   VLANTests/testFollowsVLANPortDownUpDeleteAndRecreate \

@@ -28,4 +28,13 @@ multiarch=$(dpkg-architecture -qDEB_HOST_MULTIARCH 2>/dev/null ||
 	gcc -print-multiarch 2>/dev/null ||
 	echo "$(uname -m)-linux-gnu")
 
+# clang 21 declares the kfunc __bpf_trap in every object, for traps it would put where code is
+# unreachable (this program has none: the instructions are the same without it). libbpf must then
+# find it in the kernel's BTF; 6.1's has none, so libbpf searches the modules' BTF, which takes
+# CAP_SYS_ADMIN: the unit, which does not grant it, could not load the program on
+# Debian 12's kernel. Older clangs emit no such extern and do not know the option.
+if "$clang" -target bpf -mllvm -bpf-disable-trap-unreachable -x c -c /dev/null -o /dev/null 2>/dev/null; then
+	set -- -mllvm -bpf-disable-trap-unreachable "$@"
+fi
+
 exec "$clang" -target bpf -I"/usr/include/$multiarch" "$@"
