@@ -199,7 +199,10 @@ final class RoutingDaemonTests: XCTestCase {
             lag = (resumedAt - fibChange) * 1000
         }
         return Outage(gapMs: report.max_gap_ms ?? .infinity, missing: report.missing,
-                      resumed: resumed && report.received > 0 && report.missing < sent / 2,
+                      // Resumed is b's 100 more datagrams after the failure. (A bound of half
+                      // of what was sent on the loss failed when bird took two ticks: 206 lost
+                      // of about 410, for a stream that had resumed.)
+                      resumed: resumed && report.received > 0,
                       resumeAfterFIBChangeMs: lag)
     }
 
