@@ -292,7 +292,7 @@ int fibfast_xdp(struct xdp_md *ctx)
 		ff_count(in_port->slot, FF_PASS_UNKNOWN_PORT, bytes);
 		return XDP_PASS;
 	}
-	if (ff_vlan_tagged(ctx, ingress) && ff_vlan_pop(ctx)) {
+	if (ff_vlan_tagged(ctx, ingress) && ff_vlan_pop(ctx, held.proto, held.tci)) {
 		ff_count(in_port->slot, FF_PASS_VLAN, bytes);
 		return XDP_PASS;
 	}

@@ -140,27 +140,29 @@ static __always_inline int ff_vlan_tagged(struct xdp_md *ctx, __u32 ingress)
  * family handlers see one frame layout whether it came tagged or not (one
  * shape for the verifier too: a tag length carried through them doubles
  * the paths it walks; global, so its own branches split none of them).
- * 0, or -1 with the frame as it was.
+ * proto and tci: the tag as it arrived (network order). 0, or -1 with the
+ * frame as it was.
  */
-__noinline int ff_vlan_pop(struct xdp_md *ctx)
+__noinline int ff_vlan_pop(struct xdp_md *ctx, __u32 proto, __u32 tci)
 {
 	void *data = (void *)(long)ctx->data;
 	void *data_end = (void *)(long)ctx->data_end;
-	__u32 macs[3], tag;
+	__u32 macs[3];
 
 	if (data + ETH_HLEN + FF_VLAN_HLEN > data_end)
 		return -1;
 	__builtin_memcpy(macs, data, sizeof(macs));
-	__builtin_memcpy(&tag, data + sizeof(macs), sizeof(tag));
 	__builtin_memcpy(data + FF_VLAN_HLEN, macs, sizeof(macs));
 	if (bpf_xdp_adjust_head(ctx, FF_VLAN_HLEN) == 0)
 		return 0;
-	/* The move above overwrote the tag too: both go back. */
+	/* The move above overwrote the tag: it goes back from the caller's
+	 * copy (ff_vlan_arrival's), so the path that works copies nothing more. */
 	data = (void *)(long)ctx->data;
 	data_end = (void *)(long)ctx->data_end;
-	if (data + sizeof(macs) + sizeof(tag) <= data_end) {
+	if (data + ETH_HLEN + FF_VLAN_HLEN <= data_end) {
 		__builtin_memcpy(data, macs, sizeof(macs));
-		__builtin_memcpy(data + sizeof(macs), &tag, sizeof(tag));
+		((struct ethhdr *)data)->h_proto = (__be16)proto;
+		((struct ff_vlan_tag *)(data + ETH_HLEN))->tci = (__be16)tci;
 	}
 	return -1;
 }
