@@ -24,3 +24,15 @@ final class ReversePathFilterTests: XCTestCase {
         XCTAssertEqual(ReversePathFilter.loose.portFlags(portHasIPv4Address: false), UInt16(FF_PORT_RPF_STRICT))
     }
 }
+
+extension ReversePathFilterTests {
+    /// The port's own setting and conf.all, read by sysctl name: a VLAN
+    /// port's dot is part of its directory, not a level.
+    func testReadsThePortsSettingAndAll() {
+        let settings = ["net.ipv4.conf.all.rp_filter": "0", "net.ipv4.conf.eth0/100.rp_filter": "1",
+                        "net.ipv4.conf.eth1.rp_filter": "0"]
+        XCTAssertEqual(ReversePathFilter.current(port: "eth0.100") { settings[$0] }, .strict)
+        XCTAssertEqual(ReversePathFilter.current(port: "eth1") { settings[$0] }, .off)
+        XCTAssertEqual(ReversePathFilter.current(port: "gone") { settings[$0] }, .loose, "unreadable: checked")
+    }
+}

@@ -40,6 +40,7 @@ final class SubprocessTests: XCTestCase {
             guard let stat = try? String(contentsOfFile: "/proc/\(child)/stat", encoding: .utf8) else { return false }
             return !stat.contains(") Z ")
         }
+        // The child is not this process's: its end raises no event here, so /proc is polled.
         while alive() && Date() < deadline { usleep(20_000) }
         XCTAssertFalse(alive(), "the tool's child outlived the timeout")
     }

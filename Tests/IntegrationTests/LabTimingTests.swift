@@ -8,7 +8,9 @@ final class LabTimingTests: XCTestCase {
     /// Sends 10 datagrams after a pause longer than the timeouts below, as a
     /// sender does on a machine where starting it takes that long.
     func slowly(_ lab: Lab, port: Int) throws {
-        Thread.sleep(forTimeInterval: 2)  // a slow sender, on purpose
+        // The pause is the behaviour under test: a sender that starts later
+        // than the capture's or the sink's timeout.
+        Thread.sleep(forTimeInterval: 2)
         try lab.send(to: "10.2.0.2", count: 10, port: port)
     }
 

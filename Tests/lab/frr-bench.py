@@ -45,6 +45,10 @@ SOURCE_PORT = 40000
 METRICS_PORT = 9464
 STREAM_INTERVAL = 0.002
 POLL = 0.1
+# The sequence number of the datagram that ends a stream, one per destination.
+END = 0xFFFFFFFF
+# How long the sink waits for the end datagrams once told to stop: only reached when one is lost.
+END_TIMEOUT = 30
 
 
 def log(msg):
@@ -74,6 +78,10 @@ def cmd_send(a):
         dst = dests[seq % len(dests)]
         pkt.sendto_retry(socks[pkt.family_of(dst)], pkt.payload(seq, 16), (dst, PORT))
         seq += 1
+    # Each flow's datagrams arrive in order: the sink has seen everything of a destination
+    # that was going to arrive once it has seen this one.
+    for dst in dests:
+        pkt.sendto_retry(socks[pkt.family_of(dst)], pkt.payload(END, 16), (dst, PORT))
     print(json.dumps({"start": start, "interval": a.interval, "sent": seq, "dests": dests}), flush=True)
 
 
@@ -81,10 +89,11 @@ def cmd_sink(a):
     ifaces = a.ifaces.split(",")
     ports = {pkt.open_capture(i): n for n, i in enumerate(ifaces)}
     arrivals = []
+    ended = set()
     stop = []
-    signal.signal(signal.SIGTERM, lambda *_: stop.append(True))
+    signal.signal(signal.SIGTERM, lambda *_: stop.append(time.time() + END_TIMEOUT))
     print("ready", flush=True)
-    while not stop:
+    while not stop or (len(ended) < a.ends and time.time() < stop[0]):
         try:
             ready, _, _ = select.select(list(ports), [], [], 0.2)
         except InterruptedError:
@@ -98,7 +107,11 @@ def cmd_sink(a):
             if not p or p["proto"] != "udp" or p["dport"] != PORT:
                 continue
             off = 14 + ((frame[14] & 0xF) * 4 if p["family"] == 4 else 40) + 8
-            arrivals.append((round(now, 4), ports[sock], struct.unpack_from("!I", frame, off)[0]))
+            seq = struct.unpack_from("!I", frame, off)[0]
+            if seq == END:
+                ended.add(p["dst"])
+            else:
+                arrivals.append((round(now, 4), ports[sock], seq))
     json.dump(arrivals, sys.stdout)
     sys.stdout.flush()
 
@@ -108,7 +121,8 @@ class Stream:
 
     def __init__(self, lab, dests):
         # The sink listens before the first datagram leaves.
-        self.sink = lab.spawn("peer", [sys.executable, __file__, "sink", "--ifaces", "r1,r2"])
+        self.sink = lab.spawn("peer", [sys.executable, __file__, "sink", "--ifaces", "r1,r2",
+                                       "--ends", str(len(set(dests)))])
         self.ready(self.sink)
         self.send = lab.spawn("src", [sys.executable, __file__, "send", "--dests", ",".join(dests),
                                       "--interval", str(STREAM_INTERVAL)])
@@ -122,7 +136,7 @@ class Stream:
     def stop(self):
         self.send.send_signal(signal.SIGTERM)
         sent = json.loads(self.send.communicate(timeout=30)[0])
-        time.sleep(0.5)  # the last datagrams' way to the sink
+        # The sink stops once every destination's end datagram is in.
         self.sink.send_signal(signal.SIGTERM)
         arrivals = json.loads(self.sink.communicate(timeout=60)[0])
         return sent, arrivals
@@ -332,6 +346,8 @@ def reset_under_traffic(lab, agent):
     want = lab.v4 + lab.v6
     dests = [d for picks in lab.destinations().values() for d in picks]
     stream = Stream(lab, dests)
+    # A second of the stream before the change: the outage is measured against traffic that
+    # flowed, not against a stream still starting. The pause is the measurement's, no wait.
     time.sleep(1)
     lab.sessions("disable")
     full_until, _ = poll_until(lab, lambda n: n < want)
@@ -341,6 +357,8 @@ def reset_under_traffic(lab, agent):
     _, full_again = poll_until(lab, lambda n: n == want)
     if agent:
         wait_table(lab, want, agent)
+    # A second of the stream after the table settled: datagrams sent with every route in place,
+    # which must arrive. The pause is the measurement's window, not a wait for something.
     time.sleep(1)
     sent, arrivals = stream.stop()
     received = {seq for _, _, seq in arrivals}
@@ -375,6 +393,8 @@ def link_down(lab, agent):
     groups = lab.destinations()
     dests = [d for picks in groups.values() for d in picks]
     stream = Stream(lab, dests)
+    # A second of the stream before the change: the outage is measured against traffic that
+    # flowed, not against a stream still starting. The pause is the measurement's, no wait.
     time.sleep(1)
     down_at = time.time()
     lab.must("rtr", ["ip", "link", "set", "p1", "down"])
@@ -383,6 +403,8 @@ def link_down(lab, agent):
     settled = back - down_at
     if agent:
         wait_agent_quiet(agent)
+    # A second of the stream after the table settled: datagrams sent with every route in place,
+    # which must arrive. The pause is the measurement's window, not a wait for something.
     time.sleep(1)
     sent, arrivals = stream.stop()
     lab.must("rtr", ["ip", "link", "set", "p1", "up"])
@@ -488,6 +510,7 @@ def main():
     p.add_argument("--interval", type=float, required=True)
     p = sub.add_parser("sink")
     p.add_argument("--ifaces", required=True)
+    p.add_argument("--ends", type=int, default=0, help="end datagrams to wait for once stopped")
     a = ap.parse_args()
     {"run": cmd_run, "send": cmd_send, "sink": cmd_sink}[a.cmd](a)
 

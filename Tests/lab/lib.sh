@@ -36,7 +36,8 @@ detach_quietly() {
 # A lab belongs to the process that asked for it (a test, the demo, the bench). When that
 # process is gone, however it ended (a crash, SIGKILL, a timeout), the lab goes too: a test's
 # teardown does not run when its process dies. A reaper polls the owner every second and runs
-# DOWN_COMMAND when it is gone; it exits by itself once the lab was taken down some other way.
+# DOWN_COMMAND when it is gone (the owner is not the reaper's child: its end raises no event a
+# shell can wait on); it exits by itself once the lab was taken down some other way.
 #   reap_with_owner OWNER_PID PROBE DOWN_COMMAND...
 # PROBE is a path that exists while the lab does (one of its /run/netns entries).
 reap_with_owner() {

@@ -34,7 +34,7 @@ def cmd_stream(a):
         except OSError:
             pass  # unreachable for a moment: keep going
         seq += 1
-        time.sleep(interval)
+        time.sleep(interval)  # the pace is the stream's: a datagram every interval
 
 
 def mac_bytes(text):

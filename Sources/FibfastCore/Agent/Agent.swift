@@ -133,7 +133,8 @@ public actor Agent {
     private func load(_ checked: Checked) throws -> Loaded {
         let program = try FastPathProgram.load(reusing: checked.pinned?.mapDescriptors ?? [:])
         let config = try configure(program.maps)
-        let table = PortTable(names: checked.plan.ports.map(\.name), maps: program.maps, programFD: program.programFD,
+        let table = PortTable(names: checked.plan.ports.map(\.name),
+                              kernel: KernelPorts(maps: program.maps, programFD: program.programFD),
                               mode: request.mode, logger: logger, assumedTransmit: Set(request.xdpTransmit))
         table.lowers.seen(checked.allLinks)
         try table.configure(checked.plan.ports)

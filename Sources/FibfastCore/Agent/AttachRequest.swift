@@ -69,7 +69,7 @@ public struct AttachPlan: Sendable, Equatable {
         privileges: Privileges,
         links: [Link],
         addresses: [InterfaceAddress],
-        sysctl: (String) -> String?,
+        sysctl: SysctlReader,
         kernel: KernelVersion? = .running,
         bond: (Link, [Link]) -> Bond? = Bond.read
     ) throws(FibfastError) -> AttachPlan {

@@ -1,5 +1,4 @@
 import CFastPath
-import Glibc
 import Logging
 
 /// The members (slaves) of the bond ports, as the fast path sees them.
@@ -11,13 +10,13 @@ import Logging
 /// announces a member's change (state, link, enslaved, released) by an
 /// RTM_NEWLINK on it.
 final class BondMembers {
-    private let maps: FastPathMaps
+    private let kernel: PortKernel
     private let logger: Logger
     /// Each bond port's members as last written, by the bond's ifindex.
     private var bonds: [UInt32: Bond] = [:]
 
-    init(maps: FastPathMaps, logger: Logger) {
-        self.maps = maps
+    init(kernel: PortKernel, logger: Logger) {
+        self.kernel = kernel
         self.logger = logger
     }
 
@@ -36,9 +35,7 @@ final class BondMembers {
     /// that is not a bond.
     func write(_ port: Link, slot: UInt32) throws {
         guard port.kind == "bond" else { return }
-        guard let bond = Bond.read(port, links: try Links.all()) else {
-            throw FibfastError.netlink(operation: "reading bond \(port.name)", code: -EIO)
-        }
+        let bond = try kernel.bond(port)
         let before = bonds[port.ifindex]
         for member in bond.members {
             var info = ff_port_info()
@@ -47,10 +44,10 @@ final class BondMembers {
             info.flags = UInt16(FF_PORT_ENABLED) | (member.active ? UInt16(FF_PORT_BOND_DELIVERS) : 0)
             info.slot = slot
             info.member_of = port.ifindex
-            try maps.setPort(member.ifindex, info)
+            try kernel.setPort(member.ifindex, info)
         }
         for gone in before?.members ?? [] where !bond.members.contains(where: { $0.ifindex == gone.ifindex }) {
-            try? maps.removePort(gone.ifindex)
+            try? kernel.removePort(gone.ifindex)
         }
         bonds[port.ifindex] = bond
         if before != bond {
@@ -61,7 +58,7 @@ final class BondMembers {
     /// Drops a bond port's member entries (the port left the fast path).
     func forget(_ ifindex: UInt32) {
         for member in bonds.removeValue(forKey: ifindex)?.members ?? [] {
-            try? maps.removePort(member.ifindex)
+            try? kernel.removePort(member.ifindex)
         }
     }
 }

@@ -75,7 +75,7 @@ final class NeighbourKeeper {
     private(set) var attached: Set<UInt32> = []
     private let control: NeighbourTables
     /// Reads a sysctl (base_reachable_time_ms).
-    private let sysctl: (String) -> String?
+    private let sysctl: SysctlReader
     private let logger: Logger
     private let portName: (UInt32) -> String
     /// Whether a port is up and in the fast path: entries on a port that
@@ -83,7 +83,7 @@ final class NeighbourKeeper {
     private let portEnabled: (UInt32) -> Bool
 
     init(logger: Logger, portName: @escaping (UInt32) -> String, portEnabled: @escaping (UInt32) -> Bool,
-         control: NeighbourTables? = nil, sysctl: @escaping (String) -> String? = Sysctl.read) throws {
+         control: NeighbourTables? = nil, sysctl: @escaping SysctlReader = Sysctl.read) throws {
         self.control = try control ?? NeighbourControl()
         self.sysctl = sysctl
         self.logger = logger

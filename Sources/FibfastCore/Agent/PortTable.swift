@@ -26,42 +26,32 @@ final class PortTable {
     }
 
     private(set) var ports: [Port]
-    let maps: FastPathMaps
-    private let programFD: Int32
+    /// The maps and devices (KernelPorts), or a stand-in in unit tests.
+    let kernel: PortKernel
     private let mode: XDPMode
     let logger: Logger
-    /// The kernel's XDP feature flags; nil before Linux 6.3.
-    private let netdev: NetdevFamily?
     /// Ports the operator vouched for with --xdp-transmit.
     private let assumedTransmit: Set<String>
     /// The devices under VLAN ports (VLANPorts.swift).
     let lowers: VLANLowers
     private let bondMembers: BondMembers
 
-    init(names: [String], maps: FastPathMaps, programFD: Int32, mode: XDPMode, logger: Logger,
-         netdev: NetdevFamily? = NetdevFamily.open(), assumedTransmit: Set<String> = []) {
+    init(names: [String], kernel: PortKernel, mode: XDPMode, logger: Logger, assumedTransmit: Set<String> = []) {
         ports = names.enumerated().map { Port(name: $1, slot: UInt32($0)) }
-        self.maps = maps
-        self.programFD = programFD
+        self.kernel = kernel
         self.mode = mode
         self.logger = logger
-        self.netdev = netdev
         self.assumedTransmit = assumedTransmit
-        lowers = VLANLowers(maps: maps, programFD: programFD, mode: mode, logger: logger)
-        bondMembers = BondMembers(maps: maps, logger: logger)
+        lowers = VLANLowers(kernel: kernel, mode: mode, logger: logger)
+        bondMembers = BondMembers(kernel: kernel, logger: logger)
     }
 
     /// Where the transmit check gets its answers, for the start-up log.
-    var transmitSource: String {
-        netdev != nil ? "the kernel's XDP feature flags" : "driver names (this kernel has no XDP feature flags)"
-    }
+    var transmitSource: String { kernel.transmitSource }
 
     /// The id of the generic netlink group that announces XDP feature
     /// changes, to follow them.
-    var transmitChangeGroup: (family: UInt16, group: UInt32)? {
-        guard let netdev, let group = netdev.changeGroup else { return nil }
-        return (netdev.family.id, group)
-    }
+    var transmitChangeGroup: (family: UInt16, group: UInt32)? { kernel.transmitChangeGroup }
 
     func transmit(ifindex: UInt32) -> XDPTransmit? {
         ports.first { $0.link?.ifindex == ifindex }?.transmit
@@ -87,7 +77,7 @@ final class PortTable {
         var kept: [Int: UInt32] = [:]
         for index in ports.indices {
             if let link = links.first(where: { $0.name == ports[index].name }),
-               let info = maps.port(link.ifindex) {
+               let info = kernel.portEntry(link.ifindex) {
                 kept[index] = info.slot
             }
         }
@@ -252,7 +242,7 @@ final class PortTable {
     private func attach(_ index: Int, _ link: Link) {
         ports[index].link = link
         do {
-            if let existing = try XDPAttachment.query(ifindex: link.ifindex) {
+            if let existing = try kernel.xdpProgram(on: link.ifindex) {
                 logger.error("port \(link.name) (ifindex \(link.ifindex)) came back with XDP program id \(existing.programID) on it: left alone, not in the fast path")
                 ports[index].link = nil
                 return
@@ -262,8 +252,7 @@ final class PortTable {
                 logger.info("VLAN port \(link.name) (ifindex \(link.ifindex)) appeared: \(ports[index].enabled ? "in the fast path" : "waiting for it to come up")")
                 return
             }
-            ports[index].xdp = try XDPLink.attach(programFD: programFD, port: link.name,
-                                                  ifindex: link.ifindex, mode: mode)
+            ports[index].xdp = try kernel.attach(port: link.name, ifindex: link.ifindex, mode: mode)
             logger.info("port \(link.name) (ifindex \(link.ifindex)) appeared: attached in \(ports[index].xdp!.mode) mode, \(ports[index].enabled ? "in the fast path" : "waiting for it to come up")")
         } catch {
             logger.error("port \(link.name) (ifindex \(link.ifindex)): attaching failed, its traffic stays with the kernel: \(error)")
@@ -275,9 +264,9 @@ final class PortTable {
     /// answer changes: from then on its routed traffic goes to the kernel,
     /// or comes back to the fast path.
     private func checkTransmit(_ index: Int, _ link: Link) {
-        let transmit = XDPTransmit.of(link, features: netdev,
-                                      assumed: assumedTransmit.contains(link.name) || assumedTransmit.contains(ports[index].name),
-                                      assumedSlaves: assumedTransmit)
+        let transmit = kernel.transmit(link,
+                                       assumed: assumedTransmit.contains(link.name) || assumedTransmit.contains(ports[index].name),
+                                       assumedSlaves: assumedTransmit)
         let previous = ports[index].transmit
         guard transmit != previous else { return }
         ports[index].transmit = transmit
@@ -296,8 +285,8 @@ final class PortTable {
     private func forget(_ index: Int) {
         if let link = ports[index].link {
             bondMembers.forget(link.ifindex)
-            try? maps.ports.delete(link.ifindex)
-            try? maps.removePort(link.ifindex)
+            try? kernel.refuseRedirects(to: link.ifindex)
+            try? kernel.removePort(link.ifindex)
             lowers.forget(port: link.ifindex)
         }
         ports[index].link = nil
@@ -332,11 +321,11 @@ final class PortTable {
         if link.vlan != nil {
             try writeVLAN(link, &info, enabled: enabled)
         } else if enabled {
-            try maps.ports.update(link.ifindex, link.ifindex)
-            try maps.setPort(link.ifindex, info)
+            try kernel.allowRedirects(to: link.ifindex)
+            try kernel.setPort(link.ifindex, info)
         } else {
-            try maps.setPort(link.ifindex, info)
-            try maps.ports.delete(link.ifindex)
+            try kernel.setPort(link.ifindex, info)
+            try kernel.refuseRedirects(to: link.ifindex)
         }
         try bondMembers.write(link, slot: info.slot)
         let was = ports[index].enabled

@@ -13,6 +13,14 @@ public struct VLANLink: Sendable, Equatable {
     /// PCP a frame leaving with skb priority p gets (egress-qos-map); missing: 0.
     public var egressPCP: [UInt32: UInt8]
 
+    init(id: UInt16, proto: UInt16 = 0x8100, ingressPriority: [UInt32] = Array(repeating: 0, count: 8),
+         egressPCP: [UInt32: UInt8] = [:]) {
+        self.id = id
+        self.proto = proto
+        self.ingressPriority = ingressPriority
+        self.egressPCP = egressPCP
+    }
+
     init?(_ link: OpaquePointer) {
         guard rtnl_link_is_vlan(link) != 0 else { return nil }
         id = UInt16(truncatingIfNeeded: rtnl_link_vlan_get_id(link))
@@ -117,14 +125,12 @@ final class VLANLowers {
     private var links: [UInt32: Link] = [:]
     /// Each VLAN port's ff_vlans key, as last written.
     private var keys: [UInt32: ff_vlan_key] = [:]
-    private let maps: FastPathMaps
-    private let programFD: Int32
+    private let kernel: PortKernel
     private let mode: XDPMode
     private let logger: Logger
 
-    init(maps: FastPathMaps, programFD: Int32, mode: XDPMode, logger: Logger) {
-        self.maps = maps
-        self.programFD = programFD
+    init(kernel: PortKernel, mode: XDPMode, logger: Logger) {
+        self.kernel = kernel
         self.mode = mode
         self.logger = logger
     }
@@ -140,25 +146,25 @@ final class VLANLowers {
     /// the named ports hold.
     func sync(needed: Set<UInt32>, used: Set<UInt32>) throws {
         for (ifindex, lower) in lowers where !needed.contains(ifindex) {
-            try? maps.ports.delete(ifindex)
-            try? maps.removePort(ifindex)
+            try? kernel.refuseRedirects(to: ifindex)
+            try? kernel.removePort(ifindex)
             lowers[ifindex] = nil
             logger.info("\(lower.link.name): no VLAN port on it left: detached, kernel forwarding")
         }
         for ifindex in needed.sorted() where lowers[ifindex] == nil {
             guard let link = links[ifindex] else { continue }
-            try VLANCheck.tagsReachXDP(link, links: Array(links.values))
+            try kernel.checkTagsReachXDP(link, links: Array(links.values))
             let taken = used.union(lowers.values.map(\.slot))
             guard let slot = (0..<UInt32(FF_SLOT_UNKNOWN)).reversed().first(where: { !taken.contains($0) }) else { continue }
-            if let existing = try XDPAttachment.query(ifindex: ifindex) {
+            if let existing = try kernel.xdpProgram(on: ifindex) {
                 throw FibfastError.portBusy(port: link.name, program: "another", id: existing.programID)
             }
             var info = ff_port_info()
             withUnsafeMutableBytes(of: &info.mac) { $0.copyBytes(from: link.mac.prefix(6)) }
             info.slot = slot
-            try maps.setPort(ifindex, info)
-            try maps.ports.update(ifindex, ifindex)
-            let xdp = try XDPLink.attach(programFD: programFD, port: link.name, ifindex: ifindex, mode: mode)
+            try kernel.setPort(ifindex, info)
+            try kernel.allowRedirects(to: ifindex)
+            let xdp = try kernel.attach(port: link.name, ifindex: ifindex, mode: mode)
             lowers[ifindex] = Lower(link: link, slot: slot, xdp: xdp)
             logger.info("\(link.name) (ifindex \(ifindex)) carries VLAN ports: attached in \(xdp.mode) mode; its untagged traffic stays with the kernel")
         }
@@ -168,15 +174,15 @@ final class VLANLowers {
     /// entry exists only while the port is enabled: then a tagged frame of
     /// a port that is down goes to the kernel, which drops it.
     func write(port link: Link, slot: UInt32, enabled: Bool) throws {
-        guard let vlan = link.vlan, let vlans = maps.vlans, let egress = maps.vlanEgress else { return }
+        guard let vlan = link.vlan, kernel.servesVLANs else { return }
         var key = ff_vlan_key()
         key.ifindex = link.linkIfindex
         key.proto = vlan.proto.bigEndian
         key.vid = vlan.id
         if let old = keys[link.ifindex], old.ifindex != key.ifindex || old.vid != key.vid || old.proto != key.proto {
-            try? vlans.delete(old)
+            try? kernel.removeVLAN(old)
         }
-        try egress.update(slot, vlan.egressWord)
+        try kernel.setVLANEgress(slot: slot, vlan.egressWord)
         if enabled && vlan.id != 0 {
             var arrival = ff_vlan_arrival()
             arrival.ifindex = link.ifindex
@@ -185,16 +191,16 @@ final class VLANLowers {
                     buffer.storeBytes(of: priority, toByteOffset: 4 * i, as: UInt32.self)
                 }
             }
-            try vlans.update(key, arrival)
+            try kernel.setVLAN(key, arrival)
             keys[link.ifindex] = key
         } else {
-            try? vlans.delete(key)
+            try? kernel.removeVLAN(key)
             keys[link.ifindex] = nil
         }
     }
 
     func forget(port ifindex: UInt32) {
-        if let key = keys.removeValue(forKey: ifindex) { try? maps.vlans?.delete(key) }
+        if let key = keys.removeValue(forKey: ifindex) { try? kernel.removeVLAN(key) }
     }
 }
 
@@ -235,7 +241,7 @@ extension PortTable {
         info.transmit_ifindex = link.linkIfindex
         info.vlan_proto = vlan.proto.bigEndian
         info.vlan_id = vlan.id
-        try maps.setPort(link.ifindex, info)
+        try kernel.setPort(link.ifindex, info)
         try lowers.write(port: link, slot: info.slot, enabled: enabled)
     }
 }

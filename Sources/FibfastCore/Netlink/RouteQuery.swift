@@ -13,6 +13,27 @@ public struct KernelRoute: Sendable, Equatable, Codable {
     /// The kernel's reason when it has no route: "Network is unreachable".
     public var error: String?
 
+    /// The kernel's answer from the parts of its RTM_NEWROUTE reply: the
+    /// route type (RTN_*), the first next hop and the preferred source.
+    /// Addresses of another family than the destination's are left out,
+    /// as are ifindexes of 0; devices are named from `names`, by number
+    /// when missing.
+    init(family: AddressFamily, type: UInt8, firstHop: Nexthop?, preferredSource: IPAddress?,
+         names: [UInt32: String]) {
+        var buffer = [CChar](repeating: 0, count: 32)
+        self.type = String(cString: nl_rtntype2str(Int32(type), &buffer, buffer.count))
+        if let hop = firstHop {
+            if hop.ifindex != 0 {
+                ifindex = hop.ifindex
+                device = names[hop.ifindex] ?? "if\(hop.ifindex)"
+            }
+            gateway = hop.gateway?.family == family ? hop.gateway : nil
+        }
+        self.preferredSource = preferredSource?.family == family ? preferredSource : nil
+    }
+
+    init(error: String) { self.error = error }
+
     /// Like `ip route get`: one line.
     public var line: String {
         if let error { return "error: \(error)" }
@@ -68,25 +89,14 @@ public enum RouteQuery {
             if rc < 0 { throw FibfastError.netlink(operation: "route get", code: rc) }
             return KernelRoute(error: "no answer")
         }
-        var result = KernelRoute()
-        var buffer = [CChar](repeating: 0, count: 32)
-        result.type = String(cString: nl_rtntype2str(Int32(rtnl_route_get_type(route)), &buffer, buffer.count))
+        var firstHop: Nexthop?
         if rtnl_route_get_nnexthops(route) > 0, let hop = rtnl_route_nexthop_n(route, 0) {
-            let ifindex = UInt32(bitPattern: rtnl_route_nh_get_ifindex(hop))
-            if ifindex != 0 {
-                result.ifindex = ifindex
-                result.device = names[ifindex] ?? "if\(ifindex)"
-            }
-            result.gateway = address(rtnl_route_nh_get_gateway(hop), family: destination.family)
+            firstHop = Nexthop(gateway: IPAddress(bytes: Netlink.bytes(of: rtnl_route_nh_get_gateway(hop))),
+                               ifindex: UInt32(bitPattern: rtnl_route_nh_get_ifindex(hop)))
         }
-        result.preferredSource = address(rtnl_route_get_pref_src(route), family: destination.family)
-        return result
-    }
-
-    private static func address(_ address: OpaquePointer?, family: AddressFamily) -> IPAddress? {
-        let bytes = Netlink.bytes(of: address)
-        guard bytes.count == (family == .ipv4 ? 4 : 16) else { return nil }
-        return IPAddress(family: family, bytes: bytes)
+        return KernelRoute(family: destination.family, type: rtnl_route_get_type(route), firstHop: firstHop,
+                           preferredSource: IPAddress(bytes: Netlink.bytes(of: rtnl_route_get_pref_src(route))),
+                           names: names)
     }
 
     private final class Reply {

@@ -45,14 +45,9 @@ public enum ReversePathFilter: Int, Sendable, Comparable, CustomStringConvertibl
         }
     }
 
-    /// Reads the setting for a port in this network namespace. The path is
-    /// built by hand: interface names may contain dots, which sysctl names
-    /// would turn into slashes.
-    public static func current(port: String) -> ReversePathFilter {
-        func read(_ device: String) -> String? {
-            (try? String(contentsOfFile: "/proc/sys/net/ipv4/conf/\(device)/rp_filter", encoding: .utf8))?
-                .trimmingCharacters(in: .whitespacesAndNewlines)
-        }
+    /// Reads the setting for a port in this network namespace.
+    public static func current(port: String, sysctl: SysctlReader = Sysctl.read) -> ReversePathFilter {
+        func read(_ device: String) -> String? { sysctl(Sysctl.name("net", "ipv4", "conf", device, "rp_filter")) }
         return effective(all: read("all"), port: read(port))
     }
 }

@@ -6,6 +6,11 @@ import Foundation
 /// Names are written as sysctl(8) writes them: dots between the parts, and
 /// a dot inside a part (an interface called eth0.100) written as '/', so
 /// net.ipv4.conf.eth0/100.rp_filter is /proc/sys/net/ipv4/conf/eth0.100/rp_filter.
+/// Reads a setting by its sysctl(8) name; nil when it cannot be read.
+/// The agent's code that decides from sysctls takes one (Sysctl.read by
+/// default), so unit tests hand it the settings they need.
+public typealias SysctlReader = (String) -> String?
+
 public enum Sysctl {
     public static func path(_ name: String) -> String {
         "/proc/sys/" + String(name.map { $0 == "." ? "/" : $0 == "/" ? "." : $0 })

@@ -151,7 +151,9 @@ extension AgentProcess {
     }
 }
 
-/// Polls until `condition` holds or `timeout` passes.
+/// Polls until `condition` holds or `timeout` passes: for kernel state
+/// (tables, namespaces, counters) that raises no event a test can wait on.
+/// The timeout only catches a condition that never comes.
 func eventually(_ timeout: Double = 30, _ what: String, _ condition: () throws -> Bool) throws {
     let deadline = Date().addingTimeInterval(Deadline.seconds(timeout))
     while Date() < deadline {
