@@ -90,6 +90,7 @@ enum ff_verdict {
 	FF_PASS_NO_XDP_TRANSMIT, /* egress port's device cannot take a redirect from this port (VLAN, macvlan, ...) */
 	FF_PASS_VLAN,            /* a tag that is no VLAN port's, a priority or stacked tag, a priority the fast path cannot map */
 	FF_PASS_INACTIVE_MEMBER, /* arrived on a bond member the bond does not deliver from (backup, outside the active aggregator) */
+	FF_PASS_FRAGMENT_HASH,   /* IPv6 fragment whose multipath next hop depends on the hash policy */
 	FF_VERDICT_COUNT
 };
 

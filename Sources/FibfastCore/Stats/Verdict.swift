@@ -26,6 +26,7 @@ public enum Verdict: UInt32, CaseIterable, Sendable, Codable, CustomStringConver
     case noXDPTransmit
     case vlan
     case inactiveMember
+    case fragmentHash
 
     /// Short name for output and JSON keys.
     public var description: String {
@@ -53,6 +54,7 @@ public enum Verdict: UInt32, CaseIterable, Sendable, Codable, CustomStringConver
         case .noXDPTransmit: return "no-xdp-transmit"
         case .vlan: return "vlan"
         case .inactiveMember: return "inactive-member"
+        case .fragmentHash: return "fragment-hash"
         }
     }
 
@@ -82,6 +84,7 @@ public enum Verdict: UInt32, CaseIterable, Sendable, Codable, CustomStringConver
         case .noXDPTransmit: return "egress port cannot take XDP redirects (VLAN, macvlan, veth peer without XDP or GRO): the kernel forwards"
         case .vlan: return "VLAN tag of no VLAN port, priority or stacked tag, or a priority the egress tag cannot be given in XDP: the kernel decides"
         case .inactiveMember: return "arrived on a bond member the bond does not deliver from (backup slave, outside the active aggregator): the kernel drops it"
+        case .fragmentHash: return "IPv6 fragment on a multipath route whose next hop depends on fib_multipath_hash_policy: the kernel picks it"
         }
     }
 
