@@ -32,7 +32,10 @@
  *    rp_filter those without a route back (loose) or whose route back
  *    leaves by another port (strict). See ff_ipv4_source_ok.
  * bpf_fib_lookup bypasses netfilter: the agent refuses to attach where
- * forward-path rules exist, and steps aside when they appear.
+ * forward-path rules exist, and steps aside when they appear. Conntrack in
+ * use anywhere in the namespace makes the kernel reassemble fragments
+ * before it forwards them: then fragments go to the kernel
+ * (FF_CONFIG_FRAGMENTS_TO_KERNEL).
  */
 #include <linux/bpf.h>
 #include <linux/if_ether.h>
@@ -164,6 +167,8 @@ static __always_inline __u32 ff_ipv4(struct xdp_md *ctx, struct ethhdr *eth,
 		return FF_PASS_SPECIAL_ADDRESS;
 	if (iph->ttl <= 1)
 		return FF_PASS_TTL_EXPIRED;
+	if ((iph->frag_off & bpf_htons(IP_MF | IP_OFFSET)) && (config->flags & FF_CONFIG_FRAGMENTS_TO_KERNEL))
+		return FF_PASS_STEPPED_ASIDE;
 
 	fib.family = AF_INET;
 	fib.tos = iph->tos;
@@ -216,9 +221,10 @@ static __always_inline int ff_ipv6_fragment_agrees(struct xdp_md *ctx,
 }
 
 static __always_inline __u32 ff_ipv6(struct xdp_md *ctx, struct ethhdr *eth,
-				     __u32 fib_flags, const struct ff_ingress *in,
+				     const struct ff_config *config, const struct ff_ingress *in,
 				     struct ff_forward *out)
 {
+	__u32 fib_flags = config->fib_flags;
 	void *data_end = (void *)(long)ctx->data_end;
 	struct ipv6hdr *ip6h = (void *)(eth + 1);
 	struct bpf_fib_lookup fib = {}, inner;
@@ -240,6 +246,8 @@ static __always_inline __u32 ff_ipv6(struct xdp_md *ctx, struct ethhdr *eth,
 		verdict = ff_ipv6_fragment(ip6h, data_end, &proto);
 		if (verdict != FF_FORWARDED)
 			return verdict;
+		if (config->flags & FF_CONFIG_FRAGMENTS_TO_KERNEL)
+			return FF_PASS_STEPPED_ASIDE;
 	} else if (ff_ipv6_extension(proto)) {
 		return FF_PASS_IP_OPTIONS;
 	}
@@ -306,7 +314,7 @@ static __always_inline __u32 ff_decide(struct xdp_md *ctx,
 	case bpf_htons(ETH_P_IP):
 		return ff_ipv4(ctx, eth, config, in, out);
 	case bpf_htons(ETH_P_IPV6):
-		return ff_ipv6(ctx, eth, config->fib_flags, in, out);
+		return ff_ipv6(ctx, eth, config, in, out);
 	default:
 		return FF_PASS_NOT_IP;
 	}

@@ -96,15 +96,10 @@ final class FastPathProgramTests: XCTestCase {
         }
     }
 
-    /// The UDP datagram of v6() behind a Fragment header (RFC 8200 4.5).
+    /// The UDP datagram of v6() behind a Fragment header.
     func fragment(behind nextHeader: UInt8 = 17, offset: UInt16 = 0, more: Bool = false,
                   hopLimit: UInt8 = 64) -> [UInt8] {
-        var frame = v6(hopLimit: hopLimit, nextHeader: 44)
-        let header: [UInt8] = [nextHeader, 0] + RawFrames.be16(offset << 3 | (more ? 1 : 0)) + [0, 0, 0x12, 0x34]
-        frame.insert(contentsOf: header, at: 14 + 40)
-        let payload = Int(frame[18]) << 8 | Int(frame[19])
-        frame[18...19] = RawFrames.be16(UInt16(payload + header.count))[...]
-        return frame
+        RawFrames.fragment6(v6(hopLimit: hopLimit, nextHeader: 44), nextHeader: nextHeader, offset: offset, more: more)
     }
 
     /// Lone Fragment headers get past every check to the FIB, which answers
@@ -143,6 +138,18 @@ final class FastPathProgramTests: XCTestCase {
             try assertPassed(v6(from: global, to: special), as: .specialAddress)
             try assertPassed(v6(from: special, to: global), as: .specialAddress)
         }
+    }
+
+    func testFragmentsGoToTheKernelWhileConntrackReassembles() throws {
+        var config = ff_config()
+        config.flags = UInt32(FF_CONFIG_FRAGMENTS_TO_KERNEL)
+        try program.maps.config.update(0, config)
+        try assertPassed(fragment(offset: 100, more: true), as: .steppedAside)
+        try assertPassed(RawFrames.fragment4(v4(), offset: 100, more: true), as: .steppedAside)
+        try assertPassed(RawFrames.fragment4(v4(), offset: 0, more: true), as: .steppedAside)
+        // Whole packets are not the kernel's for that.
+        try assertPassed(v6(from: "fe80::1"), as: .specialAddress)
+        try assertPassed(v4(ttl: 1), as: .ttlExpired)
     }
 
     func testSteppingAsideHandsEverythingToTheKernel() throws {
