@@ -2,7 +2,8 @@
 # fibfast benchmark: kernel forwarding vs fibfast vs a redirect-only XDP bound,
 # all measured in one run with the same generator and the same counting sink.
 #
-#   bench/run.sh            the full benchmark (about 7 minutes), `make bench`
+#   bench/run.sh            the full benchmark (about 7 minutes before the paper and
+#                           Zipf scenarios were added, longer now), `make bench`
 #   bench/run.sh --smoke    one second of IPv4 traffic, one route, every mode;
 #                           fails if any mode delivered nothing, if fibfast's own
 #                           counters do not show it forwarding in XDP (or cannot be
