@@ -156,14 +156,9 @@ public enum Netfilter {
     /// on or act through conntrack.
     public static func iptablesReassembly(save: String, source: String) -> [NetfilterRule] {
         var result: [NetfilterRule] = []
-        var table = ""
-        for raw in save.split(separator: "\n") {
-            let line = String(raw)
-            if line.hasPrefix("*") {
-                table = String(line.dropFirst())
-                if table == "nat" {
-                    result.append(NetfilterRule(source: source, table: table, chain: "-", hook: "-", rule: "table nat loaded"))
-                }
+        for (table, line) in iptablesLines(save) {
+            if line == "*nat" {
+                result.append(NetfilterRule(source: source, table: table, chain: "-", hook: "-", rule: "table nat loaded"))
             } else if line.hasPrefix("-A "), table != "nat" {
                 let words = line.split(separator: " ").map(String.init)
                 let uses = zip(words, words.dropFirst()).contains { option, name in
@@ -334,12 +329,8 @@ public enum Netfilter {
     /// these, so a rule there always shows up here as the jump.
     public static func iptablesRules(save: String, source: String) -> [NetfilterRule] {
         var result: [NetfilterRule] = []
-        var table = ""
-        for raw in save.split(separator: "\n") {
-            let line = String(raw)
-            if line.hasPrefix("*") {
-                table = String(line.dropFirst())
-            } else if line.hasPrefix(":") {
+        for (table, line) in iptablesLines(save) {
+            if line.hasPrefix(":") {
                 let words = line.dropFirst().split(separator: " ").map(String.init)
                 if words.count >= 2, iptablesChains[table]?.contains(words[0]) == true,
                    words[1] != "ACCEPT" && words[1] != "-" {
@@ -355,6 +346,16 @@ public enum Netfilter {
             }
         }
         return result
+    }
+
+    /// The lines of iptables-save output, each with the table it is in.
+    static func iptablesLines(_ save: String) -> [(table: String, line: String)] {
+        var table = ""
+        return save.split(separator: "\n").map { raw in
+            let line = String(raw)
+            if line.hasPrefix("*") { table = String(line.dropFirst()) }
+            return (table, line)
+        }
     }
 
     /// Runs one of the netfilter tools from the usual sbin directories.
