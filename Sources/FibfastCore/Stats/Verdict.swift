@@ -78,7 +78,7 @@ public enum Verdict: UInt32, CaseIterable, Sendable, Codable, CustomStringConver
         case .samePort: return "leaves by the port it came in: the kernel may send a redirect"
         case .portNotFast: return "egress port is not in the fast path"
         case .unknownPort: return "ingress port not configured by the agent"
-        case .steppedAside: return "the fast path stepped aside (firewall, or tc on the ingress or egress port): the kernel forwards"
+        case .steppedAside: return "the fast path stepped aside (firewall, tc on the ingress or egress port, or a fragment while conntrack reassembles): the kernel forwards"
         case .transmitted: return "sent out of this port by the fast path"
         case .sourceCheck: return "IPv4 source refused by rp_filter or one of the router's own: the kernel decides"
         case .noXDPTransmit: return "egress port cannot take XDP redirects (VLAN, macvlan, veth peer without XDP or GRO): the kernel forwards"
