@@ -98,6 +98,8 @@ VM_TESTS := $(addprefix IntegrationTests.,\
   AgentTests/testRouteChangesSwitchTheNextHopForTheNextPacket \
   AgentTests/testNextHopIsResolvedAsSoonAsARoutePointsAtIt \
   DifferentialTests/testSameBytesAsTheKernel \
+  DifferentialTests/testFragmentsTakeTheKernelsNextHopOverMultipath \
+  NetfilterTests/testFragmentsGoToTheKernelWhileConntrackReassembles \
   MetricsTests/testMetricsAnswerUnderExactlyTheUnitsCapabilities \
   VLANTests/testPlainAndVLANPortsForwardBothFamiliesBothWaysInXDP \
   VLANTests/testTaggedFramesLeaveByteIdenticalToTheKernel \

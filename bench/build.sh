@@ -9,5 +9,5 @@ for p in gen sink redirect lookup cost; do
 	"$here/../scripts/bpf-cc.sh" -O2 -g -Wall -c "$here/$p.bpf.c" -o "$out/$p.bpf.o"
 done
 for t in trafficgen xdpctl; do
-	gcc -O2 -g -Wall -o "$out/$t" "$here/$t.c" "$here/frame.c" -lbpf -lelf -lz
+	gcc -O2 -g -Wall -o "$out/$t" "$here/$t.c" "$here/frame.c" -lbpf -lelf -lz -lm
 done

@@ -20,6 +20,14 @@ struct {
 	__type(value, struct gen_cfg);
 } gen_cfg SEC(".maps");
 
+/* Destination numbers d drawn from a distribution (GEN_DIST_PICKS). */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, GEN_PICKS);
+	__type(key, __u32);
+	__type(value, __u32);
+} gen_picks SEC(".maps");
+
 /* Frame number within this generator process; one CPU runs the test, so no
  * atomic is needed. */
 __u64 seq = 0;
@@ -93,7 +101,17 @@ int gen(struct xdp_md *ctx)
 	    ip_off > GEN_FRAME_LEN - 2 || udp_off > GEN_FRAME_LEN - 2)
 		return XDP_ABORTED;
 
-	__u32 d = c->ndst > 1 ? (__u32)((k * GEN_SPREAD) % c->ndst) : 0;
+	__u32 d = 0;
+
+	if (c->dist == GEN_DIST_PICKS) {
+		__u32 i = bpf_get_prandom_u32() & (GEN_PICKS - 1);
+		__u32 *pick = bpf_map_lookup_elem(&gen_picks, &i);
+
+		d = pick ? *pick : 0;
+	} else if (c->ndst > 1) {
+		d = c->dist == GEN_DIST_UNIFORM ? bpf_get_prandom_u32() % c->ndst
+						: (__u32)((k * GEN_SPREAD) % c->ndst);
+	}
 	__u32 old_var = get_be32(f + var_off);
 	__u32 new_var = c->var_base + (((d * c->dst_step) & c->dst_mask) << c->dst_shift);
 	__u16 old_sport = get_be16(f + sport_off);

@@ -32,7 +32,17 @@ struct gen_cfg {
 	__u16 udp_csum_off; /* 0: no UDP checksum to maintain (IPv4 sends 0) */
 	__u16 ip_csum_off;  /* 0: no header checksum (IPv6) */
 	__u16 sport_off;
+	/* How d is drawn: GEN_DIST_SPREAD (the sequence above), GEN_DIST_UNIFORM
+	 * (a random d in [0, ndst) per frame), GEN_DIST_PICKS (a random entry of
+	 * gen_picks, which the loader fills, e.g. Zipf-distributed). */
+	__u32 dist;
 };
+
+#define GEN_DIST_SPREAD 0
+#define GEN_DIST_UNIFORM 1
+#define GEN_DIST_PICKS 2
+/* Entries of gen_picks: a power of two, so a random index is a mask away. */
+#define GEN_PICKS 65536
 
 /* An odd constant close to 2^32/phi: multiplying by it scatters consecutive
  * frame numbers over [0, ndst). */

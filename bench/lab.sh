@@ -114,6 +114,12 @@ FULL4_N=1000000 FULL4_STEP=10368889 FULL4_DST=10.0.0.0
 FULL6_N=200000 FULL6_STEP=1031 FULL6_DST=3fff::1
 full4_gen_args() { echo "dst=$FULL4_DST ndst=$FULL4_N dst_step=$FULL4_STEP dst_mask=0xffffff"; }
 full6_gen_args() { echo "dst=$FULL6_DST ndst=$FULL6_N dst_step=$FULL6_STEP dst_word=2"; }
+# The XDP paper's traffic (Hoiland-Jorgensen et al., CoNEXT'18: 4,000 random
+# destinations over a full table): PAPER_N destinations spread evenly over the
+# whole table, every (N / PAPER_N)-th prefix.
+PAPER_N=4000
+paper4_gen_args() { echo "dst=$FULL4_DST ndst=$PAPER_N dst_step=$((FULL4_N / PAPER_N * FULL4_STEP % 16777216)) dst_mask=0xffffff"; }
+paper6_gen_args() { echo "dst=$FULL6_DST ndst=$PAPER_N dst_step=$((FULL6_N / PAPER_N * FULL6_STEP)) dst_word=2"; }
 # An address inside prefix number K of each table.
 full4_addr() {
 	local j=$(($1 * FULL4_STEP % 16777216))

@@ -2,7 +2,8 @@
 # fibfast benchmark: kernel forwarding vs fibfast vs a redirect-only XDP bound,
 # all measured in one run with the same generator and the same counting sink.
 #
-#   bench/run.sh            the full benchmark (about 7 minutes), `make bench`
+#   bench/run.sh            the full benchmark (about 7 minutes before the paper and
+#                           Zipf scenarios were added, longer now), `make bench`
 #   bench/run.sh --smoke    one second of IPv4 traffic, one route, every mode;
 #                           fails if any mode delivered nothing, if fibfast's own
 #                           counters do not show it forwarding in XDP (or cannot be
@@ -10,8 +11,13 @@
 #                           `make bench-smoke`
 #
 # Options: --runs N (rounds per figure, default 5), --seconds S (traffic per
-# round, default 3), --no-full (skip the 1.2M-route table). The fibfast binary
+# round, default 3), --no-full (skip the 1.2M-route table), --only LIST (only
+# these scenarios, comma-separated: one, multipath, full, paper, zipf). The fibfast binary
 # is $FIBFAST_BIN, else the newest .build/{release,debug}/fibfast.
+# FIBFAST_NOCACHE_FLAG (e.g. --no-cache, once fibfast has a FIB answer cache):
+# adds the mode "nocache", fibfast attached with that flag, for the target
+# "uniform random >= 0.95x fibfast without the cache"; without it that target
+# reads "not measured".
 # Output: build/bench/{results.json,results.txt,chart.png}, raw data beside.
 set -euo pipefail
 
@@ -22,14 +28,15 @@ PYTHON=/usr/bin/python3
 OUT=${BENCH_OUT:-$root/build/bench}
 BIN=$OUT/bin
 
-SMOKE=0 RUNS=5 SECONDS_PER_RUN=3 FULL=1
+SMOKE=0 RUNS=5 SECONDS_PER_RUN=3 FULL=1 ONLY=
 while [[ $# -gt 0 ]]; do
 	case $1 in
 	--smoke) SMOKE=1 RUNS=1 SECONDS_PER_RUN=1 FULL=0 ;;
 	--runs) RUNS=$2; shift ;;
 	--seconds) SECONDS_PER_RUN=$2; shift ;;
 	--no-full) FULL=0 ;;
-	*) echo "usage: bench/run.sh [--smoke] [--runs N] [--seconds S] [--no-full]" >&2; exit 2 ;;
+	--only) ONLY=$2; shift ;;
+	*) echo "usage: bench/run.sh [--smoke] [--runs N] [--seconds S] [--no-full] [--only SCENARIO,...]" >&2; exit 2 ;;
 	esac
 	shift
 done
@@ -66,7 +73,7 @@ meta date "$(date -u +%FT%TZ)"
 if [[ $SMOKE == 1 ]]; then
 	meta command "bench/run.sh --smoke"
 else
-	meta command "bench/run.sh --runs $RUNS --seconds $SECONDS_PER_RUN$([[ $FULL == 0 ]] && echo ' --no-full')"
+	meta command "bench/run.sh --runs $RUNS --seconds $SECONDS_PER_RUN$([[ $FULL == 0 ]] && echo ' --no-full')${ONLY:+ --only $ONLY}"
 fi
 meta fibfast "${FIBFAST:-missing}${FIBFAST:+ (built $(date -r "$FIBFAST" -u +%FT%TZ))}"
 meta tree "$(git -C "$root" describe --always --dirty 2>/dev/null || echo unknown)"
@@ -81,6 +88,9 @@ log "lab $LAB_ID up"
 
 MODES=(kernel redirect lookup)
 [[ -n $FIBFAST ]] && MODES+=(fibfast)
+NOCACHE_FLAG=${FIBFAST_NOCACHE_FLAG:-}
+[[ -n $FIBFAST && -n $NOCACHE_FLAG ]] && MODES+=(nocache)
+meta nocache_flag "${NOCACHE_FLAG:-none}"
 
 # Generator arguments for a family and a table.
 gen_args() { # FAMILY TABLE
@@ -90,6 +100,8 @@ gen_args() { # FAMILY TABLE
 	one) echo "src=$src dst=$dst" ;;
 	multipath) echo "src=$src dst=$dst nflows=1024" ;;
 	full) echo "src=$src $(full"$1"_gen_args)" ;;
+	paper) echo "src=$src $(paper"$1"_gen_args)" ;;
+	zipf) echo "src=$src $(full"$1"_gen_args) dist=zipf nflows=1024" ;;
 	esac
 }
 
@@ -115,6 +127,8 @@ mode_on() {
 	redirect) in_rtr "$BIN/xdpctl" redirect p0 "$BIN/redirect.bpf.o" p1 $MAC_D0 || return 1 ;;
 	lookup) in_rtr "$BIN/xdpctl" lookup p0 "$BIN/lookup.bpf.o" p1 p2 || return 1 ;;
 	fibfast) agent_start p0 p1 p2 || return 1 ;;
+	# shellcheck disable=SC2086
+	nocache) agent_start p0 p1 p2 $NOCACHE_FLAG || return 1 ;;
 	esac
 	# Whatever runs on p0 now must be what this mode says.
 	local id
@@ -128,7 +142,7 @@ mode_on() {
 mode_off() {
 	case $1 in
 	redirect | lookup) in_rtr "$BIN/xdpctl" off p0 ;;
-	fibfast) agent_stop ;;
+	fibfast | nocache) agent_stop ;;
 	esac
 }
 
@@ -138,14 +152,14 @@ measure() { # FAMILY TABLE MODE ROUND
 	# A short burst first: neighbours, caches and the agent's first
 	# lookups are not what this figure is about.
 	generate "$1" "$2" packets=100000 >/dev/null
-	[[ $3 == fibfast ]] && agent_counters_reset
+	[[ $3 == fibfast || $3 == nocache ]] && agent_counters_reset
 	before=$(sinks)
 	out=$(generate "$1" "$2" seconds="$SECONDS_PER_RUN")
 	after=$(sinks)
 	sent=$(sed -n 's/.*sent=\([0-9]*\).*/\1/p' <<<"$out")
 	ns=$(sed -n 's/.*elapsed_ns=\([0-9]*\).*/\1/p' <<<"$out")
 	pps=$(((after - before) * 1000000000 / ns))
-	if [[ $3 == fibfast ]]; then
+	if [[ $3 == fibfast || $3 == nocache ]]; then
 		fast=$(agent_forwarded_share)
 		# Without fibfast's own counters the pps may be the kernel's forwarding:
 		# recorded as such, and the smoke check fails on it.
@@ -210,17 +224,21 @@ cost_table() { # TABLE DST4 DST6
 source "$here/profile.sh"
 profile() { [[ $SMOKE == 0 && -n $FIBFAST ]] && profile_missed_targets "$1" || true; }
 
-log "one route"
-measure_table one
-if [[ $SMOKE == 0 ]]; then
-	cost_table one $DST4 $DST6
-	profile one
-else
-	# Short, but it keeps the cost harness (a tail call into fibfast) honest.
-	COST_ARGS="repeat=100000 runs=1" cost_table one $DST4 $DST6
+wanted() { [[ -z $ONLY || ,$ONLY, == *,$1,* ]]; }
+
+if wanted one; then
+	log "one route"
+	measure_table one
+	if [[ $SMOKE == 0 ]]; then
+		cost_table one $DST4 $DST6
+		profile one
+	else
+		# Short, but it keeps the cost harness (a tail call into fibfast) honest.
+		COST_ARGS="repeat=100000 runs=1" cost_table one $DST4 $DST6
+	fi
 fi
 
-if [[ $SMOKE == 0 ]]; then
+if [[ $SMOKE == 0 ]] && wanted multipath; then
 	log "multipath route, 1024 flows"
 	lab_route_multipath
 	measure_table multipath
@@ -228,14 +246,27 @@ if [[ $SMOKE == 0 ]]; then
 	lab_route_one
 fi
 
-if [[ $FULL == 1 ]]; then
+if [[ $FULL == 1 ]] && { wanted full || wanted paper || wanted zipf; }; then
 	log "full table: $FULL4_N IPv4 and $FULL6_N IPv6 routes"
 	lab_full_table_batch "$OUT/full-table.batch"
 	agent_full_table_intake "$OUT/full-table.batch"
-	measure_table full
-	profile full
+	if wanted full; then
+		log "full table, destinations spread uniformly over it"
+		measure_table full
+		profile full
+	fi
+	if wanted paper; then
+		log "full table, the XDP paper's traffic: $PAPER_N destinations spread over it"
+		measure_table paper
+	fi
+	if wanted zipf; then
+		log "full table, Zipf-distributed destinations, 1024 flows"
+		measure_table zipf
+	fi
 	# One destination in the middle of each table.
-	cost_table full "$(full4_addr $((FULL4_N / 2)))" "$(full6_addr $((FULL6_N / 2)))"
+	if wanted full; then
+		cost_table full "$(full4_addr $((FULL4_N / 2)))" "$(full6_addr $((FULL6_N / 2)))"
+	fi
 fi
 
 "$PYTHON" "$here/report.py" "$OUT" >"$OUT/results.txt"

@@ -5,6 +5,13 @@
  *
  *   trafficgen obj=gen.bpf.o dev=s0 dmac=MAC src=A dst=A seconds=S
  *              [ndst=N dst_step=N dst_mask=N dst_shift=N dst_word=N nflows=N cpu=N]
+ *              [dist=spread|uniform|zipf zipf_s=S]
+ *
+ * dist says how destination number d in [0, ndst) is chosen per frame: spread
+ * (default) walks all of them far apart, uniform draws one at random, zipf
+ * draws rank r with probability proportional to 1/r^S (S = zipf_s, default 1)
+ * and scatters the ranks over [0, ndst), so popular destinations lie all over
+ * the table rather than in one corner of it.
  *
  * Prints one line: sent=N elapsed_ns=N. The rate that counts is the one the
  * sink saw; "sent" only says how hard the generator pushed.
@@ -16,6 +23,7 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include <errno.h>
+#include <math.h>
 #include <net/if.h>
 #include <sched.h>
 #include <stdio.h>
@@ -48,6 +56,31 @@ static int dev_mac(const char *dev, uint8_t mac[6])
 	return 0;
 }
 
+/* GEN_PICKS destination numbers with Zipf(s) frequencies over ranks 1..n:
+ * stratified inverse-CDF samples, so the picks follow the distribution
+ * exactly rather than by luck. Rank r becomes d = (r - 1) * GEN_SPREAD mod n,
+ * a permutation of [0, n) for the n the bench uses (coprime with GEN_SPREAD). */
+static int zipf_picks(uint32_t n, double s, uint32_t *picks)
+{
+	double *cdf = malloc(sizeof(double) * n), sum = 0;
+
+	if (!cdf)
+		return -1;
+	for (uint32_t r = 0; r < n; r++) {
+		sum += pow(r + 1, -s);
+		cdf[r] = sum;
+	}
+	for (uint32_t i = 0, r = 0; i < GEN_PICKS; i++) {
+		double u = (i + 0.5) / GEN_PICKS * sum;
+
+		while (r + 1 < n && cdf[r] < u)
+			r++;
+		picks[i] = (uint32_t)((uint64_t)r * GEN_SPREAD % n);
+	}
+	free(cdf);
+	return 0;
+}
+
 static void die(const char *what)
 {
 	fprintf(stderr, "trafficgen: %s: %s\n", what, strerror(errno));
@@ -63,6 +96,7 @@ int main(int argc, char **argv)
 	double seconds = 1;
 	long long packets = 0;
 	int dst_word = -1, cpu = -1, have_smac = 0;
+	double zipf_s = 1.0;
 
 	frame_defaults(&spec);
 	cfg.ndst = 1;
@@ -109,6 +143,14 @@ int main(int argc, char **argv)
 			cfg.nflows = strtoul(val, NULL, 0);
 		else if (!strcmp(key, "cpu"))
 			cpu = atoi(val);
+		else if (!strcmp(key, "dist") && !strcmp(val, "spread"))
+			cfg.dist = GEN_DIST_SPREAD;
+		else if (!strcmp(key, "dist") && !strcmp(val, "uniform"))
+			cfg.dist = GEN_DIST_UNIFORM;
+		else if (!strcmp(key, "dist") && !strcmp(val, "zipf"))
+			cfg.dist = GEN_DIST_PICKS;
+		else if (!strcmp(key, "zipf_s"))
+			zipf_s = atof(val);
 		else {
 			fprintf(stderr, "trafficgen: unknown key %s\n", key);
 			return 2;
@@ -160,6 +202,16 @@ int main(int argc, char **argv)
 	uint32_t zero = 0;
 	if (bpf_map_update_elem(bpf_map__fd(map), &zero, &cfg, 0))
 		die("gen_cfg");
+	if (cfg.dist == GEN_DIST_PICKS) {
+		struct bpf_map *picks_map = bpf_object__find_map_by_name(obj, "gen_picks");
+		static uint32_t picks[GEN_PICKS];
+
+		if (!picks_map || zipf_picks(cfg.ndst ? cfg.ndst : 1, zipf_s, picks))
+			die("gen_picks");
+		for (uint32_t i = 0; i < GEN_PICKS; i++)
+			if (bpf_map_update_elem(bpf_map__fd(picks_map), &i, &picks[i], 0))
+				die("gen_picks");
+	}
 
 	/* One call per chunk keeps the stop time within a few tens of ms. */
 	const int chunk = 1 << 17;

@@ -13,6 +13,10 @@
  *  - TTL / hop limit <= 1: ICMP time exceeded comes from the kernel.
  *  - IPv4 options, IPv6 extension headers: router alert, source routes and
  *    friends are processed by the kernel; the rest are rare in transit.
+ *    A lone Fragment header is the exception: ip6_forward forwards such a
+ *    fragment unchanged, and so does the fast path (see ff_ipv6_fragment),
+ *    unless the multipath hash policies disagree on its next hop (see
+ *    ff_ipv6_fragment_agrees).
  *  - link-local, multicast, broadcast, loopback, unspecified or v4-mapped
  *    addresses: martian checks, scope errors and multicast routing.
  *  - ICMP errors: their multipath hash follows the inner flow.
@@ -28,7 +32,10 @@
  *    rp_filter those without a route back (loose) or whose route back
  *    leaves by another port (strict). See ff_ipv4_source_ok.
  * bpf_fib_lookup bypasses netfilter: the agent refuses to attach where
- * forward-path rules exist, and steps aside when they appear.
+ * forward-path rules exist, and steps aside when they appear. Conntrack in
+ * use anywhere in the namespace makes the kernel reassemble fragments
+ * before it forwards them: then fragments go to the kernel
+ * (FF_CONFIG_FRAGMENTS_TO_KERNEL).
  */
 #include <linux/bpf.h>
 #include <linux/if_ether.h>
@@ -160,6 +167,8 @@ static __always_inline __u32 ff_ipv4(struct xdp_md *ctx, struct ethhdr *eth,
 		return FF_PASS_SPECIAL_ADDRESS;
 	if (iph->ttl <= 1)
 		return FF_PASS_TTL_EXPIRED;
+	if ((iph->frag_off & bpf_htons(IP_MF | IP_OFFSET)) && (config->flags & FF_CONFIG_FRAGMENTS_TO_KERNEL))
+		return FF_PASS_STEPPED_ASIDE;
 
 	fib.family = AF_INET;
 	fib.tos = iph->tos;
@@ -191,14 +200,37 @@ static __always_inline __u32 ff_ipv4(struct xdp_md *ctx, struct ethhdr *eth,
 	return FF_FORWARDED;
 }
 
+/* Does the FIB send this fragment the same way under every multipath hash
+ * policy? The program cannot read net.ipv6.fib_multipath_hash_policy, and
+ * the kernel hashes a fragment differently under each (rt6_multipath_hash):
+ * policy 0 takes the outer header's next header (ip6_multipath_l3_keys: 44),
+ * which is what fib already asked with; policies 1 and 2 take what the flow
+ * dissector finds, which stops at the Fragment header with the protocol
+ * behind it and no ports. Asking again with that protocol and comparing
+ * the answers proves the next hop whichever policy is set; a single-path
+ * route always agrees. */
+static __always_inline int ff_ipv6_fragment_agrees(struct xdp_md *ctx,
+						   const struct bpf_fib_lookup *fib,
+						   struct bpf_fib_lookup *inner,
+						   __u32 fib_flags, __u32 ingress)
+{
+	inner->ifindex = ingress;
+	if (bpf_fib_lookup(ctx, inner, sizeof(*inner), fib_flags) != BPF_FIB_LKUP_RET_SUCCESS)
+		return 0;
+	return inner->ifindex == fib->ifindex && ff_mac_equal(inner->dmac, fib->dmac);
+}
+
 static __always_inline __u32 ff_ipv6(struct xdp_md *ctx, struct ethhdr *eth,
-				     __u32 fib_flags, const struct ff_ingress *in,
+				     const struct ff_config *config, const struct ff_ingress *in,
 				     struct ff_forward *out)
 {
+	__u32 fib_flags = config->fib_flags;
 	void *data_end = (void *)(long)ctx->data_end;
 	struct ipv6hdr *ip6h = (void *)(eth + 1);
-	struct bpf_fib_lookup fib = {};
+	struct bpf_fib_lookup fib = {}, inner;
 	__u32 frame_len, ip_len, verdict;
+	int fragment;
+	__u8 proto;
 
 	if ((void *)(ip6h + 1) > data_end)
 		return FF_PASS_MALFORMED;
@@ -208,8 +240,17 @@ static __always_inline __u32 ff_ipv6(struct xdp_md *ctx, struct ethhdr *eth,
 	frame_len = (__u32)((void *)data_end - (void *)eth);
 	if (sizeof(*eth) + ip_len > frame_len)
 		return FF_PASS_MALFORMED;
-	if (ff_ipv6_extension(ip6h->nexthdr))
+	proto = ip6h->nexthdr;
+	fragment = proto == IPPROTO_FRAGMENT;
+	if (fragment) {
+		verdict = ff_ipv6_fragment(ip6h, data_end, &proto);
+		if (verdict != FF_FORWARDED)
+			return verdict;
+		if (config->flags & FF_CONFIG_FRAGMENTS_TO_KERNEL)
+			return FF_PASS_STEPPED_ASIDE;
+	} else if (ff_ipv6_extension(proto)) {
 		return FF_PASS_IP_OPTIONS;
+	}
 	if (ff_ipv6_special(&ip6h->saddr) || ff_ipv6_special(&ip6h->daddr))
 		return FF_PASS_SPECIAL_ADDRESS;
 	if (ip6h->hop_limit <= 1)
@@ -224,15 +265,28 @@ static __always_inline __u32 ff_ipv6(struct xdp_md *ctx, struct ethhdr *eth,
 	__builtin_memcpy(fib.ipv6_src, &ip6h->saddr, sizeof(fib.ipv6_src));
 	__builtin_memcpy(fib.ipv6_dst, &ip6h->daddr, sizeof(fib.ipv6_dst));
 
-	verdict = ff_transport(&fib, ip6h + 1, data_end, ip6h->nexthdr, IPPROTO_ICMPV6);
-	if (verdict != FF_FORWARDED)
-		return verdict;
+	if (fragment) {
+		/* No ports: every fragment of a packet must hash alike, and
+		 * the kernel's hash never looks behind the Fragment header.
+		 * For the same reason an ICMPv6 error in a fragment is hashed
+		 * by its outer header (ip6_route_input and
+		 * ip6_multipath_l3_keys test the outer next header for
+		 * ICMPv6), so it needs no inner flow. */
+		inner = fib;
+		inner.l4_protocol = proto;
+	} else {
+		verdict = ff_transport(&fib, ip6h + 1, data_end, proto, IPPROTO_ICMPV6);
+		if (verdict != FF_FORWARDED)
+			return verdict;
+	}
 
 	/* ip6_forward leaves skb->priority as it arrived. */
 	out->priority = in->priority;
 	verdict = ff_route(ctx, &fib, fib_flags, in, out);
 	if (verdict != FF_FORWARDED)
 		return verdict;
+	if (fragment && !ff_ipv6_fragment_agrees(ctx, &fib, &inner, fib_flags, in->ifindex))
+		return FF_PASS_FRAGMENT_HASH;
 
 	ip6h->hop_limit--;
 	ff_set_macs(eth, &fib);
@@ -260,7 +314,7 @@ static __always_inline __u32 ff_decide(struct xdp_md *ctx,
 	case bpf_htons(ETH_P_IP):
 		return ff_ipv4(ctx, eth, config, in, out);
 	case bpf_htons(ETH_P_IPV6):
-		return ff_ipv6(ctx, eth, config->fib_flags, in, out);
+		return ff_ipv6(ctx, eth, config, in, out);
 	default:
 		return FF_PASS_NOT_IP;
 	}

@@ -121,4 +121,34 @@ final class NetfilterRulesTests: XCTestCase {
         XCTAssertThrowsError(try Netfilter.ipsecDefaults(getdefault: ""), "no answer is not a clean bill")
         XCTAssertThrowsError(try Netfilter.ipsecDefaults(getdefault: "Default policies:\n fwd: maybe\n out: accept\n"))
     }
+
+    func testConntrackUsersAnywhereMakeTheKernelReassemble() throws {
+        let json = """
+            {"nftables": [
+            {"chain": {"family": "inet", "table": "host", "name": "in", "handle": 1, "type": "filter", "hook": "input", "prio": 0, "policy": "accept"}},
+            {"rule": {"family": "inet", "table": "host", "chain": "in", "handle": 2, "expr": [{"match": {"op": "in", "left": {"ct": {"key": "state"}}, "right": ["established", "related"]}}, {"accept": null}]}},
+            {"rule": {"family": "inet", "table": "host", "chain": "in", "handle": 3, "expr": [{"match": {"op": "==", "left": {"payload": {"protocol": "tcp", "field": "dport"}}, "right": 22}}, {"accept": null}]}},
+            {"rule": {"family": "ip", "table": "filter", "chain": "INPUT", "handle": 4, "expr": [{"xt": {"type": "match", "name": "conntrack"}}, {"accept": null}]}},
+            {"chain": {"family": "ip6", "table": "nat", "name": "out", "handle": 5, "type": "nat", "hook": "output", "prio": -100, "policy": "accept"}},
+            {"rule": {"family": "netdev", "table": "n", "chain": "ing", "handle": 6, "expr": [{"match": {"op": "==", "left": {"ct": {"key": "state"}}, "right": "new"}}]}}
+            ]}
+            """
+        XCTAssertEqual(try Netfilter.nftReassembly(json: json).map(\.rule), ["ct # handle 2", "xt conntrack # handle 4", "type nat chain"])
+        XCTAssertEqual(try Netfilter.nftReassembly(json: self.json).map(\.chain), ["POSTROUTING", "PREROUTING"])
+        XCTAssertThrowsError(try Netfilter.nftReassembly(json: "{"))
+
+        let save = """
+            *filter
+            :INPUT ACCEPT [0:0]
+            -A INPUT -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT
+            -A INPUT -p tcp -m tcp --dport 22 -j ACCEPT
+            COMMIT
+            *raw
+            -A PREROUTING -p udp -j CT --notrack
+            COMMIT
+            """
+        XCTAssertEqual(Netfilter.iptablesReassembly(save: save, source: "iptables-legacy").map(\.chain), ["INPUT", "PREROUTING"])
+        XCTAssertEqual(Netfilter.iptablesReassembly(save: "*nat\n:PREROUTING ACCEPT [0:0]\nCOMMIT\n", source: "ip6tables-legacy").map(\.rule),
+                       ["table nat loaded"])
+    }
 }

@@ -17,7 +17,7 @@ final class VerdictTests: XCTestCase {
             (.steppedAside, FF_PASS_STEPPED_ASIDE), (.transmitted, FF_TRANSMITTED),
             (.sourceCheck, FF_PASS_SOURCE_CHECK), (.noXDPTransmit, FF_PASS_NO_XDP_TRANSMIT),
             (.vlan, FF_PASS_VLAN),
-            (.inactiveMember, FF_PASS_INACTIVE_MEMBER),
+            (.inactiveMember, FF_PASS_INACTIVE_MEMBER), (.fragmentHash, FF_PASS_FRAGMENT_HASH),
         ]
         XCTAssertEqual(pairs.count, Verdict.allCases.count)
         for (swift, c) in pairs { XCTAssertEqual(swift.rawValue, c.rawValue, "\(swift)") }

@@ -87,9 +87,44 @@ final class FastPathProgramTests: XCTestCase {
     func testOptionsAndExtensionHeadersGoToTheKernel() throws {
         // Router alert option (RFC 2113), padded to 4 bytes.
         try assertPassed(v4(options: [0x94, 0x04, 0x00, 0x00]), as: .ipOptions)
-        for nextHeader: UInt8 in [0, 43, 44, 60] {
+        for nextHeader: UInt8 in [0, 43, 60] {
             try assertPassed(v6(nextHeader: nextHeader), as: .ipOptions)
         }
+        // A Fragment header followed by another extension header.
+        for behind: UInt8 in [0, 43, 44, 60] {
+            try assertPassed(fragment(behind: behind), as: .ipOptions)
+        }
+    }
+
+    /// The UDP datagram of v6() behind a Fragment header.
+    func fragment(behind nextHeader: UInt8 = 17, offset: UInt16 = 0, more: Bool = false,
+                  hopLimit: UInt8 = 64) -> [UInt8] {
+        RawFrames.fragment6(v6(hopLimit: hopLimit, nextHeader: 44), nextHeader: nextHeader, offset: offset, more: more)
+    }
+
+    /// Lone Fragment headers get past every check to the FIB, which answers
+    /// from lo here (forwarding off, or no route): first, middle, last and
+    /// atomic fragments, and an ICMPv6 error in a fragment (its multipath
+    /// hash is the outer header's, so it needs no inner flow).
+    func testFragmentsReachTheFIB() throws {
+        let fib: Set<Verdict> = [.forwardingOff, .notForwarded]
+        for frame in [fragment(offset: 0, more: true), fragment(offset: 100, more: true), fragment(offset: 200),
+                      fragment(), fragment(behind: 58), fragment(behind: 6, offset: 3, more: true)] {
+            let (action, verdict) = try self.verdict(of: frame)
+            XCTAssertEqual(action, .pass)
+            XCTAssertTrue(verdict.map(fib.contains) ?? false, "\(String(describing: verdict))")
+        }
+    }
+
+    func testFragmentsTheKernelMustSeeGoToIt() throws {
+        try assertPassed(fragment(hopLimit: 1), as: .ttlExpired)
+        try assertPassed(fragment(offset: 100, hopLimit: 0), as: .ttlExpired)
+        // The Fragment header cut short: by the frame, by the payload length.
+        let whole = fragment()
+        try assertPassed(Array(whole.prefix(14 + 40 + 4)), as: .malformed)
+        var short = Array(whole.prefix(14 + 40 + 4)) + [0, 0, 0, 0]
+        short[18...19] = RawFrames.be16(4)[...]
+        try assertPassed(short, as: .malformed)
     }
 
     func testSpecialAddressesGoToTheKernel() throws {
@@ -103,6 +138,18 @@ final class FastPathProgramTests: XCTestCase {
             try assertPassed(v6(from: global, to: special), as: .specialAddress)
             try assertPassed(v6(from: special, to: global), as: .specialAddress)
         }
+    }
+
+    func testFragmentsGoToTheKernelWhileConntrackReassembles() throws {
+        var config = ff_config()
+        config.flags = UInt32(FF_CONFIG_FRAGMENTS_TO_KERNEL)
+        try program.maps.config.update(0, config)
+        try assertPassed(fragment(offset: 100, more: true), as: .steppedAside)
+        try assertPassed(RawFrames.fragment4(v4(), offset: 100, more: true), as: .steppedAside)
+        try assertPassed(RawFrames.fragment4(v4(), offset: 0, more: true), as: .steppedAside)
+        // Whole packets are not the kernel's for that.
+        try assertPassed(v6(from: "fe80::1"), as: .specialAddress)
+        try assertPassed(v4(ttl: 1), as: .ttlExpired)
     }
 
     func testSteppingAsideHandsEverythingToTheKernel() throws {

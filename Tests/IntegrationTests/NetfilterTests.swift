@@ -105,6 +105,38 @@ final class NetfilterTests: XCTestCase {
         XCTAssertEqual(try lab.stats(when: { try $0.port("p0").forwarded.packets >= 10 }).port("p0").forwarded.packets, 10)
     }
 
+    /// Conntrack in use anywhere in the namespace (here a host firewall on
+    /// the input hook, which the forward-path check lets through) makes the
+    /// kernel hold fragments, forwarded ones too, until the packet is whole:
+    /// fragments then go to the kernel, and return to XDP once it is gone.
+    func testFragmentsGoToTheKernelWhileConntrackReassembles() throws {
+        let lab = try Lab(self)
+        try nft(lab, "add table inet host; add chain inet host in { type filter hook input priority 0; };"
+                     + " add rule inet host in ct state established,related accept")
+        let agent = try lab.attach(["p0", "p1", "-v"])
+        try agent.waitForLog("in step with the kernel")
+        XCTAssertTrue(agent.log.contains("conntrack is in use"), agent.log)
+        let router = try lab.mac(.rtr, "p0"), source = try lab.mac(.src, "eth0")
+        let fragments = [
+            RawFrames.fragment4(RawFrames.udp4(ethDst: router, ethSrc: source, src: "10.1.0.2", dst: "10.2.0.2"),
+                                offset: 100, more: true),
+            RawFrames.fragment6(RawFrames.udp6(ethDst: router, ethSrc: source, src: "fd00:1::2", dst: "fd00:2::2",
+                                               nextHeader: 44), offset: 100, more: true),
+        ]
+        var before = try lab.stats().port("p0")
+        for frame in fragments { try lab.inject(frame, count: 5) }
+        var after = try lab.stats(when: { try $0.port("p0").passed("stepped-aside") - before.passed("stepped-aside") >= 10 }).port("p0")
+        XCTAssertEqual(after.passed("stepped-aside") - before.passed("stepped-aside"), 10)
+        XCTAssertEqual(after.forwarded.packets, before.forwarded.packets, "no fragment forwarded in XDP")
+
+        try agent.waitForAnotherLog("fragments forwarded in XDP again") { try nft(lab, "flush", "ruleset") }
+        before = try lab.stats().port("p0")
+        for frame in fragments { try lab.inject(frame, count: 5) }
+        after = try lab.stats(when: { try $0.port("p0").forwarded.packets - before.forwarded.packets >= 10 }).port("p0")
+        XCTAssertEqual(after.forwarded.packets - before.forwarded.packets, 10)
+        XCTAssertEqual(after.passed("stepped-aside"), before.passed("stepped-aside"))
+    }
+
     /// nftables commits arrive as events: the agent looks at the firewall
     /// when one does, not only at its once-a-second poll.
     func testStepsAsideWhenRulesAppearAndComesBackWhenTheyGo() throws {

@@ -3,6 +3,7 @@
 
   difftest.py run --lab NAME [--only CASE,...]   inject the corpus from NAME-src, print JSON
   difftest.py list --lab NAME                    print the cases and their frames
+  difftest.py spread --lab NAME --sinks dst,dst2  IPv6 fragments over a multipath route (JSON)
 
 Run from the root network namespace as root. For every case the frame is written out of src's
 eth0 towards the router's p0; whatever then arrives at src's eth0 (ICMP errors, ARP replies, echo
@@ -133,6 +134,9 @@ class Corpus:
         plen = len(payload) if plen is None else plen
         return struct.pack("!IHBB16s16s", 0x60000000, plen, nh, hlim, a6(src), a6(dst)) + payload
 
+    def ip6_frame(self, payload, nh, **kw):
+        return self.eth(0x86DD, self.ip6(payload, nh, **kw))
+
     def v4(self, name, proto=17, size=32, src="10.1.0.2", dst="10.2.0.2", l4src=None, l4dst=None,
            dmac=None, pad=0, **kw):
         seg = self.l4(proto, a4(l4src or src), a4(l4dst or dst), size)
@@ -144,6 +148,23 @@ class Corpus:
         body = ext + seg
         self.add(name, self.eth(0x86DD, self.ip6(body, ext_nh or proto, src, dst, **kw), dmac)
                  + b"\0" * pad)
+
+    def v6_fragment(self, name, proto=17, offset=0, more=False, behind=None, icmp_type=None,
+                    size=32, label=0, **kw):
+        """A transport header (first fragments) or data (later ones) behind a Fragment header
+        whose next header is PROTO, or BEHIND when another header is to follow it."""
+        frag = bytes([behind if behind is not None else proto, 0]) + struct.pack(
+            "!HI", offset << 3 | int(more), 0x10000 + self.tag)
+        if offset == 0:
+            seg = self.l4(proto, a6(kw.get("src", "fd00:1::2")), a6(kw.get("dst", "fd00:2::2")), size,
+                          v6=True, icmp_type=icmp_type)
+        else:
+            seg = struct.pack("!I", self.next_tag()) + b"fibfast-fragment" * (size // 16 + 1)
+            seg = seg[:size - size % 8]
+        frame = self.eth(0x86DD, self.ip6(frag + seg, 44, **kw))
+        if label:
+            frame = frame[:14] + struct.pack("!I", 0x60000000 | label) + frame[18:]
+        return frame
 
 
 def build(router_mac, src_mac):
@@ -213,6 +234,16 @@ def build(router_mac, src_mac):
     c.v6("v6-udp-padded", size=2, pad=20)
     c.v6("v6-src-routers-own", src="fd00:2::1")
     c.v6("v6-spoofed-src-behind-p1", src="fd00:2::99")
+    # A lone Fragment header: ip6_forward forwards every kind unchanged.
+    c.add("v6-fragment-first", c.v6_fragment("", more=True))
+    c.add("v6-fragment-middle", c.v6_fragment("", offset=100, more=True))
+    c.add("v6-fragment-last", c.v6_fragment("", offset=200))
+    c.add("v6-fragment-atomic", c.v6_fragment(""))
+    c.add("v6-fragment-tcp-first", c.v6_fragment("", proto=6, more=True))
+    c.add("v6-fragment-icmp-echo", c.v6_fragment("", proto=58, more=True))
+    c.add("v6-fragment-icmp-error", c.v6_fragment("", proto=58, icmp_type=1, size=48))
+    c.add("v6-fragment-flow-label", c.v6_fragment("", offset=3, more=True, label=0x12345))
+    c.add("v6-fragment-1400", c.v6_fragment("", more=True, size=1400 - 56))
     # IPv6: to the kernel.
     c.v6("v6-udp-hlim1", hlim=1)
     c.v6("v6-udp-hlim0", hlim=0)
@@ -222,8 +253,15 @@ def build(router_mac, src_mac):
     c.v6("v6-hop-by-hop", ext=hbh_ra, ext_nh=0)
     dstopt = bytes([17, 0, 1, 4, 0, 0, 0, 0])    # destination options: PadN
     c.v6("v6-destination-options", ext=dstopt, ext_nh=60)
-    frag = bytes([17, 0, 0, 0]) + struct.pack("!I", 0x1234)  # atomic fragment
-    c.v6("v6-fragment-header", ext=frag, ext_nh=44)
+    c.add("v6-fragment-then-destination-options", c.ip6_frame(
+        bytes([60, 0, 0, 1]) + struct.pack("!I", 0x1234) + dstopt
+        + c.l4(17, a6("fd00:1::2"), a6("fd00:2::2"), 32, v6=True), 44))
+    c.add("v6-fragment-nested", c.v6_fragment("", behind=44, offset=10))
+    c.add("v6-fragment-hlim1", c.v6_fragment("", more=True, hlim=1))
+    c.add("v6-fragment-middle-hlim0", c.v6_fragment("", offset=100, more=True, hlim=0))
+    c.add("v6-fragment-too-big", c.v6_fragment("", more=True, size=1500 - 56))
+    c.add("v6-fragment-no-route", c.v6_fragment("", offset=7, dst="2001:db8::1"))
+    c.add("v6-fragment-header-cut-short", c.ip6_frame(bytes([17, 0, 0, 0]), 44))
     rh = bytes([17, 2, 0, 0, 0, 0, 0, 0]) + a6("fd00:2::2")  # type 0 routing header, 0 left
     c.v6("v6-routing-header", ext=rh, ext_nh=43)
     c.v6("v6-echo-to-router", proto=58, dst="fd00:1::1")
@@ -361,6 +399,53 @@ def cmd_run(a):
     print()
 
 
+def spread_frames(router_mac, src_mac, count):
+    """IPv6 fragments of COUNT flows to fd00:9::/64, every kind (first, middle, last, atomic;
+    UDP, TCP, ICMPv6 echo and error; with and without a flow label), for a multipath route
+    there: which next hop each takes is the multipath hash's choice. Named by their
+    fragment identification, which the router does not touch."""
+    c = Corpus(router_mac, src_mac)
+    kinds = [dict(more=True), dict(offset=100, more=True), dict(offset=200), dict(),
+             dict(proto=6, more=True), dict(proto=58, more=True), dict(proto=58, icmp_type=1, size=48)]
+    frames = {}
+    for i in range(count):
+        kw = dict(kinds[i % len(kinds)])
+        frame = c.v6_fragment("", dst=f"fd00:9::{i // len(kinds) + 1:x}", src="fd00:1::2",
+                              label=(i * 40503) & 0xFFFFF if i % 3 == 0 else 0, **kw)
+        ident = 0x20000000 + i
+        frame = frame[:58] + struct.pack("!I", ident) + frame[62:]
+        frames[f"{ident:08x}"] = frame
+    return frames
+
+
+def cmd_spread(a):
+    rmac, smac = mac_of(f"{a.lab}-rtr", "p0"), mac_of(f"{a.lab}-src", "eth0")
+    frames = spread_frames(rmac, smac, a.count)
+    sinks = {in_netns(f"{a.lab}-{host}", lambda: open_capture("eth0")): host for host in a.sinks.split(",")}
+    tx = in_netns(f"{a.lab}-src", lambda: socket.socket(socket.AF_PACKET, socket.SOCK_RAW, 0))
+    tx.bind(("eth0", 0))
+    for s in sinks:
+        s.setblocking(False)
+    for frame in frames.values():
+        tx.send(frame)
+    seen = {}
+    deadline = time.monotonic() + LONGEST
+    while len(seen) < len(frames) and time.monotonic() < deadline:
+        for s in select.select(list(sinks), [], [], max(0, deadline - time.monotonic()))[0]:
+            while True:
+                try:
+                    data, addr = s.recvfrom(1 << 17)
+                except BlockingIOError:
+                    break
+                if addr[2] == PACKET_OUTGOING or len(data) < 62 or data[12:14] != b"\x86\xdd" or data[20] != 44:
+                    continue
+                name = data[58:62].hex()
+                if name in frames:
+                    seen.setdefault(name, []).append({"sink": sinks[s], "hex": data.hex()})
+    json.dump({name: seen.get(name, []) for name in frames}, sys.stdout, indent=1, sort_keys=True)
+    print()
+
+
 def cmd_list(a):
     rmac, smac = mac_of(f"{a.lab}-rtr", "p0"), mac_of(f"{a.lab}-src", "eth0")
     for name, frame in build(rmac, smac):
@@ -375,8 +460,12 @@ def main():
     p.add_argument("--only", help="comma-separated case names")
     p = sub.add_parser("list")
     p.add_argument("--lab", required=True)
+    p = sub.add_parser("spread", help="IPv6 fragments over a multipath route: which sink gets each")
+    p.add_argument("--lab", required=True)
+    p.add_argument("--sinks", required=True, help="comma-separated hosts, e.g. dst,dst2")
+    p.add_argument("--count", type=int, default=140)
     a = ap.parse_args()
-    {"run": cmd_run, "list": cmd_list}[a.cmd](a)
+    {"run": cmd_run, "list": cmd_list, "spread": cmd_spread}[a.cmd](a)
     return 0
 
 

@@ -101,6 +101,29 @@ static __always_inline int ff_ipv6_extension(__u8 nexthdr)
 	return 0;
 }
 
+/* The IPv6 Fragment header (RFC 8200 4.5). */
+struct ff_ipv6_fragment {
+	__u8 nexthdr;
+	__u8 reserved;
+	__be16 frag_off;  /* offset in 8-byte units << 3, then 2 reserved bits and M */
+	__be32 identification;
+};
+
+/* A packet whose only extension header is a Fragment header: ip6_forward
+ * neither reassembles it nor looks into it, so it leaves as it came,
+ * whichever fragment it is. Gives the protocol of the header behind it. */
+static __always_inline __u32 ff_ipv6_fragment(const struct ipv6hdr *ip6h, void *data_end, __u8 *proto)
+{
+	const struct ff_ipv6_fragment *fh = (const void *)(ip6h + 1);
+
+	if ((void *)(fh + 1) > data_end || bpf_ntohs(ip6h->payload_len) < sizeof(*fh))
+		return FF_PASS_MALFORMED;
+	if (ff_ipv6_extension(fh->nexthdr))
+		return FF_PASS_IP_OPTIONS;
+	*proto = fh->nexthdr;
+	return FF_FORWARDED;
+}
+
 /* ICMP errors carry the packet that caused them; the kernel's multipath
  * hash uses that inner flow, which bpf_fib_lookup cannot be told about. */
 static __always_inline int ff_icmp_is_error(__u8 type)

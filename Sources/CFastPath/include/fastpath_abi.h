@@ -90,6 +90,7 @@ enum ff_verdict {
 	FF_PASS_NO_XDP_TRANSMIT, /* egress port's device cannot take a redirect from this port (VLAN, macvlan, ...) */
 	FF_PASS_VLAN,            /* a tag that is no VLAN port's, a priority or stacked tag, a priority the fast path cannot map */
 	FF_PASS_INACTIVE_MEMBER, /* arrived on a bond member the bond does not deliver from (backup, outside the active aggregator) */
+	FF_PASS_FRAGMENT_HASH,   /* IPv6 fragment whose multipath next hop depends on the hash policy */
 	FF_VERDICT_COUNT
 };
 
@@ -231,6 +232,10 @@ struct ff_config {
  * (fib_validate_source); without them it only refuses its own addresses,
  * which ff_local_v4 answers for a fraction of a lookup's cost. */
 #define FF_CONFIG_FULL_SOURCE_CHECK (1 << 1)
+/* Conntrack is in use in the namespace: its defrag hooks make the kernel
+ * hold fragments, forwarded ones too, until the packet is whole. Fragments
+ * of both families then go to the kernel (counted as stepped aside). */
+#define FF_CONFIG_FRAGMENTS_TO_KERNEL (1 << 2)
 
 /*
  * Failures after the fast path said "forward": the kernel reports them only

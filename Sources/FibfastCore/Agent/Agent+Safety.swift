@@ -6,6 +6,8 @@ import Logging
 /// rather than every round.
 struct SafetyState: Sendable {
     var rules: [NetfilterRule] = []
+    /// Conntrack users; nil when the firewall could not be read.
+    var reassembly: [NetfilterRule]? = []
     var reversePath: [UInt32: ReversePathFilter] = [:]
     var netfilterError: String?
     var trafficControl: [TrafficControlFinding] = []
@@ -27,10 +29,30 @@ extension Agent {
     /// Refuses to start where forward-path netfilter rules exist, unless the
     /// operator accepted bypassing them.
     func checkNetfilter() throws {
+        var reassembly: [NetfilterRule]?
         safety.rules = try refuseUnlessAccepted(
             "netfilter", option: "--bypass-netfilter", accepted: request.bypassNetfilter,
-            read: Netfilter.forwardPathRules, unreadable: { $0 }, refusal: FibfastError.netfilterRules)
+            read: {
+                let findings = try Netfilter.read()
+                reassembly = findings.reassembly
+                return findings.forward
+            }, unreadable: { $0 }, refusal: FibfastError.netfilterRules)
+        safety.reassembly = reassembly
+        logReassembly(reassembly, was: [])
     }
+
+    private func logReassembly(_ now: [NetfilterRule]?, was: [NetfilterRule]?) {
+        guard let now, now != was else { return }
+        if !now.isEmpty && (was ?? []).isEmpty {
+            logger.notice("conntrack is in use (\(now[0])): the kernel reassembles fragments, so fragments go to the kernel")
+        } else if now.isEmpty && was != nil {
+            logger.notice("conntrack no longer in use: fragments forwarded in XDP again")
+        }
+    }
+
+    /// While conntrack may be in use (or the firewall cannot be read),
+    /// fragments are the kernel's.
+    var fragmentsToKernel: Bool { safety.reassembly.map { !$0.isEmpty } ?? true }
 
     /// Refuses to start where tc on a port would act on forwarded packets,
     /// unless the operator accepted bypassing it.
@@ -209,13 +231,19 @@ extension Agent {
         let read = safety.stepAside.readStarted()
         // Off the actor: the tools may take seconds (or hang until they are
         // killed), and netlink events must not wait for them meanwhile.
-        let result = await Task.detached { Result { try Netfilter.forwardPathRules() } }.value
+        let result = await Task.detached { Result { try Netfilter.read() } }.value
         guard program != nil, safety.stepAside.use(read) else { return }
         let rules: [NetfilterRule]
         do {
-            rules = try result.get()
+            let findings = try result.get()
+            rules = findings.forward
+            logReassembly(findings.reassembly, was: safety.reassembly)
+            safety.reassembly = findings.reassembly
+            setFragmentsToKernel()
             safety.netfilterError = nil
         } catch {
+            safety.reassembly = nil
+            setFragmentsToKernel()
             // Not knowing is treated like finding rules: the kernel forwards.
             let text = "\(error)"
             if safety.netfilterError != text { logger.error("\(text)") }
@@ -233,6 +261,16 @@ extension Agent {
             safety.rules = rules
         }
         setSteppedAside(StepAside.aside(rulesFound: !rules.isEmpty, bypass: request.bypassNetfilter))
+    }
+
+    private func setFragmentsToKernel() {
+        guard let config, fragmentsToKernel != config.value.fragmentsToKernel else { return }
+        let value = fragmentsToKernel
+        do {
+            try config.change { $0.fragmentsToKernel = value }
+        } catch {
+            logger.error("could not \(value ? "hand fragments to the kernel" : "forward fragments again"): \(error)")
+        }
     }
 
     private func setSteppedAside(_ aside: Bool?) {

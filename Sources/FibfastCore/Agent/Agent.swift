@@ -436,7 +436,8 @@ public actor Agent {
     /// Fills the config before any port is attached (the ports follow in
     /// PortTable.configure), so the first frame already finds its config.
     func configure(_ maps: FastPathMaps) throws -> FastPathConfigEntry {
-        try FastPathConfigEntry(FastPathConfig(direct: request.direct, agentPID: UInt32(bitPattern: getpid()),
+        try FastPathConfigEntry(FastPathConfig(direct: request.direct, fragmentsToKernel: fragmentsToKernel,
+                                               agentPID: UInt32(bitPattern: getpid()),
                                                agentStarted: UInt64(Date().timeIntervalSince1970)),
                                 map: maps.config)
     }

@@ -13,6 +13,9 @@ struct FastPathConfig: Equatable, Sendable {
     /// Sources are validated with a full FIB lookup, as the kernel does once
     /// policy rules or user-added local routes exist (SourceCheck).
     var fullSourceCheck = false
+    /// Fragments go to the kernel, which reassembles them while conntrack
+    /// is in use (Netfilter.Findings.reassembly).
+    var fragmentsToKernel = false
     /// The agent that owns the fast path; 0 when none does (left pinned).
     var agentPID: UInt32 = 0
     /// Seconds since the epoch.
@@ -24,6 +27,7 @@ struct FastPathConfig: Equatable, Sendable {
         config.fib_flags = direct ? UInt32(BPF_FIB_LOOKUP_DIRECT) : 0
         if stepAside { config.flags |= UInt32(FF_CONFIG_STEP_ASIDE) }
         if fullSourceCheck { config.flags |= UInt32(FF_CONFIG_FULL_SOURCE_CHECK) }
+        if fragmentsToKernel { config.flags |= UInt32(FF_CONFIG_FRAGMENTS_TO_KERNEL) }
         config.agent_pid = agentPID
         config.agent_started = agentStarted
         return config

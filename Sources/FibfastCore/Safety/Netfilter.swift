@@ -42,11 +42,31 @@ public enum Netfilter {
     /// Every rule fibfast would bypass, from nftables and legacy iptables.
     /// Throws when it cannot tell: an unchecked firewall is not a clean one.
     public static func forwardPathRules() throws -> [NetfilterRule] {
+        try read().forward
+    }
+
+    /// What the firewall means for the fast path: the rules it would bypass,
+    /// and what makes the kernel reassemble forwarded fragments.
+    public struct Findings: Sendable, Equatable {
+        public var forward: [NetfilterRule] = []
+        /// Users of conntrack (or of its defragmentation alone). Any one of
+        /// them, in any chain of any hook, registers the conntrack defrag
+        /// hooks for the whole namespace (nf_ct_netns_get,
+        /// nf_defrag_ipv4/ipv6_enable) at prerouting: the kernel then holds
+        /// every fragment, forwarded ones too, until the packet is whole,
+        /// and forwards that. Rules on the input hook alone, which the
+        /// forward-path check lets through, are enough.
+        public var reassembly: [NetfilterRule] = []
+    }
+
+    public static func read() throws -> Findings {
         var rules: [NetfilterRule] = []
+        var reassembly: [NetfilterRule] = []
         let json = try run("nft", ["-j", "list", "ruleset"])
         // Rule text for the message; the JSON is what is trusted.
         let text = (try? run("nft", ["-a", "list", "ruleset"])) ?? ""
         rules += try nftRules(json: json, text: text)
+        reassembly += try nftReassembly(json: json)
         // iptables-legacy keeps its tables outside nftables. The kernel lists
         // loaded legacy tables in /proc; without them there is nothing to save,
         // and running the save command would only load modules.
@@ -59,10 +79,99 @@ public enum Netfilter {
                 throw FibfastError.netfilterUnreadable(tool: names, reason: "cannot read it; run fibfast as root")
             }
             if tables.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty { continue }
-            rules += iptablesRules(save: try run(tool, []), source: source)
+            let save = try run(tool, [])
+            rules += iptablesRules(save: save, source: source)
+            reassembly += iptablesReassembly(save: save, source: source)
         }
         rules += try ipsecPolicies()
-        return rules
+        return Findings(forward: rules, reassembly: reassembly)
+    }
+
+    /// nftables statements and expressions that take conntrack (or its
+    /// defragmentation) into the namespace, as JSON keys; iptables-nft's
+    /// matches and targets show up as "xt" with the extension's name.
+    static let conntrackKeys: Set<String> = [
+        "ct", "ct helper", "ct timeout", "ct expectation", "ct count", "notrack", "synproxy",
+        "tproxy", "socket", "snat", "dnat", "masquerade", "redirect",
+    ]
+    static let conntrackExtensions: Set<String> = [
+        "conntrack", "state", "ct", "CT", "NOTRACK", "helper", "connmark", "CONNMARK", "connlimit",
+        "connbytes", "connlabel", "CONNSECMARK", "socket", "TPROXY", "SYNPROXY", "SNAT", "DNAT",
+        "MASQUERADE", "REDIRECT", "NETMAP", "cluster",
+    ]
+
+    /// Conntrack users in `nft -j list ruleset`: NAT chains (a NAT base
+    /// chain registers conntrack even empty), conntrack objects, and rules
+    /// with a conntrack expression or statement, in any chain of an ip, ip6
+    /// or inet table.
+    public static func nftReassembly(json: String) throws -> [NetfilterRule] {
+        guard let object = try? JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any],
+              let items = object["nftables"] as? [[String: Any]]
+        else { throw FibfastError.netfilterUnreadable(tool: "nft -j list ruleset", reason: "unexpected JSON") }
+        let families: Set<String> = ["ip", "ip6", "inet"]
+        var result: [NetfilterRule] = []
+        for item in items {
+            for (kind, value) in item {
+                guard let body = value as? [String: Any], let family = body["family"] as? String,
+                      families.contains(family) else { continue }
+                let table = "\(family) \(body["table"] as? String ?? "?")"
+                switch kind {
+                case "chain" where body["type"] as? String == "nat":
+                    let name = body["name"] as? String ?? "?"
+                    result.append(NetfilterRule(source: "nftables", table: table, chain: name,
+                                                hook: body["hook"] as? String ?? "?", rule: "type nat chain"))
+                case "rule":
+                    guard let found = conntrackUse(in: body["expr"] ?? []) else { continue }
+                    result.append(NetfilterRule(source: "nftables", table: table, chain: body["chain"] as? String ?? "?",
+                                                hook: "-", rule: "\(found) # handle \(body["handle"] as? Int ?? -1)"))
+                case "ct helper", "ct timeout", "ct expectation", "synproxy":
+                    result.append(NetfilterRule(source: "nftables", table: table, chain: "-", hook: "-",
+                                                rule: "\(kind) \(body["name"] as? String ?? "?")"))
+                default:
+                    continue
+                }
+            }
+        }
+        return result
+    }
+
+    /// The first conntrack expression or statement in a rule's JSON, by name.
+    static func conntrackUse(in json: Any) -> String? {
+        if let list = json as? [Any] {
+            return list.lazy.compactMap { conntrackUse(in: $0) }.first
+        }
+        guard let object = json as? [String: Any] else { return nil }
+        for (key, value) in object {
+            if conntrackKeys.contains(key) { return key }
+            if key == "xt", let name = (value as? [String: Any])?["name"] as? String, conntrackExtensions.contains(name) {
+                return "xt \(name)"
+            }
+            if let found = conntrackUse(in: value) { return found }
+        }
+        return nil
+    }
+
+    /// Conntrack users in an iptables-legacy save: a loaded nat table
+    /// (registers conntrack even empty), and rules in any chain that match
+    /// on or act through conntrack.
+    public static func iptablesReassembly(save: String, source: String) -> [NetfilterRule] {
+        var result: [NetfilterRule] = []
+        for (table, line) in iptablesLines(save) {
+            if line == "*nat" {
+                result.append(NetfilterRule(source: source, table: table, chain: "-", hook: "-", rule: "table nat loaded"))
+            } else if line.hasPrefix("-A "), table != "nat" {
+                let words = line.split(separator: " ").map(String.init)
+                let uses = zip(words, words.dropFirst()).contains { option, name in
+                    (option == "-m" || option == "--match" || option == "-j" || option == "--jump")
+                        && conntrackExtensions.contains(name)
+                }
+                if uses {
+                    result.append(NetfilterRule(source: source, table: table, chain: words.count > 1 ? words[1] : "?",
+                                                hook: "-", rule: line))
+                }
+            }
+        }
+        return result
     }
 
     /// IPsec (xfrm) policies: forwarded packets are checked against "fwd"
@@ -220,12 +329,8 @@ public enum Netfilter {
     /// these, so a rule there always shows up here as the jump.
     public static func iptablesRules(save: String, source: String) -> [NetfilterRule] {
         var result: [NetfilterRule] = []
-        var table = ""
-        for raw in save.split(separator: "\n") {
-            let line = String(raw)
-            if line.hasPrefix("*") {
-                table = String(line.dropFirst())
-            } else if line.hasPrefix(":") {
+        for (table, line) in iptablesLines(save) {
+            if line.hasPrefix(":") {
                 let words = line.dropFirst().split(separator: " ").map(String.init)
                 if words.count >= 2, iptablesChains[table]?.contains(words[0]) == true,
                    words[1] != "ACCEPT" && words[1] != "-" {
@@ -241,6 +346,16 @@ public enum Netfilter {
             }
         }
         return result
+    }
+
+    /// The lines of iptables-save output, each with the table it is in.
+    static func iptablesLines(_ save: String) -> [(table: String, line: String)] {
+        var table = ""
+        return save.split(separator: "\n").map { raw in
+            let line = String(raw)
+            if line.hasPrefix("*") { table = String(line.dropFirst()) }
+            return (table, line)
+        }
     }
 
     /// Runs one of the netfilter tools from the usual sbin directories.

@@ -26,6 +26,7 @@ public enum Verdict: UInt32, CaseIterable, Sendable, Codable, CustomStringConver
     case noXDPTransmit
     case vlan
     case inactiveMember
+    case fragmentHash
 
     /// Short name for output and JSON keys.
     public var description: String {
@@ -53,6 +54,7 @@ public enum Verdict: UInt32, CaseIterable, Sendable, Codable, CustomStringConver
         case .noXDPTransmit: return "no-xdp-transmit"
         case .vlan: return "vlan"
         case .inactiveMember: return "inactive-member"
+        case .fragmentHash: return "fragment-hash"
         }
     }
 
@@ -76,12 +78,13 @@ public enum Verdict: UInt32, CaseIterable, Sendable, Codable, CustomStringConver
         case .samePort: return "leaves by the port it came in: the kernel may send a redirect"
         case .portNotFast: return "egress port is not in the fast path"
         case .unknownPort: return "ingress port not configured by the agent"
-        case .steppedAside: return "the fast path stepped aside (firewall, or tc on the ingress or egress port): the kernel forwards"
+        case .steppedAside: return "the fast path stepped aside (firewall, tc on the ingress or egress port, or a fragment while conntrack reassembles): the kernel forwards"
         case .transmitted: return "sent out of this port by the fast path"
         case .sourceCheck: return "IPv4 source refused by rp_filter or one of the router's own: the kernel decides"
         case .noXDPTransmit: return "egress port cannot take XDP redirects (VLAN, macvlan, veth peer without XDP or GRO): the kernel forwards"
         case .vlan: return "VLAN tag of no VLAN port, priority or stacked tag, or a priority the egress tag cannot be given in XDP: the kernel decides"
         case .inactiveMember: return "arrived on a bond member the bond does not deliver from (backup slave, outside the active aggregator): the kernel drops it"
+        case .fragmentHash: return "IPv6 fragment on a multipath route whose next hop depends on fib_multipath_hash_policy: the kernel picks it"
         }
     }
 

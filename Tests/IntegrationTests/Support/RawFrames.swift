@@ -50,6 +50,26 @@ enum RawFrames {
         return ethDst + ethSrc + [0x86, 0xdd] + ip + udp
     }
 
+    /// An IPv4 frame of udp4() made a fragment: its flags and offset set.
+    static func fragment4(_ frame: [UInt8], offset: UInt16, more: Bool) -> [UInt8] {
+        var frame = frame
+        frame[20...21] = be16(offset | (more ? 0x2000 : 0))[...]
+        frame[24...25] = [0, 0]
+        frame[24...25] = be16(checksum(Array(frame[14..<34])))[...]
+        return frame
+    }
+
+    /// An IPv6 frame of udp6() (next header 44) with a Fragment header
+    /// (RFC 8200 4.5) put before its UDP header, naming `nextHeader`.
+    static func fragment6(_ frame: [UInt8], nextHeader: UInt8 = 17, offset: UInt16 = 0, more: Bool = false) -> [UInt8] {
+        var frame = frame
+        let header: [UInt8] = [nextHeader, 0] + be16(offset << 3 | (more ? 1 : 0)) + [0, 0, 0x12, 0x34]
+        frame.insert(contentsOf: header, at: 14 + 40)
+        let payload = Int(frame[18]) << 8 | Int(frame[19])
+        frame[18...19] = be16(UInt16(payload + header.count))[...]
+        return frame
+    }
+
     static func hex(_ bytes: [UInt8]) -> String { bytes.map { String(format: "%02x", $0) }.joined() }
 }
 
