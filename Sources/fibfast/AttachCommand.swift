@@ -42,6 +42,11 @@ struct Attach: AsyncParsableCommand {
         valueName: "port"))
     var xdpTransmit: [String] = []
 
+    @Flag(inversion: .prefixedNo, help: ArgumentHelp(
+        "Answer repeated lookups from the fast path's FIB answer cache.",
+        discussion: "The cache is invalidated by kernel hooks and by the agent on every netlink event; --no-fib-cache asks the FIB for every frame (docs/architecture.md)."))
+    var fibCache = true
+
     @Flag(help: "On exit, leave the fast path pinned and forwarding; the next attach on these ports adopts it without a gap.")
     var keepOnExit = false
 
@@ -82,7 +87,8 @@ struct Attach: AsyncParsableCommand {
             request: AttachRequest(ports: ports, mode: mode, direct: direct, force: force,
                                    enableForwarding: enableForwarding, bypassNetfilter: bypassNetfilter,
                                    keepOnExit: keepOnExit, bpffs: bpffs,
-                                   bypassTrafficControl: bypassTrafficControl, xdpTransmit: xdpTransmit),
+                                   bypassTrafficControl: bypassTrafficControl, xdpTransmit: xdpTransmit,
+                                   fibCache: fibCache),
             logger: logger, eventBufferSize: eventBufferSize)
         // Listening before the agent starts: an address that is taken fails
         // while every port and setting is still as the kernel had it.

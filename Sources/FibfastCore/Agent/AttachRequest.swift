@@ -28,12 +28,16 @@ public struct AttachRequest: Sendable {
     /// cannot tell (no XDP feature flags before Linux 6.3, a driver fibfast
     /// does not know).
     public var xdpTransmit: [String]
+    /// Keep bpf_fib_lookup's answers in the fast path's cache (off:
+    /// --no-fib-cache, every frame asks the FIB).
+    public var fibCache: Bool
 
     public init(ports: [String], mode: XDPMode = .auto, direct: Bool = false,
                 force: Bool = false, enableForwarding: Bool = false,
                 bypassNetfilter: Bool = false, keepOnExit: Bool = false,
                 bpffs: String = Pins.defaultBPFFS, bypassTrafficControl: Bool = false,
-                xdpTransmit: [String] = []) {
+                xdpTransmit: [String] = [], fibCache: Bool = true) {
+        self.fibCache = fibCache
         self.bypassTrafficControl = bypassTrafficControl
         self.xdpTransmit = xdpTransmit
         self.keepOnExit = keepOnExit

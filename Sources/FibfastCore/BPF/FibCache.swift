@@ -1,0 +1,134 @@
+import CFastPath
+import CLibBPF
+import Glibc
+
+/// The kernel changes after which a hook invalidates the FIB answer cache,
+/// in the order of enum ff_fib_cache_hook, with the program that does it
+/// (bpf/fib_cache_hooks.bpf.c).
+public enum FibCacheHook: Int, CaseIterable, Sendable {
+    case neighbourUpdate, neighbourTimer, neighbourRelease
+    case ipv4RouteInsert, ipv4RouteDelete, ipv4CacheFlush
+    case ipv6RouteAdd, ipv6RouteDelete
+    case ruleAdd, ruleDelete, nexthopAdd, nexthopDelete
+    case ipv6DeviceDown, ipv6DeviceUp, ipv6MTUChange
+
+    /// The BPF program, and the kernel function or tracepoint it follows.
+    var program: String {
+        ["ffc_neigh_update", "ffc_neigh_timer", "ffc_neigh_release",
+         "ffc_fib4_insert", "ffc_fib4_delete", "ffc_rt_flush", "ffc_fib6_add", "ffc_fib6_del",
+         "ffc_rule_new", "ffc_rule_del", "ffc_nexthop_new", "ffc_nexthop_del",
+         "ffc_fib6_down", "ffc_fib6_up", "ffc_fib6_mtu"][rawValue]
+    }
+
+    public var kernelName: String {
+        ["tp_btf/neigh_update_done", "tp_btf/neigh_timer_handler", "tp_btf/neigh_cleanup_and_release",
+         "fexit/fib_table_insert", "fexit/fib_table_delete", "fexit/rt_cache_flush",
+         "fexit/fib6_add", "fexit/fib6_del", "fexit/fib_nl_newrule", "fexit/fib_nl_delrule",
+         "fexit/rtm_new_nexthop", "fexit/rtm_del_nexthop",
+         "fexit/rt6_sync_down_dev", "fexit/rt6_sync_up", "fexit/rt6_mtu_change"][rawValue]
+    }
+
+    var bit: UInt32 { 1 << UInt32(rawValue) }
+
+    /// The hooks in a bit set of ff_fib_cache_control.
+    public static func of(_ bits: UInt32) -> [FibCacheHook] { allCases.filter { bits & $0.bit != 0 } }
+}
+
+/// The agent's side of the FIB answer cache: its generation, advanced
+/// through a shared mapping with the same atomic add the kernel hooks use,
+/// the switch, and the hooks this kernel lets it attach.
+public final class FibCache: @unchecked Sendable {
+    private let control: UnsafeMutablePointer<ff_fib_cache_control>
+    private let mapping: UnsafeMutableRawPointer
+    private let mappingSize: Int
+    private var hooks: [(object: OpaquePointer, link: OpaquePointer)] = []
+    /// Why each hook that did not attach failed.
+    public private(set) var refused: [FibCacheHook: String] = [:]
+
+    init(program: FastPathProgram) throws {
+        guard let map = program.maps.fibCacheControl else {
+            throw FibfastError.bpf(operation: "finding the \(FF_MAP_FIB_CACHE_CONTROL) map", .noEntry)
+        }
+        mappingSize = Int(getpagesize())
+        let address = mmap(nil, mappingSize, PROT_READ | PROT_WRITE, MAP_SHARED, map.fd, 0)
+        guard let address, address != MAP_FAILED else {
+            throw FibfastError.bpf(operation: "mapping \(FF_MAP_FIB_CACHE_CONTROL)", Errno.current)
+        }
+        mapping = address
+        control = address.bindMemory(to: ff_fib_cache_control.self, capacity: 1)
+    }
+
+    deinit {
+        for hook in hooks {
+            bpf_link__destroy(hook.link)
+            bpf_object__close(hook.object)
+        }
+        munmap(mapping, mappingSize)
+    }
+
+    /// Every answer stored so far is dead once this returns.
+    public func invalidate() { ff_fib_cache_invalidate(control) }
+
+    public var enabled: Bool {
+        get { control.pointee.enabled != 0 }
+        set {
+            // Off and on again: answers stored before are not trusted.
+            invalidate()
+            control.pointee.enabled = newValue ? 1 : 0
+        }
+    }
+
+    public var generation: UInt64 { control.pointee.generation }
+    public var attached: [FibCacheHook] { FibCacheHook.of(control.pointee.hooks_attached) }
+
+    /// Loads and attaches each hook on its own, from the embedded object:
+    /// one the kernel refuses (fexit is EPERM on some kernels) costs only
+    /// itself. Each shares the running program's control map; no other map
+    /// is created.
+    func attachHooks(controlFD: Int32) {
+        let bytes = UnsafeRawBufferPointer(start: fastpath_object_data(), count: Int(fastpath_object_size()))
+        var tried: UInt32 = 0
+        for hook in FibCacheHook.allCases {
+            tried |= hook.bit
+            do {
+                hooks.append(try Self.attach(hook, bytes: bytes, controlFD: controlFD))
+                control.pointee.hooks_attached |= hook.bit
+            } catch {
+                refused[hook] = "\(error)"
+            }
+        }
+        control.pointee.hooks_tried = tried
+    }
+
+    private static func attach(_ hook: FibCacheHook, bytes: UnsafeRawBufferPointer,
+                               controlFD: Int32) throws -> (object: OpaquePointer, link: OpaquePointer) {
+        var options = bpf_object_open_opts()
+        zeroPadding(&options)
+        options.sz = MemoryLayout<bpf_object_open_opts>.size
+        let object = try Errno.libbpf(bpf_object__open_mem(bytes.baseAddress, bytes.count, &options))
+        var loaded = false
+        defer { if !loaded { bpf_object__close(object) } }
+        var program = bpf_object__next_program(object, nil)
+        var wanted: OpaquePointer?
+        while let current = program {
+            let name = String(cString: bpf_program__name(current))
+            bpf_program__set_autoload(current, name == hook.program)
+            if name == hook.program { wanted = current }
+            program = bpf_object__next_program(object, current)
+        }
+        guard let wanted else { throw Errno.noEntry }
+        var map = bpf_object__next_map(object, nil)
+        while let current = map {
+            if String(cString: bpf_map__name(current)) == FF_MAP_FIB_CACHE_CONTROL {
+                try Errno.libbpf(bpf_map__reuse_fd(current, controlFD))
+            } else {
+                bpf_map__set_autocreate(current, false)
+            }
+            map = bpf_object__next_map(object, current)
+        }
+        try Errno.libbpf(bpf_object__load(object))
+        let link = try Errno.libbpf(bpf_program__attach(wanted))
+        loaded = true
+        return (object, link)
+    }
+}
