@@ -7,7 +7,7 @@
  * All of them are off at load ("?" sections): the agent loads and attaches
  * each one on its own, so that a kernel refusing one (fexit is EPERM on
  * some kernels, a function may be inlined away) costs that hook only, and
- * records which are in place in ff_fib_cache_control. They fire for every
+ * records which are in place in ff_cache_ctl. They fire for every
  * network namespace: a change elsewhere costs a few misses, never a wrong
  * answer.
  */
@@ -19,7 +19,7 @@
 static __always_inline int ff_fib_cache_changed(void)
 {
 	__u32 zero = 0;
-	struct ff_fib_cache_control *control = bpf_map_lookup_elem(&ff_fib_cache_control, &zero);
+	struct ff_fib_cache_control *control = bpf_map_lookup_elem(&ff_cache_ctl, &zero);
 
 	if (control)
 		ff_fib_cache_invalidate(control);

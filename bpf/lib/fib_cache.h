@@ -63,14 +63,14 @@ struct {
 	__uint(map_flags, BPF_F_MMAPABLE);
 	__type(key, __u32);
 	__type(value, struct ff_fib_cache_control);
-} ff_fib_cache_control SEC(".maps");
+} ff_cache_ctl SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, 1);
 	__type(key, __u32);
 	__type(value, struct ff_fib_cache_stats);
-} ff_fib_cache_stats SEC(".maps");
+} ff_cache_stats SEC(".maps");
 
 /* What a miss carries from before bpf_fib_lookup to after it. */
 struct ff_fib_cache_probe {
@@ -110,7 +110,7 @@ static __always_inline __u32 ff_fib_cache_hash(const struct ff_fib_cache_key *ke
 static __always_inline void ff_fib_cache_count(int hit)
 {
 	__u32 zero = 0;
-	struct ff_fib_cache_stats *stats = bpf_map_lookup_elem(&ff_fib_cache_stats, &zero);
+	struct ff_fib_cache_stats *stats = bpf_map_lookup_elem(&ff_cache_stats, &zero);
 
 	if (stats) {
 		if (hit)
@@ -134,7 +134,7 @@ static __always_inline int ff_fib_cache_get(struct ff_fib_cache_probe *probe,
 	__u32 zero = 0, index, sequence;
 
 	probe->slot = NULL;
-	control = bpf_map_lookup_elem(&ff_fib_cache_control, &zero);
+	control = bpf_map_lookup_elem(&ff_cache_ctl, &zero);
 	if (!control || !control->enabled)
 		return 0;
 	probe->key.ifindex = fib->ifindex;

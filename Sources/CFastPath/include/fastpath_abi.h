@@ -33,8 +33,8 @@
 #define FF_MAP_VLANS "ff_vlans"
 #define FF_MAP_VLAN_EGRESS "ff_vlan_egress"
 #define FF_MAP_FIB_CACHE "ff_fib_cache"
-#define FF_MAP_FIB_CACHE_CONTROL "ff_fib_cache_control"
-#define FF_MAP_FIB_CACHE_STATS "ff_fib_cache_stats"
+#define FF_MAP_FIB_CACHE_CONTROL "ff_cache_ctl"  /* map names: at most 15 characters */
+#define FF_MAP_FIB_CACHE_STATS "ff_cache_stats"
 
 /* The router's own IPv4 addresses the agent keeps in ff_local_v4. */
 #define FF_MAX_LOCAL_V4 4096

@@ -132,3 +132,34 @@ public final class FibCache: @unchecked Sendable {
         return (object, link)
     }
 }
+
+/// What the FIB answer cache did, as `stats` and `status` report it.
+public struct FibCacheReport: Sendable, Codable, Equatable {
+    public var enabled: Bool
+    public var hits: UInt64
+    public var misses: UInt64
+    /// Times the generation advanced: every answer stored before died.
+    public var invalidations: UInt64
+    /// Kernel hooks that invalidate it (tp_btf/..., fexit/...), and those
+    /// the agent tried that this kernel refused.
+    public var hooks: [String]
+    public var hooksRefused: [String]
+
+    /// Nil for a program built without the cache.
+    public init?(maps: FastPathMaps) {
+        guard let control = maps.fibCacheControl?.lookup(0) else { return nil }
+        let stats = maps.fibCacheStats?.lookupPerCPU(0) ?? []
+        enabled = control.enabled != 0
+        hits = stats.reduce(0) { $0 &+ $1.hits }
+        misses = stats.reduce(0) { $0 &+ $1.misses }
+        invalidations = control.generation
+        hooks = FibCacheHook.of(control.hooks_attached).map(\.kernelName)
+        hooksRefused = FibCacheHook.of(control.hooks_tried & ~control.hooks_attached).map(\.kernelName)
+    }
+
+    /// One line for `stats`.
+    public var line: String {
+        guard enabled else { return "FIB cache: off" }
+        return "FIB cache: hits \(hits)  misses \(misses)  invalidations \(invalidations)"
+    }
+}
