@@ -81,6 +81,9 @@ log "lab $LAB_ID up"
 
 MODES=(kernel redirect lookup)
 [[ -n $FIBFAST ]] && MODES+=(fibfast)
+# BENCH_MODES="fibfast-cache fibfast-nocache": fibfast with its FIB answer cache
+# forced on and off, interleaved in one run (their rows are in raw.tsv only).
+[[ -n ${BENCH_MODES:-} ]] && read -ra MODES <<<"$BENCH_MODES"
 
 # Generator arguments for a family and a table.
 gen_args() { # FAMILY TABLE
@@ -115,6 +118,8 @@ mode_on() {
 	redirect) in_rtr "$BIN/xdpctl" redirect p0 "$BIN/redirect.bpf.o" p1 $MAC_D0 || return 1 ;;
 	lookup) in_rtr "$BIN/xdpctl" lookup p0 "$BIN/lookup.bpf.o" p1 p2 || return 1 ;;
 	fibfast) agent_start p0 p1 p2 || return 1 ;;
+	fibfast-cache) AGENT_ARGS="--fib-cache on" agent_start p0 p1 p2 || return 1 ;;
+	fibfast-nocache) AGENT_ARGS="--fib-cache off" agent_start p0 p1 p2 || return 1 ;;
 	esac
 	# Whatever runs on p0 now must be what this mode says.
 	local id
@@ -128,7 +133,7 @@ mode_on() {
 mode_off() {
 	case $1 in
 	redirect | lookup) in_rtr "$BIN/xdpctl" off p0 ;;
-	fibfast) agent_stop ;;
+	fibfast*) agent_stop ;;
 	esac
 }
 
@@ -138,14 +143,14 @@ measure() { # FAMILY TABLE MODE ROUND
 	# A short burst first: neighbours, caches and the agent's first
 	# lookups are not what this figure is about.
 	generate "$1" "$2" packets=100000 >/dev/null
-	[[ $3 == fibfast ]] && agent_counters_reset
+	[[ $3 == fibfast* ]] && agent_counters_reset
 	before=$(sinks)
 	out=$(generate "$1" "$2" seconds="$SECONDS_PER_RUN")
 	after=$(sinks)
 	sent=$(sed -n 's/.*sent=\([0-9]*\).*/\1/p' <<<"$out")
 	ns=$(sed -n 's/.*elapsed_ns=\([0-9]*\).*/\1/p' <<<"$out")
 	pps=$(((after - before) * 1000000000 / ns))
-	if [[ $3 == fibfast ]]; then
+	if [[ $3 == fibfast* ]]; then
 		fast=$(agent_forwarded_share)
 		# Without fibfast's own counters the pps may be the kernel's forwarding:
 		# recorded as such, and the smoke check fails on it.

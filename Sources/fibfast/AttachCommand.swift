@@ -42,10 +42,11 @@ struct Attach: AsyncParsableCommand {
         valueName: "port"))
     var xdpTransmit: [String] = []
 
-    @Flag(inversion: .prefixedNo, help: ArgumentHelp(
-        "Answer repeated lookups from the fast path's FIB answer cache.",
-        discussion: "The cache is invalidated by kernel hooks and by the agent on every netlink event; --no-fib-cache asks the FIB for every frame (docs/architecture.md)."))
-    var fibCache = true
+    @Option(help: ArgumentHelp(
+        "FIB answer cache: auto (on where the kernel lets every invalidation hook attach), on, or off.",
+        discussion: "auto keeps it off where route, rule and nexthop changes reach the cache only through the agent's netlink events (fexit refused, as on some kernels), because answers may then outlive a change by a fraction of a millisecond; `fibfast status` says which hooks attached (docs/safety.md).",
+        valueName: "mode"))
+    var fibCache: FibCacheMode = .auto
 
     @Flag(help: "On exit, leave the fast path pinned and forwarding; the next attach on these ports adopts it without a gap.")
     var keepOnExit = false
@@ -143,3 +144,5 @@ struct Attach: AsyncParsableCommand {
         }
     }
 }
+
+extension FibCacheMode: ExpressibleByArgument {}

@@ -11,7 +11,7 @@ final class FibCacheTests: XCTestCase {
     func testNoPacketSentAfterAChangeReturnsFollowsTheOldState() throws {
         let lab = try Lab(self)
         let dst2 = try lab.addHost("dst2", port: "p2", subnet: 3, test: self)
-        let agent = try lab.attach(["p0", "p1", "p2"])
+        let agent = try lab.attach(["p0", "p1", "p2", "--fib-cache", "on"])
         try agent.waitForLog("in step with the kernel")
         let hooks = try XCTUnwrap(try lab.stats().fibCache, "stats reports the cache")
         XCTAssertTrue(hooks.enabled)

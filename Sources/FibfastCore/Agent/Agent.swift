@@ -152,7 +152,8 @@ public actor Agent {
         // every change the hooks miss seen by the agent.
         let fibCache = try FibCache(program: program)
         fibCache.enabled = false
-        if request.fibCache && !request.keepOnExit, let control = program.maps.fibCacheControl {
+        fibCache.checkHashSettings()
+        if request.fibCache != .off && !request.keepOnExit, let control = program.maps.fibCacheControl {
             fibCache.attachHooks(controlFD: control.fd)
         }
         return Loaded(program: program, config: config, table: table, sourceCheck: sourceCheck,
@@ -225,8 +226,8 @@ public actor Agent {
     }
 
     private func logFibCache(_ cache: FibCache) {
-        if !request.fibCache {
-            logger.info("FIB answer cache off (--no-fib-cache): every frame asks the FIB")
+        if request.fibCache == .off {
+            logger.info("FIB answer cache off (--fib-cache off): every frame asks the FIB")
             return
         }
         if request.keepOnExit {
@@ -235,10 +236,14 @@ public actor Agent {
             logger.notice("FIB answer cache off: --keep-on-exit leaves a fast path no one would invalidate its cache for")
             return
         }
-        logger.info("FIB answer cache: invalidated by the agent's netlink events and by \(cache.attached.map(\.kernelName).joined(separator: ", "))")
         for (hook, reason) in cache.refused.sorted(by: { $0.key.rawValue < $1.key.rawValue }) {
             logger.debug("FIB answer cache hook \(hook.kernelName) not attached: \(reason)")
         }
+        if request.fibCache == .auto && !cache.refused.isEmpty {
+            logger.notice("FIB answer cache off: this kernel refused \(cache.refused.keys.sorted { $0.rawValue < $1.rawValue }.map(\.kernelName).joined(separator: ", ")), so route, rule or nexthop changes would reach it only through netlink events (--fib-cache on uses it anyway)")
+            return
+        }
+        logger.info("FIB answer cache: invalidated by the agent's netlink events and by \(cache.attached.map(\.kernelName).joined(separator: ", "))")
     }
 
     /// Forwarding works without the tracepoints; only failures would go
@@ -266,7 +271,10 @@ public actor Agent {
         let socket = try EventSocket(bufferSize: eventBufferSize, received: { cache?.invalidate() })
         events = socket
         socket.start()
-        if let cache, request.fibCache, !request.keepOnExit { cache.enabled = true }
+        if let cache, !request.keepOnExit,
+           request.fibCache == .on || (request.fibCache == .auto && cache.refused.isEmpty) {
+            cache.enabled = true
+        }
         logger.info("following the kernel: netlink event buffer \(socket.grantedBufferSize / 1024) KiB")
         // Subscribed first, dumped second: nothing falls between the two.
         resync(reason: nil)
@@ -361,6 +369,7 @@ public actor Agent {
 
     private func tick() {
         keeper?.refresh()
+        fibCache?.checkHashSettings()
     }
 
     private func scheduleRouteResync() {

@@ -41,7 +41,7 @@ public final class FibCache: @unchecked Sendable {
     private let control: UnsafeMutablePointer<ff_fib_cache_control>
     private let mapping: UnsafeMutableRawPointer
     private let mappingSize: Int
-    private var hooks: [(object: OpaquePointer, link: OpaquePointer)] = []
+    private var hooks: [(object: OpaquePointer, links: [OpaquePointer])] = []
     /// Why each hook that did not attach failed.
     public private(set) var refused: [FibCacheHook: String] = [:]
 
@@ -60,7 +60,7 @@ public final class FibCache: @unchecked Sendable {
 
     deinit {
         for hook in hooks {
-            bpf_link__destroy(hook.link)
+            hook.links.forEach { bpf_link__destroy($0) }
             bpf_object__close(hook.object)
         }
         munmap(mapping, mappingSize)
@@ -79,6 +79,22 @@ public final class FibCache: @unchecked Sendable {
     }
 
     public var generation: UInt64 { control.pointee.generation }
+
+    /// The settings the multipath hash reads, which change without a netlink
+    /// event or a hook: re-read on the agent's tick, the window is a second.
+    static let hashSettings = ["net.ipv4.fib_multipath_hash_policy", "net.ipv4.fib_multipath_hash_fields",
+                               "net.ipv4.fib_multipath_hash_seed", "net.ipv6.fib_multipath_hash_policy",
+                               "net.ipv6.fib_multipath_hash_fields"]
+    private var lastHashSettings: [String?] = []
+
+    /// Invalidates when one of hashSettings changed since the last call.
+    public func checkHashSettings() {
+        let now = Self.hashSettings.map(Sysctl.read)
+        if now != lastHashSettings {
+            if !lastHashSettings.isEmpty { invalidate() }
+            lastHashSettings = now
+        }
+    }
     public var attached: [FibCacheHook] { FibCacheHook.of(control.pointee.hooks_attached) }
 
     /// Loads and attaches each hook on its own, from the embedded object:
@@ -87,21 +103,44 @@ public final class FibCache: @unchecked Sendable {
     /// is created.
     func attachHooks(controlFD: Int32) {
         let bytes = UnsafeRawBufferPointer(start: fastpath_object_data(), count: Int(fastpath_object_size()))
-        var tried: UInt32 = 0
-        for hook in FibCacheHook.allCases {
-            tried |= hook.bit
+        let all = FibCacheHook.allCases
+        control.pointee.hooks_tried = all.reduce(0) { $0 | $1.bit }
+        // All in one load first: each load parses the kernel's BTF, which
+        // takes seconds in an emulated VM. Only a refusal costs one per hook.
+        if let object = try? Self.load(all, bytes: bytes, controlFD: controlFD) {
+            hooks.append((object, []))
+            for hook in all {
+                do {
+                    hooks[hooks.count - 1].links.append(try Self.attach(hook, in: object))
+                    control.pointee.hooks_attached |= hook.bit
+                } catch {
+                    refused[hook] = "\(error)"
+                }
+            }
+            return
+        }
+        for hook in all {
             do {
-                hooks.append(try Self.attach(hook, bytes: bytes, controlFD: controlFD))
+                let object = try Self.load([hook], bytes: bytes, controlFD: controlFD)
+                hooks.append((object, []))
+                hooks[hooks.count - 1].links.append(try Self.attach(hook, in: object))
                 control.pointee.hooks_attached |= hook.bit
             } catch {
                 refused[hook] = "\(error)"
             }
         }
-        control.pointee.hooks_tried = tried
     }
 
-    private static func attach(_ hook: FibCacheHook, bytes: UnsafeRawBufferPointer,
-                               controlFD: Int32) throws -> (object: OpaquePointer, link: OpaquePointer) {
+    private static func attach(_ hook: FibCacheHook, in object: OpaquePointer) throws -> OpaquePointer {
+        guard let program = bpf_object__find_program_by_name(object, hook.program) else { throw Errno.noEntry }
+        return try Errno.libbpf(bpf_program__attach(program))
+    }
+
+    /// The embedded object with only `wanted` hooks loaded and only the
+    /// running program's control map, shared.
+    private static func load(_ wanted: [FibCacheHook], bytes: UnsafeRawBufferPointer,
+                             controlFD: Int32) throws -> OpaquePointer {
+        let names = Set(wanted.map(\.program))
         var options = bpf_object_open_opts()
         zeroPadding(&options)
         options.sz = MemoryLayout<bpf_object_open_opts>.size
@@ -109,14 +148,10 @@ public final class FibCache: @unchecked Sendable {
         var loaded = false
         defer { if !loaded { bpf_object__close(object) } }
         var program = bpf_object__next_program(object, nil)
-        var wanted: OpaquePointer?
         while let current = program {
-            let name = String(cString: bpf_program__name(current))
-            bpf_program__set_autoload(current, name == hook.program)
-            if name == hook.program { wanted = current }
+            bpf_program__set_autoload(current, names.contains(String(cString: bpf_program__name(current))))
             program = bpf_object__next_program(object, current)
         }
-        guard let wanted else { throw Errno.noEntry }
         var map = bpf_object__next_map(object, nil)
         while let current = map {
             if String(cString: bpf_map__name(current)) == FF_MAP_FIB_CACHE_CONTROL {
@@ -127,9 +162,8 @@ public final class FibCache: @unchecked Sendable {
             map = bpf_object__next_map(object, current)
         }
         try Errno.libbpf(bpf_object__load(object))
-        let link = try Errno.libbpf(bpf_program__attach(wanted))
         loaded = true
-        return (object, link)
+        return object
     }
 }
 

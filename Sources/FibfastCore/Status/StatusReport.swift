@@ -189,7 +189,7 @@ public struct StatusReport: Sendable, Codable, Equatable {
                 lines.append(cache.enabled
                     ? "fib-cache: on, invalidated by the agent's netlink events" + (cache.hooks.isEmpty ? "" : " and \(cache.hooks.joined(separator: ", "))")
                         + (cache.hooksRefused.isEmpty ? "" : "; refused by this kernel: \(cache.hooksRefused.joined(separator: ", "))")
-                    : "fib-cache: off")
+                    : "fib-cache: off" + (cache.hooksRefused.isEmpty ? "" : " (invalidation hooks refused by this kernel: \(cache.hooksRefused.joined(separator: ", ")))"))
             }
         }
         return lines
