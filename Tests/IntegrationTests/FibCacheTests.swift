@@ -1,3 +1,4 @@
+import FibfastCore
 import Foundation
 import XCTest
 
@@ -8,6 +9,40 @@ import XCTest
 /// exactly; where only the agent's netlink events invalidate, the window
 /// between the change and the invalidation is measured and printed.
 final class FibCacheTests: XCTestCase {
+    func testLookupSaysWhetherTheAnswerCameFromTheCache() throws {
+        let lab = try Lab(self)
+        let agent = try lab.attach(["p0", "p1", "--fib-cache", "on"])
+        try agent.waitForLog("in step with the kernel")
+        func lookup() throws -> LookupResult {
+            let result = try lab.check(lab.fibfast(["lookup", "--json", "10.2.0.2"]))
+            return try JSONDecoder().decode(LookupResult.self, from: Data(result.stdout.utf8))
+        }
+        // The first probe on this CPU may find its slot empty; the next one
+        // finds it filled (both pinned to one CPU by lookup itself).
+        _ = try lookup()
+        XCTAssertEqual(try lookup().fibAnswer, "cache")
+        let before = try XCTUnwrap(try lab.stats().fibCache)
+        try lab.ip("route add 10.9.0.0/24 via 10.2.0.2")
+        _ = try lab.stats(when: { ($0.fibCache?.invalidations ?? 0) > before.invalidations })
+        let after = try lookup()
+        XCTAssertEqual(after.fibAnswer, "fib", "a route change invalidated every answer")
+        XCTAssertEqual(after.egress, "p1")
+        XCTAssertTrue(try lab.fibfast(["status"]).stdout.contains("fib-cache: on, invalidated by the agent's netlink events"))
+    }
+
+    func testOffAsksTheFIBForEveryFrame() throws {
+        let lab = try Lab(self)
+        let agent = try lab.attach(["p0", "p1", "--fib-cache", "off"])
+        try agent.waitForLog("in step with the kernel")
+        let result = try lab.check(lab.fibfast(["lookup", "--json", "10.2.0.2"]))
+        XCTAssertEqual(try JSONDecoder().decode(LookupResult.self, from: Data(result.stdout.utf8)).fibAnswer, "off")
+        try lab.send(to: "10.2.0.2", count: 10)
+        let stats = try lab.stats(when: { try $0.port("p0").forwarded.packets >= 10 })
+        XCTAssertEqual(stats.fibCache?.enabled, false)
+        XCTAssertEqual(stats.fibCache?.hits, 0)
+        XCTAssertTrue(try lab.fibfast(["stats"]).stdout.contains("FIB cache: off"))
+    }
+
     func testNoPacketSentAfterAChangeReturnsFollowsTheOldState() throws {
         let lab = try Lab(self)
         let dst2 = try lab.addHost("dst2", port: "p2", subnet: 3, test: self)
