@@ -17,10 +17,12 @@ final class FibCacheTests: XCTestCase {
             let result = try lab.check(lab.fibfast(["lookup", "--json", "10.2.0.2"]))
             return try JSONDecoder().decode(LookupResult.self, from: Data(result.stdout.utf8))
         }
-        // The first probe on this CPU may find its slot empty; the next one
-        // finds it filled (both pinned to one CPU by lookup itself).
-        _ = try lookup()
-        XCTAssertEqual(try lookup().fibAnswer, "cache")
+        // The first probe on a CPU finds its slot empty, a later one on the
+        // same CPU filled, unless something invalidated in between: any
+        // neighbour timer in any namespace does (often, in the slow VM).
+        var answers: [String?] = []
+        for _ in 1...10 where !answers.contains("cache") { answers.append(try lookup().fibAnswer) }
+        XCTAssertTrue(answers.contains("cache"), "one lookup answered from the cache: \(answers)")
         let before = try XCTUnwrap(try lab.stats().fibCache)
         try lab.ip("route add 10.9.0.0/24 via 10.2.0.2")
         _ = try lab.stats(when: { ($0.fibCache?.invalidations ?? 0) > before.invalidations })
