@@ -52,6 +52,7 @@ final class FibCacheTests: XCTestCase {
         try agent.waitForLog("in step with the kernel")
         let hooks = try XCTUnwrap(try lab.stats().fibCache, "stats reports the cache")
         XCTAssertTrue(hooks.enabled)
+        print("fib cache hooks attached: \(hooks.hooks.joined(separator: ", ")); refused: \(hooks.hooksRefused.joined(separator: ", "))")
         XCTAssertTrue(hooks.hooks.contains("tp_btf/neigh_update_done"), "the neighbour tracepoints attach on every kernel: \(hooks)")
         let realMAC = try lab.exec(.dst, ["cat", "/sys/class/net/eth0/address"]).stdout
             .trimmingCharacters(in: .whitespacesAndNewlines)
