@@ -86,7 +86,7 @@ test: deps
 
 # The integration tests that matter most, on Debian 12's own kernel (6.1) in a VM (scripts/vm/):
 # attach and detach, forwarding both families, route and neighbour following, fallback on
-# SIGKILL, the differential test, the unit's capabilities, and VLAN, bond and VRF ports (this machine's kernel has no
+# SIGKILL, the differential test, the FIB answer cache never stale (fexit hooks attach there), the unit's capabilities, and VLAN, bond and VRF ports (this machine's kernel has no
 # 8021q, bonding or vrf). The VM emulates its CPU (TCG, boot 15 s) and each test builds its own
 # lab, so `make test` runs a subset chosen to stay under 20 minutes; `make test-vm-all` runs
 # every test that needs those drivers, and more of the core.
@@ -97,6 +97,7 @@ VM_TESTS := $(addprefix IntegrationTests.,\
   FallbackTests/testSIGKILLLeavesKernelForwarding \
   AgentTests/testRouteChangesSwitchTheNextHopForTheNextPacket \
   AgentTests/testNextHopIsResolvedAsSoonAsARoutePointsAtIt \
+  FibCacheTests/testNoPacketSentAfterAChangeReturnsFollowsTheOldState \
   DifferentialTests/testSameBytesAsTheKernel \
   DifferentialTests/testFragmentsTakeTheKernelsNextHopOverMultipath \
   NetfilterTests/testFragmentsGoToTheKernelWhileConntrackReassembles \
@@ -112,7 +113,7 @@ VM_TESTS := $(addprefix IntegrationTests.,\
   VRFTests/testReversePathFilterValidatesSourcesInTheVRF \
   VRFTests/testEnslaveAndReleaseAreFollowed)
 VM_TESTS_ALL := $(addprefix IntegrationTests.,\
-  ForwardingTests FallbackTests AgentTests DifferentialTests ReversePathTests \
+  ForwardingTests FallbackTests AgentTests DifferentialTests ReversePathTests FibCacheTests \
   VLANTests BondTests BondFailoverTests VRFTests)
 
 test-vm: build

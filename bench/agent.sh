@@ -3,6 +3,7 @@
 # Sourced by run.sh after lab.sh; uses $FIBFAST, $BIN, $OUT, log and meta.
 
 AGENT_PID=""
+# Options for an agent_start beyond the ports, words split: AGENT_ARGS="--fib-cache on" agent_start ...
 AGENT_PORTS=()
 AGENT_ATTACHED_MS=0
 
@@ -35,7 +36,8 @@ agent_start() { # PORT...
 	synced=$(agent_in_step_count)
 	# Started directly, not through a shell function, so that $! is fibfast
 	# itself (`ip netns exec` execs its command) and SIGINT reaches it.
-	ip netns exec "$NS_RTR" "$FIBFAST" attach "$@" >>"$OUT/agent.log" 2>&1 &
+	# shellcheck disable=SC2086
+	ip netns exec "$NS_RTR" "$FIBFAST" attach "$@" ${AGENT_ARGS:-} >>"$OUT/agent.log" 2>&1 &
 	AGENT_PID=$!
 	local i
 	for ((i = 0; i < 600; i++)); do

@@ -15,7 +15,7 @@ import os
 import statistics
 import sys
 
-# nocache: fibfast with the FIB answer cache off (run.sh FIBFAST_NOCACHE_FLAG).
+# fibfast: its FIB answer cache forced on; nocache: forced off (run.sh FIBFAST_CACHE_FLAG, FIBFAST_NOCACHE_FLAG).
 MODES = ("kernel", "fibfast", "lookup", "redirect", "nocache")
 TABLES = ("one", "multipath", "full", "paper", "zipf")
 TABLE_NAMES = {"one": "one route", "full": "full table, uniform", "multipath": "multipath, 1024 flows",
@@ -33,7 +33,7 @@ TARGETS = (
     ("*", "fibfast/lookup", 1.0, None),
 )
 # Why a ratio can be missing from a run, beyond a mode that failed.
-UNMEASURED = {"fibfast/nocache": "not measured: needs fibfast's cache and FIBFAST_NOCACHE_FLAG (bench/run.sh)"}
+UNMEASURED = {"fibfast/nocache": "not measured: no nocache rows in this run (BENCH_MODES?)"}
 
 AGENT_LABELS = {
     "table_load_ms": "kernel takes in 1.2M routes (ip -batch)",

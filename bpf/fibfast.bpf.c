@@ -51,6 +51,7 @@
 #include "lib/counters.h"
 #include "lib/parse.h"
 #include "lib/fib.h"
+#include "lib/fib_cache.h"
 #include "lib/rewrite.h"
 #include "lib/vlan.h"
 #include "lib/bond.h"
@@ -108,12 +109,18 @@ static __always_inline __u32 ff_route(struct xdp_md *ctx, struct bpf_fib_lookup 
 				      __u32 fib_flags, const struct ff_ingress *in,
 				      struct ff_forward *out)
 {
+	struct ff_fib_cache_probe probe;
 	__u32 verdict;
+	int rc;
 
 	fib->ifindex = in->ifindex;
-	verdict = ff_fib_verdict(bpf_fib_lookup(ctx, fib, sizeof(*fib), fib_flags));
-	if (verdict != FF_FORWARDED)
-		return verdict;
+	if (!ff_fib_cache_get(&probe, fib, fib_flags)) {
+		rc = bpf_fib_lookup(ctx, fib, sizeof(*fib), fib_flags);
+		ff_fib_cache_put(&probe, fib, rc);
+		verdict = ff_fib_verdict(rc);
+		if (verdict != FF_FORWARDED)
+			return verdict;
+	}
 	return ff_egress(fib, in->ifindex, in->port->flags, out);
 }
 
@@ -386,3 +393,5 @@ char _license[] SEC("license") = "GPL";
 
 /* The failure tracepoints, in the same object (see there why). */
 #include "xdp_failures.bpf.c"
+/* The cache's invalidation hooks: loaded one by one by the agent. */
+#include "fib_cache_hooks.bpf.c"

@@ -42,6 +42,12 @@ struct Attach: AsyncParsableCommand {
         valueName: "port"))
     var xdpTransmit: [String] = []
 
+    @Option(help: ArgumentHelp(
+        "FIB answer cache: auto (on where the kernel lets every invalidation hook attach), on, or off.",
+        discussion: "auto keeps it off where route, rule and nexthop changes reach the cache only through the agent's netlink events (fexit refused, as on some kernels), because answers may then outlive a change by a fraction of a millisecond; `fibfast status` says which hooks attached (docs/safety.md).",
+        valueName: "mode"))
+    var fibCache: FibCacheMode = .auto
+
     @Flag(help: "On exit, leave the fast path pinned and forwarding; the next attach on these ports adopts it without a gap.")
     var keepOnExit = false
 
@@ -82,7 +88,8 @@ struct Attach: AsyncParsableCommand {
             request: AttachRequest(ports: ports, mode: mode, direct: direct, force: force,
                                    enableForwarding: enableForwarding, bypassNetfilter: bypassNetfilter,
                                    keepOnExit: keepOnExit, bpffs: bpffs,
-                                   bypassTrafficControl: bypassTrafficControl, xdpTransmit: xdpTransmit),
+                                   bypassTrafficControl: bypassTrafficControl, xdpTransmit: xdpTransmit,
+                                   fibCache: fibCache),
             logger: logger, eventBufferSize: eventBufferSize)
         // Listening before the agent starts: an address that is taken fails
         // while every port and setting is still as the kernel had it.
@@ -137,3 +144,5 @@ struct Attach: AsyncParsableCommand {
         }
     }
 }
+
+extension FibCacheMode: ExpressibleByArgument {}

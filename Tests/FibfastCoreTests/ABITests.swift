@@ -1,4 +1,6 @@
 import CFastPath
+import CLibBPF
+@testable import FibfastCore
 import XCTest
 
 /// The index arithmetic of fastpath_abi.h, which the program and the agent
@@ -23,5 +25,28 @@ final class ABITests: XCTestCase {
         XCTAssertEqual(ff_vlan_egress_pcp(word, 3), 1)
         XCTAssertEqual(ff_vlan_egress_pcp(word, 2), 5, "a neighbour's PCP is untouched")
         XCTAssertEqual(ff_vlan_egress_pcp(word, 4), 3)
+    }
+}
+
+/// Every hook the agent knows is a program of the embedded object, in the
+/// order of enum ff_fib_cache_hook, and every hook program is known.
+final class FibCacheHookTests: XCTestCase {
+    func testEveryHookIsAProgramOfTheEmbeddedObject() throws {
+        XCTAssertEqual(FibCacheHook.allCases.count, Int(FF_HOOK_COUNT.rawValue))
+        var options = bpf_object_open_opts()
+        options.sz = MemoryLayout<bpf_object_open_opts>.size
+        let object = try XCTUnwrap(bpf_object__open_mem(fastpath_object_data(), Int(fastpath_object_size()), &options))
+        defer { bpf_object__close(object) }
+        var names: Set<String> = []
+        var program = bpf_object__next_program(object, nil)
+        while let current = program {
+            let name = String(cString: bpf_program__name(current))
+            if name.hasPrefix("ffc_") {
+                names.insert(name)
+                XCTAssertFalse(bpf_program__autoload(current), "\(name) is loaded by the agent, not with the fast path")
+            }
+            program = bpf_object__next_program(object, current)
+        }
+        XCTAssertEqual(names, Set(FibCacheHook.allCases.map(\.program)))
     }
 }

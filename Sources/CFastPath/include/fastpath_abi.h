@@ -32,6 +32,9 @@
 #define FF_MAP_LOCAL_V4_FILTER "ff_local_v4_filter"
 #define FF_MAP_VLANS "ff_vlans"
 #define FF_MAP_VLAN_EGRESS "ff_vlan_egress"
+#define FF_MAP_FIB_CACHE "ff_fib_cache"
+#define FF_MAP_FIB_CACHE_CONTROL "ff_cache_ctl"  /* map names: at most 15 characters */
+#define FF_MAP_FIB_CACHE_STATS "ff_cache_stats"
 
 /* The router's own IPv4 addresses the agent keeps in ff_local_v4. */
 #define FF_MAX_LOCAL_V4 4096
@@ -236,6 +239,62 @@ struct ff_config {
  * hold fragments, forwarded ones too, until the packet is whole. Fragments
  * of both families then go to the kernel (counted as stepped aside). */
 #define FF_CONFIG_FRAGMENTS_TO_KERNEL (1 << 2)
+
+/*
+ * The FIB answer cache (bpf/lib/fib_cache.h; why it is never stale:
+ * docs/architecture.md). Slots per CPU, a power of two: a direct-mapped
+ * cache indexed by a hash of the lookup's inputs.
+ */
+#define FF_FIB_CACHE_SLOTS 4096
+
+/*
+ * Single-entry array map, key 0, memory-mapped by the agent (BPF_F_MMAPABLE)
+ * so that it can advance the generation with one atomic add, as the kernel
+ * hooks do. An answer is used only while the generation it was stored at is
+ * still the current one.
+ */
+struct ff_fib_cache_control {
+	__u64 generation;    /* advanced after every change the FIB answer may depend on */
+	__u32 enabled;       /* 0: every frame asks the FIB (attach --no-fib-cache) */
+	__u32 hooks_attached; /* bit per enum ff_fib_cache_hook the agent attached */
+	__u32 hooks_tried;    /* bit per hook the agent tried (the others: not on this kernel's list) */
+	__u32 reserved;
+};
+
+/* The kernel functions and tracepoints after which a hook advances the
+ * generation. The order is part of the ABI: append, never renumber. */
+enum ff_fib_cache_hook {
+	FF_HOOK_NEIGH_UPDATE_DONE = 0, /* tp_btf: __neigh_update finished (new MAC, new state) */
+	FF_HOOK_NEIGH_TIMER,           /* tp_btf: the neighbour timer changed a state (FAILED, STALE) */
+	FF_HOOK_NEIGH_RELEASE,         /* tp_btf: an entry left the table (flush, gc, delete) */
+	FF_HOOK_FIB_TABLE_INSERT,      /* fexit: IPv4 route added or replaced */
+	FF_HOOK_FIB_TABLE_DELETE,      /* fexit: IPv4 route deleted */
+	FF_HOOK_RT_CACHE_FLUSH,        /* fexit: IPv4 link up/down, MTU, address, forwarding changes */
+	FF_HOOK_FIB6_ADD,              /* fexit: IPv6 route added or replaced */
+	FF_HOOK_FIB6_DEL,              /* fexit: IPv6 route deleted */
+	FF_HOOK_FIB_NL_NEWRULE,        /* fexit: policy rule added (both families) */
+	FF_HOOK_FIB_NL_DELRULE,        /* fexit: policy rule deleted */
+	FF_HOOK_RTM_NEW_NEXTHOP,       /* fexit: nexthop object added or replaced */
+	FF_HOOK_RTM_DEL_NEXTHOP,       /* fexit: nexthop object deleted */
+	FF_HOOK_RT6_SYNC_DOWN_DEV,     /* fexit: IPv6 routes of a device going down or losing carrier */
+	FF_HOOK_RT6_SYNC_UP,           /* fexit: IPv6 routes of a device coming up */
+	FF_HOOK_RT6_MTU_CHANGE,        /* fexit: IPv6 route MTUs follow a device's */
+	FF_HOOK_COUNT
+};
+
+/* Advances the generation: one atomic add, the same instruction from the
+ * hooks and from the agent. */
+static inline void ff_fib_cache_invalidate(struct ff_fib_cache_control *control)
+{
+	__sync_fetch_and_add(&control->generation, 1);
+}
+
+/* Per-CPU array, key 0: what the cache did, summed over the CPUs by the
+ * agent. Invalidations are the generation itself. */
+struct ff_fib_cache_stats {
+	__u64 hits;
+	__u64 misses;   /* looked up, then stored (a SUCCESS answer) or not */
+};
 
 /*
  * Failures after the fast path said "forward": the kernel reports them only

@@ -14,6 +14,8 @@ public actor Agent {
     /// ff_config, written whole by its one owner.
     var config: FastPathConfigEntry?
     private(set) var failureWatch: XDPFailureWatch?
+    /// The FIB answer cache's generation, switch and hooks.
+    private(set) var fibCache: FibCache?
     var ports: PortTable?
     private var keeper: NeighbourKeeper?
     private var sourceCheck: SourceCheck?
@@ -75,6 +77,7 @@ public actor Agent {
         config = loaded.config
         ports = loaded.table
         failureWatch = loaded.failureWatch
+        fibCache = loaded.fibCache
         pins = request.keepOnExit ? checked.pins : nil
         sourceCheck = loaded.sourceCheck
         keeper = try NeighbourKeeper(
@@ -126,6 +129,7 @@ public actor Agent {
         var table: PortTable
         var sourceCheck: SourceCheck
         var failureWatch: XDPFailureWatch?
+        var fibCache: FibCache
     }
 
     /// Loads the program (taking over a pinned one's maps) and fills every
@@ -145,7 +149,16 @@ public actor Agent {
         // Before the ports: the first frame a port cannot send is counted too.
         let failureWatch = watchFailures(program)
         try refreshReversePath(table, ports: checked.plan.ports)
-        return Loaded(program: program, config: config, table: table, sourceCheck: sourceCheck, failureWatch: failureWatch)
+        // Off until run() follows the kernel's events: only from then on is
+        // every change the hooks miss seen by the agent.
+        let fibCache = try FibCache(program: program)
+        fibCache.enabled = false
+        fibCache.checkHashSettings()
+        if request.fibCache != .off && !request.keepOnExit, let control = program.maps.fibCacheControl {
+            fibCache.attachHooks(controlFD: control.fd)
+        }
+        return Loaded(program: program, config: config, table: table, sourceCheck: sourceCheck,
+                      failureWatch: failureWatch, fibCache: fibCache)
     }
 
     /// Attaches the program to every device, adopting the links of a pinned
@@ -209,7 +222,29 @@ public actor Agent {
             logger.warning("net.ipv4.nexthop_compat_mode is 0: routes through nexthop objects (ip nexthop) are forwarded as the kernel's FIB says, but their next hops are not kept resolved ahead of traffic; set it to 1 (the default) for that")
         }
         logger.debug("which ports take XDP redirects: from \(loaded.table.transmitSource)")
+        logFibCache(loaded.fibCache)
         logger.info("fast path running: program id \(loaded.program.info.id), \(request.direct ? "direct" : "full") FIB lookup, \(plan.ports.count) ports")
+    }
+
+    private func logFibCache(_ cache: FibCache) {
+        if request.fibCache == .off {
+            logger.info("FIB answer cache off (--fib-cache off): every frame asks the FIB")
+            return
+        }
+        if request.keepOnExit {
+            // Its hooks and the agent's invalidations end with the agent,
+            // while a pinned fast path forwards on.
+            logger.notice("FIB answer cache off: --keep-on-exit leaves a fast path no one would invalidate its cache for")
+            return
+        }
+        for (hook, reason) in cache.refused.sorted(by: { $0.key.rawValue < $1.key.rawValue }) {
+            logger.debug("FIB answer cache hook \(hook.kernelName) not attached: \(reason)")
+        }
+        if request.fibCache == .auto && !cache.refused.isEmpty {
+            logger.notice("FIB answer cache off: this kernel refused \(cache.refused.keys.sorted { $0.rawValue < $1.rawValue }.map(\.kernelName).joined(separator: ", ")), so route, rule or nexthop changes would reach it only through netlink events (--fib-cache on uses it anyway)")
+            return
+        }
+        logger.info("FIB answer cache: invalidated by the agent's netlink events and by \(cache.attached.map(\.kernelName).joined(separator: ", "))")
     }
 
     /// Forwarding works without the tracepoints; only failures would go
@@ -231,9 +266,16 @@ public actor Agent {
     /// Follows the kernel until cancelled: subscribes to rtnetlink events,
     /// takes a full dump, then applies every event as it comes.
     public func run() async throws {
-        let socket = try EventSocket(bufferSize: eventBufferSize)
+        // Every message the kernel sends invalidates the FIB answer cache
+        // first, on the reader thread, before it is even decoded.
+        let cache = fibCache
+        let socket = try EventSocket(bufferSize: eventBufferSize, received: { cache?.invalidate() })
         events = socket
         socket.start()
+        if let cache, !request.keepOnExit,
+           request.fibCache == .on || (request.fibCache == .auto && cache.refused.isEmpty) {
+            cache.enabled = true
+        }
         logger.info("following the kernel: netlink event buffer \(socket.grantedBufferSize / 1024) KiB")
         // Subscribed first, dumped second: nothing falls between the two.
         resync(reason: nil)
@@ -273,6 +315,8 @@ public actor Agent {
         }
         ports = nil
         failureWatch = nil
+        fibCache?.enabled = false
+        fibCache = nil
         config = nil
         program = nil
     }
@@ -326,6 +370,7 @@ public actor Agent {
 
     private func tick() {
         keeper?.refresh()
+        fibCache?.checkHashSettings()
     }
 
     private func scheduleRouteResync() {

@@ -1,5 +1,18 @@
 import CFastPath
 
+/// attach --fib-cache: when the FIB answer cache is used.
+public enum FibCacheMode: String, CaseIterable, Sendable {
+    /// Where the kernel lets every invalidation hook attach (fexit: route,
+    /// rule, nexthop and device changes invalidate before the command that
+    /// made them returns); elsewhere off.
+    case auto
+    /// Also where only the agent's netlink events invalidate route, rule and
+    /// nexthop changes: answers may outlive a change by the time the agent
+    /// takes to hear of it (docs/safety.md).
+    case on
+    case off
+}
+
 /// What the operator asked `fibfast attach` for.
 public struct AttachRequest: Sendable {
     public var ports: [String]
@@ -28,12 +41,15 @@ public struct AttachRequest: Sendable {
     /// cannot tell (no XDP feature flags before Linux 6.3, a driver fibfast
     /// does not know).
     public var xdpTransmit: [String]
+    /// Whether bpf_fib_lookup's answers are kept in the fast path's cache.
+    public var fibCache: FibCacheMode
 
     public init(ports: [String], mode: XDPMode = .auto, direct: Bool = false,
                 force: Bool = false, enableForwarding: Bool = false,
                 bypassNetfilter: Bool = false, keepOnExit: Bool = false,
                 bpffs: String = Pins.defaultBPFFS, bypassTrafficControl: Bool = false,
-                xdpTransmit: [String] = []) {
+                xdpTransmit: [String] = [], fibCache: FibCacheMode = .auto) {
+        self.fibCache = fibCache
         self.bypassTrafficControl = bypassTrafficControl
         self.xdpTransmit = xdpTransmit
         self.keepOnExit = keepOnExit

@@ -24,6 +24,10 @@ public struct FastPathMaps: Sendable {
     /// slot (lib/vlan.h); nil in a program built before they existed.
     let vlans: BPFMap<ff_vlan_key, ff_vlan_arrival>?
     let vlanEgress: BPFMap<UInt32, UInt32>?
+    /// The FIB answer cache's generation and switch, and its hits and
+    /// misses (lib/fib_cache.h); nil in a program built before it existed.
+    public let fibCacheControl: BPFMap<UInt32, ff_fib_cache_control>?
+    public let fibCacheStats: BPFMap<UInt32, ff_fib_cache_stats>?
     /// Every map found, by name, for pinning.
     let byName: [String: OpenedMap]
 
@@ -56,6 +60,8 @@ public struct FastPathMaps: Sendable {
         localV4Filter = try typed(FF_MAP_LOCAL_V4_FILTER)
         vlans = try typed(FF_MAP_VLANS)
         vlanEgress = try typed(FF_MAP_VLAN_EGRESS)
+        fibCacheControl = try typed(FF_MAP_FIB_CACHE_CONTROL)
+        fibCacheStats = try typed(FF_MAP_FIB_CACHE_STATS)
         byName = maps
     }
 }

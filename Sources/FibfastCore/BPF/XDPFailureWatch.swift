@@ -24,7 +24,9 @@ public final class XDPFailureWatch: @unchecked Sendable {
         var current = bpf_object__next_program(program.object, nil)
         while let bpfProgram = current {
             defer { current = bpf_object__next_program(program.object, bpfProgram) }
-            guard bpf_program__type(bpfProgram) == BPF_PROG_TYPE_TRACING else { continue }
+            // The FIB answer cache's hooks are off in this object; the
+            // agent loads them one by one (FibCache).
+            guard bpf_program__type(bpfProgram) == BPF_PROG_TYPE_TRACING, bpf_program__autoload(bpfProgram) else { continue }
             let name = String(cString: bpf_program__name(bpfProgram))
             guard bpf_program__fd(bpfProgram) >= 0 else {
                 close()

@@ -49,6 +49,10 @@ public struct LookupResult: Sendable, Codable, Equatable {
     /// Test runs count in the live counters like real packets: how many this
     /// lookup added (one, more when live traffic forced a retry).
     public var countedRuns: Int
+    /// Where the fast path's FIB answer came from: "cache" (a hit), "fib"
+    /// (a miss: asked the FIB), "off" (the cache is off); nil when the probe
+    /// never reached the lookup or live traffic blurred the counters.
+    public var fibAnswer: String?
 
     public var lines: [String] {
         var head = "\(destination) from \(source) iif \(ingress) \(proto)"
@@ -61,6 +65,11 @@ public struct LookupResult: Sendable, Codable, Equatable {
             fastPath = "fast path: \(action) to kernel, \(verdict): \(explanation)"
         } else {
             fastPath = "fast path: \(action): \(explanation)"
+        }
+        switch fibAnswer {
+        case "cache"?: fastPath += " (FIB answer from the fast path's cache)"
+        case "fib"?: fastPath += " (FIB asked: not in the fast path's cache)"
+        default: break
         }
         return [head, fastPath, "kernel:    \(kernel.line)",
                 "note: counted in the live counters (\(countedRuns) packet\(countedRuns == 1 ? "" : "s") on \(ingress))"]
@@ -96,6 +105,7 @@ public enum Lookup {
             explanation: moved.verdict?.explanation ?? "live traffic on this CPU hid the reason; run it again",
             kernel: try RouteQuery.get(request.destination, source: source, ingress: ingress.ifindex, names: names),
             countedRuns: runs)
+        result.fibAnswer = moved.fibAnswer
         if run.action == .redirect && run.frame.count >= 34 {
             let egressMAC = Array(run.frame[6..<12])
             let egress = moved.egress ?? links.first { $0.mac == egressMAC && slots[$0.ifindex] != nil }?.ifindex
@@ -173,7 +183,7 @@ public enum Lookup {
         return IPAddress(family: address.family, bytes: chosen)
     }
 
-    struct Moved { var verdict: Verdict?; var egress: UInt32? }
+    struct Moved { var verdict: Verdict?; var egress: UInt32?; var fibAnswer: String? }
 
     /// Runs the probe and reads which counter it moved. The program says
     /// "pass" for every reason alike; only the counter it bumped tells which.
@@ -192,8 +202,10 @@ public enum Lookup {
             let after = snapshot(running.maps, cpu: pin.cpu, ingressSlot: ingressSlot, slots: slots)
             let verdicts = Verdict.allCases.filter { $0 != .transmitted && after.verdicts[$0] != before.verdicts[$0] }
             let egress = slots.keys.filter { after.transmitted[$0] != before.transmitted[$0] }
+            let hits = after.cacheHits &- before.cacheHits, misses = after.cacheMisses &- before.cacheMisses
+            let answer: String? = !after.cacheOn ? "off" : hits == 1 && misses == 0 ? "cache" : hits == 0 && misses == 1 ? "fib" : nil
             let moved = Moved(verdict: verdicts.count == 1 ? verdicts[0] : nil,
-                              egress: egress.count == 1 ? egress[0] : nil)
+                              egress: egress.count == 1 ? egress[0] : nil, fibAnswer: answer)
             last = (run, moved)
             let consistent = verdicts.count == 1 && (verdicts[0] != .forwarded || egress.count == 1)
             if consistent { return (run, moved, attempt) }
@@ -204,6 +216,9 @@ public enum Lookup {
     private struct Snapshot {
         var verdicts: [Verdict: UInt64] = [:]
         var transmitted: [UInt32: UInt64] = [:]
+        var cacheOn = false
+        var cacheHits: UInt64 = 0
+        var cacheMisses: UInt64 = 0
     }
 
     private static func snapshot(_ maps: FastPathMaps, cpu: Int, ingressSlot: UInt32, slots: [UInt32: UInt32]) -> Snapshot {
@@ -217,6 +232,11 @@ public enum Lookup {
             snapshot.verdicts[verdict] = packets(ingressSlot, verdict)
         }
         for (ifindex, slot) in slots { snapshot.transmitted[ifindex] = packets(slot, .transmitted) }
+        snapshot.cacheOn = (maps.fibCacheControl?.lookup(0)?.enabled ?? 0) != 0
+        if let stats = maps.fibCacheStats?.lookupPerCPU(0), cpu < stats.count {
+            snapshot.cacheHits = stats[cpu].hits
+            snapshot.cacheMisses = stats[cpu].misses
+        }
         return snapshot
     }
 }

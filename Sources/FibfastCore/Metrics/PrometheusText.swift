@@ -41,6 +41,13 @@ public enum PrometheusText {
                })
         family("fibfast_failure_tracing", "gauge", "1 when the XDP tracepoints that count failures are attached.",
                [([], report.failureTracing ? 1 : 0)])
+        if let cache = report.fibCache {
+            family("fibfast_fib_cache_enabled", "gauge", "1 when the FIB answer cache is on.", [([], cache.enabled ? 1 : 0)])
+            family("fibfast_fib_cache_lookups_total", "counter", "Lookups in the FIB answer cache, by result (hit or miss).",
+                   [([("result", "hit")], cache.hits), ([("result", "miss")], cache.misses)])
+            family("fibfast_fib_cache_invalidations_total", "counter", "Times every answer in the FIB answer cache was invalidated.",
+                   [([], cache.invalidations)])
+        }
         family("fibfast_program_info", "gauge", "The running fast-path program.",
                [([("program_id", "\(report.programID)")], 1)])
         return out.replacingOccurrences(of: "{}", with: "")

@@ -19,6 +19,7 @@ public final class EventSocket: @unchecked Sendable {
     private let reader: NetlinkReader
     private let sink: Sink
     private let bufferSize: Int
+    private let received: @Sendable () -> Void
     public let events: AsyncStream<NetlinkEvent>
 
     private final class Sink: @unchecked Sendable {
@@ -38,10 +39,16 @@ public final class EventSocket: @unchecked Sendable {
         }
     }
 
-    public init(bufferSize: Int = EventSocket.defaultBufferSize) throws {
+    /// - Parameter received: runs on the reader thread for every message
+    ///   the kernel sends, before it is decoded, and when events were lost:
+    ///   whatever the change, it has happened by then (the FIB answer cache
+    ///   is invalidated here, ahead of any queue).
+    public init(bufferSize: Int = EventSocket.defaultBufferSize,
+                received: @escaping @Sendable () -> Void = {}) throws {
         let socket = try NetlinkSocket()
         self.socket = socket
         self.bufferSize = bufferSize
+        self.received = received
         let (stream, continuation) = AsyncStream<NetlinkEvent>.makeStream(
             bufferingPolicy: .bufferingOldest(EventSocket.streamCapacity))
         events = stream
@@ -49,10 +56,13 @@ public final class EventSocket: @unchecked Sendable {
         self.sink = sink
 
         nl_socket_disable_seq_check(socket.handle)
-        socket.onEvent { sink.deliver($0) }
+        socket.onMessage { message in
+            received()
+            if let event = MessageParser.parse(message) { sink.deliver(event) }
+        }
         let groups = [RTNLGRP_LINK, RTNLGRP_IPV4_IFADDR, RTNLGRP_IPV6_IFADDR, RTNLGRP_IPV4_ROUTE,
                       RTNLGRP_IPV6_ROUTE, RTNLGRP_NEIGH, RTNLGRP_IPV4_RULE, RTNLGRP_IPV6_RULE,
-                      RTNLGRP_IPV4_NETCONF, RTNLGRP_TC]
+                      RTNLGRP_IPV4_NETCONF, RTNLGRP_IPV6_NETCONF, RTNLGRP_TC, RTNLGRP_NEXTHOP]
         for group in groups {
             let rc = nl_socket_add_membership(socket.handle, Int32(group.rawValue))
             if rc < 0 {
@@ -78,8 +88,11 @@ public final class EventSocket: @unchecked Sendable {
     /// Starts the reader thread; it ends when the stream's consumer goes
     /// away (or `stop()` is called).
     public func start() {
-        reader.start(name: "fibfast-netlink", drained: { [sink, reader] drain in
-            if drain.lost, sink.lost == nil { sink.lost = "the kernel dropped events (ENOBUFS)" }
+        reader.start(name: "fibfast-netlink", drained: { [sink, reader, received = self.received] drain in
+            if drain.lost {
+                received()
+                if sink.lost == nil { sink.lost = "the kernel dropped events (ENOBUFS)" }
+            }
             if let failure = drain.failure, sink.lost == nil {
                 sink.lost = "netlink receive failed: \(Netlink.errorString(failure))"
             }

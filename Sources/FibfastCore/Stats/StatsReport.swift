@@ -47,6 +47,8 @@ public struct StatsReport: Sendable, Codable, Equatable {
     public var interval: Double?
     public var ports: [Port]
     public var total: Port
+    /// The FIB answer cache's counters; nil for a program without one.
+    public var fibCache: FibCacheReport?
 
     public init(programID: UInt32, counters: [PortCounters], names: [UInt32: String], failureTracing: Bool = true) {
         self.programID = programID
@@ -125,7 +127,9 @@ public struct StatsReport: Sendable, Codable, Equatable {
     /// id (CAP_SYS_ADMIN) and report its own fast path, whatever runs beside it.
     public static func reading(programID: UInt32, maps: FastPathMaps, failureTracing: Bool) throws -> StatsReport {
         let names = Dictionary(try Links.all().map { ($0.ifindex, $0.name) }, uniquingKeysWith: { a, _ in a })
-        return StatsReport(programID: programID, counters: maps.readCounters(), names: names,
-                           failureTracing: failureTracing)
+        var report = StatsReport(programID: programID, counters: maps.readCounters(), names: names,
+                                 failureTracing: failureTracing)
+        report.fibCache = FibCacheReport(maps: maps)
+        return report
     }
 }

@@ -28,6 +28,7 @@ public enum StatsText {
                 lines.append(contentsOf: line.split(separator: "\n").map(String.init))
             }
         }
+        if let cache = report.fibCache { lines.append(cache.line) }
         if !report.failureTracing {
             lines.append("note: failures are not counted (the agent has no XDP tracepoints attached)")
         }

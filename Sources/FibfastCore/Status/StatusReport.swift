@@ -73,6 +73,9 @@ public struct StatusReport: Sendable, Codable, Equatable {
         public var agent: Agent?
         /// The tracepoint programs counting failures; empty when none is attached.
         public var failureTracepoints: [String]
+        /// The FIB answer cache: on or off, and which kernel hooks
+        /// invalidate it; nil for a program without one.
+        public var fibCache: FibCacheReport?
 
         public init(programID: UInt32, tag: String, tagMatches: Bool?, ports: [Port], agent: Agent?,
                     failureTracepoints: [String]) {
@@ -109,7 +112,7 @@ public struct StatusReport: Sendable, Codable, Equatable {
                 Agent(pid: agent.pid, started: agent.started,
                       uptimeSeconds: UInt64(max(0, now.timeIntervalSince1970 - Double(agent.started))))
             }
-            return FastPath(
+            var made = FastPath(
                 programID: fastPath.program.id, tag: fastPath.program.tag,
                 tagMatches: embeddedTag.map { $0 == fastPath.program.tag },
                 ports: fastPath.ports.map {
@@ -122,6 +125,8 @@ public struct StatusReport: Sendable, Codable, Equatable {
                                 bond: Self.bond(ifindex: $0.ifindex, links: links))
                 } + vlanPorts(fastPath, names: names),
                 agent: agent, failureTracepoints: fastPath.failureTracepoints)
+            made.fibCache = FibCacheReport(maps: fastPath.maps)
+            return made
         }
         return StatusReport(embeddedTag: embeddedTag, fastPaths: fastPaths)
     }
@@ -180,6 +185,12 @@ public struct StatusReport: Sendable, Codable, Equatable {
             lines.append(fastPath.failureTracepoints.isEmpty
                 ? "failures: not counted (no XDP tracepoints attached)"
                 : "failures: counted (\(fastPath.failureTracepoints.joined(separator: ", ")))")
+            if let cache = fastPath.fibCache {
+                lines.append(cache.enabled
+                    ? "fib-cache: on, invalidated by the agent's netlink events" + (cache.hooks.isEmpty ? "" : " and \(cache.hooks.joined(separator: ", "))")
+                        + (cache.hooksRefused.isEmpty ? "" : "; refused by this kernel: \(cache.hooksRefused.joined(separator: ", "))")
+                    : "fib-cache: off" + (cache.hooksRefused.isEmpty ? "" : " (invalidation hooks refused by this kernel: \(cache.hooksRefused.joined(separator: ", ")))"))
+            }
         }
         return lines
     }

@@ -23,6 +23,15 @@ struct Stats: Decodable {
     var interval: Double?
     var ports: [Port]
     var total: Port
+    struct FibCache: Decodable {
+        var enabled: Bool
+        var hits: UInt64
+        var misses: UInt64
+        var invalidations: UInt64
+        var hooks: [String]
+        var hooksRefused: [String]
+    }
+    var fibCache: FibCache?
 
     /// Throws rather than returning nil: a test that force-unwraps a missing
     /// port crashes the whole test process, and no lab's teardown runs.

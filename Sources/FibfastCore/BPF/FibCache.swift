@@ -1,0 +1,199 @@
+import CFastPath
+import CLibBPF
+import Glibc
+
+/// The kernel changes after which a hook invalidates the FIB answer cache,
+/// in the order of enum ff_fib_cache_hook, with the program that does it
+/// (bpf/fib_cache_hooks.bpf.c).
+public enum FibCacheHook: Int, CaseIterable, Sendable {
+    case neighbourUpdate, neighbourTimer, neighbourRelease
+    case ipv4RouteInsert, ipv4RouteDelete, ipv4CacheFlush
+    case ipv6RouteAdd, ipv6RouteDelete
+    case ruleAdd, ruleDelete, nexthopAdd, nexthopDelete
+    case ipv6DeviceDown, ipv6DeviceUp, ipv6MTUChange
+
+    /// The BPF program, and the kernel function or tracepoint it follows.
+    var program: String {
+        ["ffc_neigh_update", "ffc_neigh_timer", "ffc_neigh_release",
+         "ffc_fib4_insert", "ffc_fib4_delete", "ffc_rt_flush", "ffc_fib6_add", "ffc_fib6_del",
+         "ffc_rule_new", "ffc_rule_del", "ffc_nexthop_new", "ffc_nexthop_del",
+         "ffc_fib6_down", "ffc_fib6_up", "ffc_fib6_mtu"][rawValue]
+    }
+
+    public var kernelName: String {
+        ["tp_btf/neigh_update_done", "tp_btf/neigh_timer_handler", "tp_btf/neigh_cleanup_and_release",
+         "fexit/fib_table_insert", "fexit/fib_table_delete", "fexit/rt_cache_flush",
+         "fexit/fib6_add", "fexit/fib6_del", "fexit/fib_nl_newrule", "fexit/fib_nl_delrule",
+         "fexit/rtm_new_nexthop", "fexit/rtm_del_nexthop",
+         "fexit/rt6_sync_down_dev", "fexit/rt6_sync_up", "fexit/rt6_mtu_change"][rawValue]
+    }
+
+    var bit: UInt32 { 1 << UInt32(rawValue) }
+
+    /// The hooks in a bit set of ff_fib_cache_control.
+    public static func of(_ bits: UInt32) -> [FibCacheHook] { allCases.filter { bits & $0.bit != 0 } }
+}
+
+/// The agent's side of the FIB answer cache: its generation, advanced
+/// through a shared mapping with the same atomic add the kernel hooks use,
+/// the switch, and the hooks this kernel lets it attach.
+public final class FibCache: @unchecked Sendable {
+    private let control: UnsafeMutablePointer<ff_fib_cache_control>
+    private let mapping: UnsafeMutableRawPointer
+    private let mappingSize: Int
+    private var hooks: [(object: OpaquePointer, links: [OpaquePointer])] = []
+    /// Why each hook that did not attach failed.
+    public private(set) var refused: [FibCacheHook: String] = [:]
+
+    init(program: FastPathProgram) throws {
+        guard let map = program.maps.fibCacheControl else {
+            throw FibfastError.bpf(operation: "finding the \(FF_MAP_FIB_CACHE_CONTROL) map", .noEntry)
+        }
+        mappingSize = Int(getpagesize())
+        let address = mmap(nil, mappingSize, PROT_READ | PROT_WRITE, MAP_SHARED, map.fd, 0)
+        guard let address, address != MAP_FAILED else {
+            throw FibfastError.bpf(operation: "mapping \(FF_MAP_FIB_CACHE_CONTROL)", Errno.current)
+        }
+        mapping = address
+        control = address.bindMemory(to: ff_fib_cache_control.self, capacity: 1)
+    }
+
+    deinit {
+        for hook in hooks {
+            hook.links.forEach { bpf_link__destroy($0) }
+            bpf_object__close(hook.object)
+        }
+        munmap(mapping, mappingSize)
+    }
+
+    /// Every answer stored so far is dead once this returns.
+    public func invalidate() { ff_fib_cache_invalidate(control) }
+
+    public var enabled: Bool {
+        get { control.pointee.enabled != 0 }
+        set {
+            // Off and on again: answers stored before are not trusted.
+            invalidate()
+            control.pointee.enabled = newValue ? 1 : 0
+        }
+    }
+
+    public var generation: UInt64 { control.pointee.generation }
+
+    /// The settings the multipath hash reads, which change without a netlink
+    /// event or a hook: re-read on the agent's tick, the window is a second.
+    static let hashSettings = ["net.ipv4.fib_multipath_hash_policy", "net.ipv4.fib_multipath_hash_fields",
+                               "net.ipv4.fib_multipath_hash_seed", "net.ipv6.fib_multipath_hash_policy",
+                               "net.ipv6.fib_multipath_hash_fields"]
+    private var lastHashSettings: [String?] = []
+
+    /// Invalidates when one of hashSettings changed since the last call.
+    public func checkHashSettings() {
+        let now = Self.hashSettings.map(Sysctl.read)
+        if now != lastHashSettings {
+            if !lastHashSettings.isEmpty { invalidate() }
+            lastHashSettings = now
+        }
+    }
+    public var attached: [FibCacheHook] { FibCacheHook.of(control.pointee.hooks_attached) }
+
+    /// Loads and attaches each hook on its own, from the embedded object:
+    /// one the kernel refuses (fexit is EPERM on some kernels) costs only
+    /// itself. Each shares the running program's control map; no other map
+    /// is created.
+    func attachHooks(controlFD: Int32) {
+        let bytes = UnsafeRawBufferPointer(start: fastpath_object_data(), count: Int(fastpath_object_size()))
+        let all = FibCacheHook.allCases
+        control.pointee.hooks_tried = all.reduce(0) { $0 | $1.bit }
+        // All in one load first: each load parses the kernel's BTF, which
+        // takes seconds in an emulated VM. Only a refusal costs one per hook.
+        if let object = try? Self.load(all, bytes: bytes, controlFD: controlFD) {
+            hooks.append((object, []))
+            for hook in all {
+                do {
+                    hooks[hooks.count - 1].links.append(try Self.attach(hook, in: object))
+                    control.pointee.hooks_attached |= hook.bit
+                } catch {
+                    refused[hook] = "\(error)"
+                }
+            }
+            return
+        }
+        for hook in all {
+            do {
+                let object = try Self.load([hook], bytes: bytes, controlFD: controlFD)
+                hooks.append((object, []))
+                hooks[hooks.count - 1].links.append(try Self.attach(hook, in: object))
+                control.pointee.hooks_attached |= hook.bit
+            } catch {
+                refused[hook] = "\(error)"
+            }
+        }
+    }
+
+    private static func attach(_ hook: FibCacheHook, in object: OpaquePointer) throws -> OpaquePointer {
+        guard let program = bpf_object__find_program_by_name(object, hook.program) else { throw Errno.noEntry }
+        return try Errno.libbpf(bpf_program__attach(program))
+    }
+
+    /// The embedded object with only `wanted` hooks loaded and only the
+    /// running program's control map, shared.
+    private static func load(_ wanted: [FibCacheHook], bytes: UnsafeRawBufferPointer,
+                             controlFD: Int32) throws -> OpaquePointer {
+        let names = Set(wanted.map(\.program))
+        var options = bpf_object_open_opts()
+        zeroPadding(&options)
+        options.sz = MemoryLayout<bpf_object_open_opts>.size
+        let object = try Errno.libbpf(bpf_object__open_mem(bytes.baseAddress, bytes.count, &options))
+        var loaded = false
+        defer { if !loaded { bpf_object__close(object) } }
+        var program = bpf_object__next_program(object, nil)
+        while let current = program {
+            bpf_program__set_autoload(current, names.contains(String(cString: bpf_program__name(current))))
+            program = bpf_object__next_program(object, current)
+        }
+        var map = bpf_object__next_map(object, nil)
+        while let current = map {
+            if String(cString: bpf_map__name(current)) == FF_MAP_FIB_CACHE_CONTROL {
+                try Errno.libbpf(bpf_map__reuse_fd(current, controlFD))
+            } else {
+                bpf_map__set_autocreate(current, false)
+            }
+            map = bpf_object__next_map(object, current)
+        }
+        try Errno.libbpf(bpf_object__load(object))
+        loaded = true
+        return object
+    }
+}
+
+/// What the FIB answer cache did, as `stats` and `status` report it.
+public struct FibCacheReport: Sendable, Codable, Equatable {
+    public var enabled: Bool
+    public var hits: UInt64
+    public var misses: UInt64
+    /// Times the generation advanced: every answer stored before died.
+    public var invalidations: UInt64
+    /// Kernel hooks that invalidate it (tp_btf/..., fexit/...), and those
+    /// the agent tried that this kernel refused.
+    public var hooks: [String]
+    public var hooksRefused: [String]
+
+    /// Nil for a program built without the cache.
+    public init?(maps: FastPathMaps) {
+        guard let control = maps.fibCacheControl?.lookup(0) else { return nil }
+        let stats = maps.fibCacheStats?.lookupPerCPU(0) ?? []
+        enabled = control.enabled != 0
+        hits = stats.reduce(0) { $0 &+ $1.hits }
+        misses = stats.reduce(0) { $0 &+ $1.misses }
+        invalidations = control.generation
+        hooks = FibCacheHook.of(control.hooks_attached).map(\.kernelName)
+        hooksRefused = FibCacheHook.of(control.hooks_tried & ~control.hooks_attached).map(\.kernelName)
+    }
+
+    /// One line for `stats`.
+    public var line: String {
+        guard enabled else { return "FIB cache: off" }
+        return "FIB cache: hits \(hits)  misses \(misses)  invalidations \(invalidations)"
+    }
+}

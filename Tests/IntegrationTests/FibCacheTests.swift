@@ -1,0 +1,114 @@
+import FibfastCore
+import Foundation
+import XCTest
+
+/// The FIB answer cache is never stale: after a change to routes, rules,
+/// nexthop objects or neighbours returns, no packet sent afterwards follows
+/// the old state. Where the kernel lets the agent hook the change itself
+/// (fexit on Debian 12's 6.1, the neighbour tracepoints everywhere) that holds
+/// exactly; where only the agent's netlink events invalidate, the window
+/// between the change and the invalidation is measured and printed.
+final class FibCacheTests: XCTestCase {
+    func testLookupSaysWhetherTheAnswerCameFromTheCache() throws {
+        let lab = try Lab(self)
+        let agent = try lab.attach(["p0", "p1", "--fib-cache", "on"])
+        try agent.waitForLog("in step with the kernel")
+        func lookup() throws -> LookupResult {
+            let result = try lab.check(lab.fibfast(["lookup", "--json", "10.2.0.2"]))
+            return try JSONDecoder().decode(LookupResult.self, from: Data(result.stdout.utf8))
+        }
+        // lookup probes on one CPU (the first it may run on): the second of
+        // two probes finds the first one's answer, unless something
+        // invalidated in between. Any neighbour timer in any namespace does,
+        // which in the VM lane (seconds per lookup) is nearly every time.
+        var quiet = false
+        for _ in 1...10 where !quiet {
+            let generation = try XCTUnwrap(try lab.stats().fibCache).invalidations
+            _ = try lookup()
+            let second = try lookup().fibAnswer
+            guard try XCTUnwrap(try lab.stats().fibCache).invalidations == generation else { continue }
+            quiet = true
+            XCTAssertEqual(second, "cache", "nothing invalidated between two probes")
+        }
+        if !quiet { throw XCTSkip("the cache was invalidated between every two probes (neighbour timers): nothing to tell") }
+        let before = try XCTUnwrap(try lab.stats().fibCache)
+        try lab.ip("route add 10.9.0.0/24 via 10.2.0.2")
+        _ = try lab.stats(when: { ($0.fibCache?.invalidations ?? 0) > before.invalidations })
+        let after = try lookup()
+        XCTAssertEqual(after.fibAnswer, "fib", "a route change invalidated every answer")
+        XCTAssertEqual(after.egress, "p1")
+        XCTAssertTrue(try lab.fibfast(["status"]).stdout.contains("fib-cache: on, invalidated by the agent's netlink events"))
+    }
+
+    func testOffAsksTheFIBForEveryFrame() throws {
+        let lab = try Lab(self)
+        let agent = try lab.attach(["p0", "p1", "--fib-cache", "off"])
+        try agent.waitForLog("in step with the kernel")
+        let result = try lab.check(lab.fibfast(["lookup", "--json", "10.2.0.2"]))
+        XCTAssertEqual(try JSONDecoder().decode(LookupResult.self, from: Data(result.stdout.utf8)).fibAnswer, "off")
+        try lab.send(to: "10.2.0.2", count: 10)
+        let stats = try lab.stats(when: { try $0.port("p0").forwarded.packets >= 10 })
+        XCTAssertEqual(stats.fibCache?.enabled, false)
+        XCTAssertEqual(stats.fibCache?.hits, 0)
+        XCTAssertTrue(try lab.fibfast(["stats"]).stdout.contains("FIB cache: off"))
+    }
+
+    func testNoPacketSentAfterAChangeReturnsFollowsTheOldState() throws {
+        let lab = try Lab(self)
+        let dst2 = try lab.addHost("dst2", port: "p2", subnet: 3, test: self)
+        let agent = try lab.attach(["p0", "p1", "p2", "--fib-cache", "on"])
+        try agent.waitForLog("in step with the kernel")
+        let hooks = try XCTUnwrap(try lab.stats().fibCache, "stats reports the cache")
+        XCTAssertTrue(hooks.enabled)
+        print("fib cache hooks attached: \(hooks.hooks.joined(separator: ", ")); refused: \(hooks.hooksRefused.joined(separator: ", "))")
+        XCTAssertTrue(hooks.hooks.contains("tp_btf/neigh_update_done"), "the neighbour tracepoints attach on every kernel: \(hooks)")
+        let realMAC = try lab.exec(.dst, ["cat", "/sys/class/net/eth0/address"]).stdout
+            .trimmingCharacters(in: .whitespacesAndNewlines)
+        // Both next hops resolved, so that every change moves the flow
+        // between two forwarded states.
+        try lab.ip("route add 10.9.0.0/24 via 10.2.0.2")
+        try lab.ip("route add 10.9.0.0/24 via 10.3.0.2 table 100")
+        try lab.check(lab.exec(.rtr, ["ping", "-c", "1", "-W", "5", "10.3.0.2"]))
+        try lab.check(lab.exec(.rtr, ["ping", "-c", "1", "-W", "5", "10.2.0.2"]))
+
+        // The VM lane (which stretches deadlines) emulates its CPU: each
+        // `ip` command there takes a second or more, so it makes fewer changes.
+        let rounds = ProcessInfo.processInfo.environment["FIBFAST_TEST_DEADLINE_SCALE"] == nil ? 20 : 4
+        func measure(_ kind: String, hook: String, extra: [String] = []) throws {
+            let before = try lab.stats().fibCache
+            let result = try Command.run([Command.python, Command.root.appendingPathComponent("Tests/lab/staleness.py").path,
+                                          "--src", lab.namespace(.src), "--rtr", lab.namespace(.rtr),
+                                          "--old", lab.namespace(.dst), "--new", dst2, "--dst", "10.9.0.5",
+                                          "--kind", kind, "--rounds", "\(rounds)"] + extra)
+            XCTAssertEqual(result.status, 0, "\(kind): \(result.stderr)")
+            struct Outcome: Decodable {
+                var changes: Int, stale: Int, stale_changes: Int
+                var window_us_p50: Double?, window_us_p99: Double?, window_us_max: Double?
+            }
+            guard let line = result.stdout.split(separator: "\n").last,
+                  let outcome = try? JSONDecoder().decode(Outcome.self, from: Data(line.utf8)) else { return }
+            let after = try lab.stats().fibCache
+            let synchronous = after?.hooks.contains(hook) ?? false
+            print("fib cache, \(kind) changes: \(outcome.changes), stale packets \(outcome.stale) after \(outcome.stale_changes) of them; "
+                  + "window p50 \(outcome.window_us_p50 ?? 0) us, p99 \(outcome.window_us_p99 ?? 0) us, max \(outcome.window_us_max ?? 0) us "
+                  + "(\(synchronous ? "invalidated by \(hook)" : "invalidated by the agent's netlink events only"))")
+            XCTAssertEqual(outcome.changes, 2 * rounds)
+            if synchronous {
+                XCTAssertEqual(outcome.stale, 0, "\(kind): \(hook) invalidates before the command returns")
+            }
+            if let before, let after {
+                XCTAssertGreaterThan(after.hits, before.hits, "\(kind): the flow was answered from the cache")
+                XCTAssertGreaterThanOrEqual(after.invalidations - before.invalidations, UInt64(2 * rounds), "\(kind): every change invalidated")
+            }
+        }
+
+        try measure("route", hook: "fexit/fib_table_insert")
+        try measure("rule", hook: "fexit/fib_nl_newrule")
+        try lab.ip("nexthop add id 9 via 10.2.0.2 dev p1")
+        try lab.ip("route replace 10.9.0.0/24 nhid 9")
+        try measure("nexthop", hook: "fexit/rtm_new_nexthop")
+        try lab.ip("route replace 10.9.0.0/24 via 10.2.0.2")
+        try measure("neigh", hook: "tp_btf/neigh_update_done",
+                    extra: ["--neigh", "10.2.0.2,p1,\(realMAC),02:00:00:00:00:99"])
+    }
+}
