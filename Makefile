@@ -25,6 +25,8 @@ SYSCONFDIR  ?= /etc
 BASHCOMPDIR ?= $(PREFIX)/share/bash-completion/completions
 ZSHCOMPDIR  ?= $(PREFIX)/share/zsh/site-functions
 FISHCOMPDIR ?= $(PREFIX)/share/fish/vendor_completions.d
+# The instance file to copy; the Debian package puts it in /etc/fibfast, beside the instances.
+EXAMPLEDIR  ?= $(DOCDIR)
 INSTALL_CONFIG ?= release
 # SwiftPM's own link to the configuration's products: `make install` runs no swift, not even to
 # ask for the path, so root neither compiles nor writes into .build.
@@ -32,7 +34,7 @@ INSTALL_BIN  = .build/$(INSTALL_CONFIG)/fibfast
 
 # Everything `make install` creates, and so everything `make uninstall` removes.
 INSTALLED   := $(SBINDIR)/fibfast $(MANDIR)/man8/fibfast.8 $(UNITDIR)/fibfast@.service \
-               $(DOCDIR)/fibfast.conf.example $(BASHCOMPDIR)/fibfast $(ZSHCOMPDIR)/_fibfast \
+               $(EXAMPLEDIR)/fibfast.conf.example $(BASHCOMPDIR)/fibfast $(ZSHCOMPDIR)/_fibfast \
                $(FISHCOMPDIR)/fibfast.fish
 SUBST        = sed -e 's|@VERSION@|$(VERSION)|g' -e 's|@SBINDIR@|$(SBINDIR)|g' \
                    -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' -e 's|@UNITDIR@|$(UNITDIR)|g' \
@@ -129,8 +131,10 @@ test-vm-all: build
 
 # The binary installed, and its shell completions (made by the argument parser itself, so they
 # follow the options with no upkeep). Build these as yourself; `sudo make install` copies them.
+# The Swift runtime is linked in, so the router needs no Swift toolchain: the binary needs only
+# Debian's libraries (libbpf, libnl, libelf, libstdc++, libc).
 release: check-deps-build bpf
-	$(SWIFT) build -c $(INSTALL_CONFIG)
+	$(SWIFT) build -c $(INSTALL_CONFIG) --static-swift-stdlib
 
 dist: release
 	@mkdir -p $(BUILD)/completions
@@ -148,12 +152,12 @@ install:
 		echo "make install: $$f is missing or older than the BPF object: run \`make release dist\` first (as yourself, not root)" >&2; \
 		exit 1; }; done
 	install -D -m 0755 $(INSTALL_BIN) $(DESTDIR)$(SBINDIR)/fibfast
-	install -d -m 0755 $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(UNITDIR) $(DESTDIR)$(DOCDIR)
+	install -d -m 0755 $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(UNITDIR) $(DESTDIR)$(EXAMPLEDIR)
 	$(SUBST) docs/fibfast.8.in > $(DESTDIR)$(MANDIR)/man8/fibfast.8
 	$(SUBST) dist/fibfast@.service.in > $(DESTDIR)$(UNITDIR)/fibfast@.service
-	$(SUBST) dist/fibfast.conf.example > $(DESTDIR)$(DOCDIR)/fibfast.conf.example
+	$(SUBST) dist/fibfast.conf.example > $(DESTDIR)$(EXAMPLEDIR)/fibfast.conf.example
 	chmod 0644 $(DESTDIR)$(MANDIR)/man8/fibfast.8 $(DESTDIR)$(UNITDIR)/fibfast@.service \
-		$(DESTDIR)$(DOCDIR)/fibfast.conf.example
+		$(DESTDIR)$(EXAMPLEDIR)/fibfast.conf.example
 	install -D -m 0644 $(BUILD)/completions/fibfast.bash $(DESTDIR)$(BASHCOMPDIR)/fibfast
 	install -D -m 0644 $(BUILD)/completions/_fibfast $(DESTDIR)$(ZSHCOMPDIR)/_fibfast
 	install -D -m 0644 $(BUILD)/completions/fibfast.fish $(DESTDIR)$(FISHCOMPDIR)/fibfast.fish
@@ -164,7 +168,7 @@ install:
 # they are empty, so an operator's *.conf files survive.
 uninstall:
 	rm -f $(addprefix $(DESTDIR),$(INSTALLED))
-	@for d in $(DESTDIR)$(DOCDIR) $(DESTDIR)$(SYSCONFDIR)/fibfast; do \
+	@for d in $(DESTDIR)$(EXAMPLEDIR) $(DESTDIR)$(DOCDIR) $(DESTDIR)$(SYSCONFDIR)/fibfast; do \
 		if [ -d "$$d" ]; then rmdir --ignore-fail-on-non-empty "$$d"; fi; done
 	@if [ -z "$(DESTDIR)" ] && [ -d /run/systemd/system ]; then systemctl daemon-reload; fi
 
