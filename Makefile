@@ -45,7 +45,7 @@ MAN_DATE     = $(shell git -c safe.directory='$(CURDIR)' log -1 --format=%cs -- 
                  | grep . || date +%F)
 
 .PHONY: all deps deps-build check-deps-build bpf build test test-vm demo test-vm-all bench bench-smoke bench-frr clean release dist install \
-        uninstall install-check
+        uninstall install-check deb check-deps-deb deb-check
 
 all: build
 
@@ -132,13 +132,16 @@ test-vm-all: build
 # The binary installed, and its shell completions (made by the argument parser itself, so they
 # follow the options with no upkeep). Build these as yourself; `sudo make install` copies them.
 # The Swift runtime is linked in, so the router needs no Swift toolchain: the binary needs only
-# Debian's libraries (libbpf, libnl, libelf, libstdc++, libc).
+# Debian's libraries (libbpf, libnl, libelf, libstdc++, libc). -z now: a read-only GOT from the
+# start (full RELRO), as Debian's hardening flags ask of a daemon running with capabilities.
 release: check-deps-build bpf
-	$(SWIFT) build -c $(INSTALL_CONFIG) --static-swift-stdlib
+	$(SWIFT) build -c $(INSTALL_CONFIG) --static-swift-stdlib -Xlinker -z -Xlinker now
 
 dist: release
 	@mkdir -p $(BUILD)/completions
 	$(INSTALL_BIN) --generate-completion-script bash > $(BUILD)/completions/fibfast.bash
+# A completion is sourced, never run: the parser's #!/bin/bash line has no place in it (lintian).
+	sed -i '1{/^#!/d}' $(BUILD)/completions/fibfast.bash
 	$(INSTALL_BIN) --generate-completion-script zsh > $(BUILD)/completions/_fibfast
 	$(INSTALL_BIN) --generate-completion-script fish > $(BUILD)/completions/fibfast.fish
 
@@ -175,6 +178,23 @@ uninstall:
 # install/uninstall into staging directories, the unit, man page and completions checked.
 install-check: dist
 	@scripts/install-check.sh
+
+# The Debian package, build/fibfast_$(VERSION)_ARCH.deb, made with Debian's tooling as yourself
+# (debian/rules runs `make release dist` and `make install` with Debian's paths; no root, not
+# even fakeroot: Rules-Requires-Root: no). Its .buildinfo and .changes go to build/ too.
+DEB_ARCH     = $(shell dpkg-architecture -qDEB_HOST_ARCH)
+check-deps-deb:
+	@scripts/install-deps.sh --check build deb
+
+deb: check-deps-deb
+	@changelog=$$(dpkg-parsechangelog -S Version); [ "$$changelog" = "$(VERSION)" ] || { \
+		echo "make deb: debian/changelog is at $$changelog, Version.swift at $(VERSION): add an entry (dch -v $(VERSION))" >&2; \
+		exit 1; }
+	@mkdir -p $(BUILD)
+	DEB_DESTDIR=$(CURDIR)/$(BUILD) dpkg-buildpackage -us -uc -b \
+		--buildinfo-file=$(BUILD)/fibfast_$(VERSION)_$(DEB_ARCH).buildinfo --buildinfo-option=-u$(BUILD) \
+		--changes-file=$(BUILD)/fibfast_$(VERSION)_$(DEB_ARCH).changes --changes-option=-u$(BUILD)
+	@echo "make deb: $(BUILD)/fibfast_$(VERSION)_$(DEB_ARCH).deb"
 
 # The benchmark (root, about 10 minutes) of the binary `make install` installs: kernel,
 # fibfast, a lookup-only forwarder and a redirect-only XDP bound in one run; see
