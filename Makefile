@@ -196,6 +196,12 @@ deb: check-deps-deb
 		--changes-file=$(BUILD)/fibfast_$(VERSION)_$(DEB_ARCH).changes --changes-option=-u$(BUILD)
 	@echo "make deb: $(BUILD)/fibfast_$(VERSION)_$(DEB_ARCH).deb"
 
+# The package on this machine (lintian, dependencies, libraries), then in one boot of the VM
+# under systemd: install, attach by hand and as fibfast@lab, stop, remove, purge (root).
+deb-check: deb
+	@scripts/install-deps.sh vm deb
+	scripts/deb-check.sh $(BUILD)/fibfast_$(VERSION)_$(DEB_ARCH).deb
+
 # The benchmark (root, about 10 minutes) of the binary `make install` installs: kernel,
 # fibfast, a lookup-only forwarder and a redirect-only XDP bound in one run; see
 # docs/performance.md.
