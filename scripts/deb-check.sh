@@ -126,6 +126,10 @@ leftovers() {
   done
 }
 
+apt_get() { # apt_get ARGS...: a check named after the command, apt's output shown on failure
+  if DEBIAN_FRONTEND=noninteractive apt-get -y -q "$@" >"$work/apt.log" 2>&1; then ok "apt-get $*"
+  else bad "apt-get $*" "$(tail -20 "$work/apt.log")"; return 1; fi
+}
 uptime_s() { echo "t=$(cut -d. -f1 /proc/uptime)s"; }
 xdp_on_ports() { ip -n "$NS" -d link show p0 | grep -q 'prog/xdp' || ip -n "$NS" -d link show p1 | grep -q 'prog/xdp'; }
 no_xdp_on_ports() { ! xdp_on_ports; }
@@ -289,11 +293,7 @@ guest() {
   systemd_pid=
 
   echo "guest: $(uptime_s) apt-get remove fibfast"
-  if DEBIAN_FRONTEND=noninteractive apt-get remove -y -q fibfast >"$work/apt.log" 2>&1; then
-    ok "apt-get remove fibfast"
-  else
-    bad "apt-get remove fibfast" "$(tail -20 "$work/apt.log")"
-  fi
+  apt_get remove fibfast
   check "dpkg: only its configuration remains (rc)" bash -c "[[ \$(dpkg-query -W -f='\${db:Status-Abbrev}' fibfast) == 'rc ' ]]"
   check "every file it installed is gone, but its conffile" bash -c "
     while read -r f; do
@@ -303,11 +303,7 @@ guest() {
   check "the operator's /etc/fibfast/$LAB.conf is kept" test -f "/etc/fibfast/$LAB.conf"
 
   echo "guest: $(uptime_s) apt-get purge fibfast"
-  if DEBIAN_FRONTEND=noninteractive apt-get purge -y -q fibfast >"$work/apt.log" 2>&1; then
-    ok "apt-get purge fibfast"
-  else
-    bad "apt-get purge fibfast" "$(tail -20 "$work/apt.log")"
-  fi
+  apt_get purge fibfast
   check "dpkg: fibfast is unknown again" bash -c "! dpkg-query -W -f='\${db:Status-Abbrev}' fibfast 2>/dev/null | grep -q '^[ir]'"
   check "/etc/fibfast is gone" test ! -e /etc/fibfast
   check "nothing left behind: no path of dpkg -L fibfast exists that the host has not" bash -c "
