@@ -25,6 +25,8 @@ SYSCONFDIR  ?= /etc
 BASHCOMPDIR ?= $(PREFIX)/share/bash-completion/completions
 ZSHCOMPDIR  ?= $(PREFIX)/share/zsh/site-functions
 FISHCOMPDIR ?= $(PREFIX)/share/fish/vendor_completions.d
+# The instance file to copy; the Debian package puts it in /etc/fibfast, beside the instances.
+EXAMPLEDIR  ?= $(DOCDIR)
 INSTALL_CONFIG ?= release
 # SwiftPM's own link to the configuration's products: `make install` runs no swift, not even to
 # ask for the path, so root neither compiles nor writes into .build.
@@ -32,7 +34,7 @@ INSTALL_BIN  = .build/$(INSTALL_CONFIG)/fibfast
 
 # Everything `make install` creates, and so everything `make uninstall` removes.
 INSTALLED   := $(SBINDIR)/fibfast $(MANDIR)/man8/fibfast.8 $(UNITDIR)/fibfast@.service \
-               $(DOCDIR)/fibfast.conf.example $(BASHCOMPDIR)/fibfast $(ZSHCOMPDIR)/_fibfast \
+               $(EXAMPLEDIR)/fibfast.conf.example $(BASHCOMPDIR)/fibfast $(ZSHCOMPDIR)/_fibfast \
                $(FISHCOMPDIR)/fibfast.fish
 SUBST        = sed -e 's|@VERSION@|$(VERSION)|g' -e 's|@SBINDIR@|$(SBINDIR)|g' \
                    -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' -e 's|@UNITDIR@|$(UNITDIR)|g' \
@@ -43,7 +45,7 @@ MAN_DATE     = $(shell git -c safe.directory='$(CURDIR)' log -1 --format=%cs -- 
                  | grep . || date +%F)
 
 .PHONY: all deps deps-build check-deps-build bpf build test test-vm demo test-vm-all bench bench-smoke bench-frr clean release dist install \
-        uninstall install-check
+        uninstall install-check deb check-deps-deb deb-check
 
 all: build
 
@@ -132,12 +134,17 @@ test-vm-all: build
 
 # The binary installed, and its shell completions (made by the argument parser itself, so they
 # follow the options with no upkeep). Build these as yourself; `sudo make install` copies them.
+# The Swift runtime is linked in, so the router needs no Swift toolchain: the binary needs only
+# Debian's libraries (libbpf, libnl, libelf, libstdc++, libc). -z now: a read-only GOT from the
+# start (full RELRO), as Debian's hardening flags ask of a daemon running with capabilities.
 release: check-deps-build bpf
-	$(SWIFT) build -c $(INSTALL_CONFIG)
+	$(SWIFT) build -c $(INSTALL_CONFIG) --static-swift-stdlib -Xlinker -z -Xlinker now
 
 dist: release
 	@mkdir -p $(BUILD)/completions
 	$(INSTALL_BIN) --generate-completion-script bash > $(BUILD)/completions/fibfast.bash
+# A completion is sourced, never run: the parser's #!/bin/bash line has no place in it (lintian).
+	sed -i '1{/^#!/d}' $(BUILD)/completions/fibfast.bash
 	$(INSTALL_BIN) --generate-completion-script zsh > $(BUILD)/completions/_fibfast
 	$(INSTALL_BIN) --generate-completion-script fish > $(BUILD)/completions/fibfast.fish
 
@@ -151,12 +158,12 @@ install:
 		echo "make install: $$f is missing or older than the BPF object: run \`make release dist\` first (as yourself, not root)" >&2; \
 		exit 1; }; done
 	install -D -m 0755 $(INSTALL_BIN) $(DESTDIR)$(SBINDIR)/fibfast
-	install -d -m 0755 $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(UNITDIR) $(DESTDIR)$(DOCDIR)
+	install -d -m 0755 $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(UNITDIR) $(DESTDIR)$(EXAMPLEDIR)
 	$(SUBST) docs/fibfast.8.in > $(DESTDIR)$(MANDIR)/man8/fibfast.8
 	$(SUBST) dist/fibfast@.service.in > $(DESTDIR)$(UNITDIR)/fibfast@.service
-	$(SUBST) dist/fibfast.conf.example > $(DESTDIR)$(DOCDIR)/fibfast.conf.example
+	$(SUBST) dist/fibfast.conf.example > $(DESTDIR)$(EXAMPLEDIR)/fibfast.conf.example
 	chmod 0644 $(DESTDIR)$(MANDIR)/man8/fibfast.8 $(DESTDIR)$(UNITDIR)/fibfast@.service \
-		$(DESTDIR)$(DOCDIR)/fibfast.conf.example
+		$(DESTDIR)$(EXAMPLEDIR)/fibfast.conf.example
 	install -D -m 0644 $(BUILD)/completions/fibfast.bash $(DESTDIR)$(BASHCOMPDIR)/fibfast
 	install -D -m 0644 $(BUILD)/completions/_fibfast $(DESTDIR)$(ZSHCOMPDIR)/_fibfast
 	install -D -m 0644 $(BUILD)/completions/fibfast.fish $(DESTDIR)$(FISHCOMPDIR)/fibfast.fish
@@ -167,13 +174,36 @@ install:
 # they are empty, so an operator's *.conf files survive.
 uninstall:
 	rm -f $(addprefix $(DESTDIR),$(INSTALLED))
-	@for d in $(DESTDIR)$(DOCDIR) $(DESTDIR)$(SYSCONFDIR)/fibfast; do \
+	@for d in $(DESTDIR)$(EXAMPLEDIR) $(DESTDIR)$(DOCDIR) $(DESTDIR)$(SYSCONFDIR)/fibfast; do \
 		if [ -d "$$d" ]; then rmdir --ignore-fail-on-non-empty "$$d"; fi; done
 	@if [ -z "$(DESTDIR)" ] && [ -d /run/systemd/system ]; then systemctl daemon-reload; fi
 
 # install/uninstall into staging directories, the unit, man page and completions checked.
 install-check: dist
 	@scripts/install-check.sh
+
+# The Debian package, build/fibfast_$(VERSION)_ARCH.deb, made with Debian's tooling as yourself
+# (debian/rules runs `make release dist` and `make install` with Debian's paths; no root, not
+# even fakeroot: Rules-Requires-Root: no). Its .buildinfo and .changes go to build/ too.
+DEB_ARCH     = $(shell dpkg-architecture -qDEB_HOST_ARCH)
+check-deps-deb:
+	@scripts/install-deps.sh --check build deb
+
+deb: check-deps-deb
+	@changelog=$$(dpkg-parsechangelog -S Version); [ "$$changelog" = "$(VERSION)" ] || { \
+		echo "make deb: debian/changelog is at $$changelog, Version.swift at $(VERSION): add an entry (dch -v $(VERSION))" >&2; \
+		exit 1; }
+	@mkdir -p $(BUILD)
+	DEB_DESTDIR=$(CURDIR)/$(BUILD) dpkg-buildpackage -us -uc -b \
+		--buildinfo-file=$(BUILD)/fibfast_$(VERSION)_$(DEB_ARCH).buildinfo --buildinfo-option=-u$(BUILD) \
+		--changes-file=$(BUILD)/fibfast_$(VERSION)_$(DEB_ARCH).changes --changes-option=-u$(BUILD)
+	@echo "make deb: $(BUILD)/fibfast_$(VERSION)_$(DEB_ARCH).deb"
+
+# The package on this machine (lintian, dependencies, libraries), then in one boot of the VM
+# under systemd: install, attach by hand and as fibfast@lab, stop, remove, purge (root).
+deb-check: deb
+	@scripts/install-deps.sh vm deb
+	scripts/deb-check.sh $(BUILD)/fibfast_$(VERSION)_$(DEB_ARCH).deb
 
 # The benchmark (root, about 10 minutes) of the binary `make install` installs: kernel,
 # fibfast, a lookup-only forwarder and a redirect-only XDP bound in one run; see

@@ -2,7 +2,7 @@
 # The one place that installs what fibfast needs on Debian 12. Safe to re-run: it checks first,
 # and touches apt (or asks for root) only when something is missing.
 #
-#   install-deps.sh [--check] [GROUP...]     GROUP: build, test, bench, vm (default: all four)
+#   install-deps.sh [--check] [GROUP...]     GROUP: build, test, bench, vm, deb (default: all five)
 #
 #   build   building and running the installed binary: `make install` on a router must not pull
 #           in test tools, least of all a second routing daemon that starts itself
@@ -10,6 +10,7 @@
 #   bench   the benchmark's tools (bench/)
 #   vm      Debian 12's own kernel in a VM (scripts/vm/run.sh): qemu from Debian, then
 #           scripts/vm/prepare.sh for what Debian does not package (virtme-ng, the kernel image)
+#   deb     `make deb`: Debian's packaging tools, which a router building from source never needs
 #
 # --check (any user): only say what is missing and how to install it; exit 1 if anything is.
 # Without --check, a normal user gets the same answer: only root installs.
@@ -38,8 +39,11 @@ declare -A LAB_SERVICES=([frr]=frr.service [bird2]=bird.service)
 # qemu to boot Debian's own kernel; python3-venv for virtme-ng, which only PyPI has; a static
 # busybox for the initramfs virtme builds (Debian's kernel has 9p, its root filesystem, as a module).
 VM_PACKAGES=(qemu-system-x86 python3-venv busybox-static)
+# dpkg-buildpackage requires build-essential whatever the Build-Depends say; lintian is for
+# `make deb-check`. No fakeroot: debian/control says Rules-Requires-Root: no.
+DEB_PACKAGES=(debhelper dpkg-dev build-essential lintian)
 
-usage() { echo "usage: install-deps.sh [--check] [build|test|bench|vm]..." >&2; exit 2; }
+usage() { echo "usage: install-deps.sh [--check] [build|test|bench|vm|deb]..." >&2; exit 2; }
 
 check=false
 if [[ ${1:-} == --check ]]; then
@@ -47,7 +51,7 @@ if [[ ${1:-} == --check ]]; then
   shift
 fi
 groups=("$@")
-[[ ${#groups[@]} -gt 0 ]] || groups=(build test bench vm)
+[[ ${#groups[@]} -gt 0 ]] || groups=(build test bench vm deb)
 
 packages=()
 vm=false
@@ -57,6 +61,7 @@ for group in "${groups[@]}"; do
     test) packages+=("${TEST_PACKAGES[@]}") ;;
     bench) packages+=("${BENCH_PACKAGES[@]}") ;;
     vm) packages+=("${VM_PACKAGES[@]}"); vm=true ;;
+    deb) packages+=("${DEB_PACKAGES[@]}") ;;
     *) usage ;;
   esac
 done
@@ -79,7 +84,7 @@ if $check || [[ $(id -u) -ne 0 ]]; then
   [[ -z $vm_missing ]] || echo "install-deps.sh: missing for the VM: $vm_missing" >&2
   case "${groups[*]}" in
     build) how="sudo make deps-build" ;;
-    "build test bench vm") how="sudo make deps" ;;
+    "build test bench vm deb") how="sudo make deps" ;;
     *) how="sudo scripts/install-deps.sh ${groups[*]}" ;;
   esac
   echo "install-deps.sh: install them with \`$how\`" >&2
