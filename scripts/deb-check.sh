@@ -194,9 +194,9 @@ guest() {
   mkdir -p "$lower" && mount --bind / "$lower"
   mkdir -p /var/cache/apt/archives/partial
   # /var/cache is an empty tmpfs here: man-db's trigger would rebuild the whole man index from
-  # scratch, every page of this machine read over 9p by an emulated CPU (an install with it ran
-  # past 1000 s; without it the install takes 1-2 minutes). Without this file the trigger skips;
-  # `man -w` below still finds the page, by its path.
+  # scratch, every page of this machine read over 9p by an emulated CPU (seen: mandb -pq in
+  # p9_client_rpc for over 5 minutes; the install takes 1-2 minutes without it). Without this
+  # file the trigger skips; `man -w` below still finds the page, by its path.
   rm -f /var/lib/man-db/auto-update
   version=$(dpkg-deb -f "$deb" Version)
   if dpkg-query -W -f='${db:Status-Abbrev}' fibfast 2>/dev/null | grep -q '^[ir]'; then
