@@ -78,13 +78,15 @@ build: check-deps-build bpf
 # rot), install/uninstall into staging directories, unit tests,
 # BPF_PROG_TEST_RUN tests and the namespace labs (root) on this kernel, then
 # the VM lane: the labs that matter again on Debian 12's kernel, with the
-# VLAN, bond and VRF ports this kernel cannot build.
+# VLAN, bond and VRF ports this kernel cannot build; last, the Debian package
+# installed, run under systemd and purged in one more boot of that VM.
 test: deps
 	@$(MAKE) --no-print-directory build
 	@$(MAKE) --no-print-directory bench-smoke
 	@$(MAKE) --no-print-directory install-check
 	FIBFAST_BIN=$(BIN_PATH)/fibfast $(SWIFT) test -c $(CONFIG)
 	@$(MAKE) --no-print-directory test-vm
+	@$(MAKE) --no-print-directory deb-check
 
 # The integration tests that matter most, on Debian 12's own kernel (6.1) in a VM (scripts/vm/):
 # attach and detach, forwarding both families, route and neighbour following, fallback on

@@ -37,6 +37,13 @@ finish() {
   [[ $failed -eq 0 ]]
 }
 
+# What the guest's install and purge would change on this machine, were the overlays not there.
+host_state() {
+  dpkg-query -W -f='${db:Status-Abbrev}${Version}\n' fibfast 2>/dev/null || echo "unknown to dpkg"
+  ls -ld /usr/sbin/fibfast /usr/lib/systemd/system/fibfast@.service /etc/fibfast \
+    /var/lib/dpkg/info/fibfast.list /var/lib/man-db/auto-update 2>&1
+}
+
 # ---------------------------------------------------------------------------------------------
 host() {
   local deb=$1 work
@@ -71,9 +78,14 @@ host() {
     "! grep -qiE 'swift|not found' <<<'$libs'"
 
   echo "deb-check: in the VM (Debian 12's kernel, systemd as PID 1 of a PID namespace)"
-  local status=0
+  local status=0 host_before
+  host_before=$(host_state)
   scripts/vm/run.sh --timeout "${FIBFAST_DEB_CHECK_TIMEOUT:-1200}" scripts/deb-check.sh --guest "$deb" || status=$?
   [[ $status -eq 0 ]] && ok "the checks in the VM passed" || bad "the checks in the VM passed (status $status)"
+  # The VM installed and purged over overlays of this machine's /usr, /etc and /var: none of it
+  # may have reached the machine itself.
+  check "this machine's dpkg and files are as before the VM (fibfast: $(head -1 <<<"$host_before"))" \
+    test "$(host_state)" = "$host_before"
   finish
 }
 
@@ -126,8 +138,26 @@ leftovers() {
   done
 }
 
+# watched CMD...: runs CMD; should it outlast five minutes (an install takes 1-2 here), what every
+# process is doing is shown each five minutes until it ends: the evidence for a step that hangs.
+# It changes no verdict.
+watched() {
+  "$@" &
+  local pid=$! minutes=0
+  ( while sleep 300; do
+      minutes=$((minutes + 5))
+      echo "guest: $(uptime_s) still in: $* (${minutes} min); processes:"
+      ps -e -o pid,ppid,stat,etime,wchan:32,args --sort=pid | awk '$NF !~ /^\[/' | sed 's/^/       /'
+      tail -5 "$work/apt.log" 2>/dev/null | sed 's/^/       apt: /'
+    done >&3 ) &
+  local watcher=$!
+  wait "$pid"
+  local status=$?
+  kill "$watcher" 2>/dev/null; wait "$watcher" 2>/dev/null
+  return $status
+}
 apt_get() { # apt_get ARGS...: a check named after the command, apt's output shown on failure
-  if DEBIAN_FRONTEND=noninteractive apt-get -y -q "$@" >"$work/apt.log" 2>&1; then ok "apt-get $*"
+  if DEBIAN_FRONTEND=noninteractive watched apt-get -y -q "$@" >"$work/apt.log" 2>&1; then ok "apt-get $*"
   else bad "apt-get $*" "$(tail -20 "$work/apt.log")"; return 1; fi
 }
 uptime_s() { echo "t=$(cut -d. -f1 /proc/uptime)s"; }
@@ -155,6 +185,7 @@ sys.exit(0 if len(paths) == 1 and sorted(p["name"] for p in paths[0]["ports"]) =
 guest() {
   local deb=$1 version work before files conffiles
   trap guest_cleanup EXIT
+  exec 3>&1  # this script's output, for watched's reports while a step's own output is kept aside
   echo "guest: kernel $(uname -r), booted in $(cut -d' ' -f1 /proc/uptime)s"
   mountpoint -q /sys/fs/bpf || mount -t bpf bpf /sys/fs/bpf
   mount -t tmpfs tmpfs /root
@@ -162,8 +193,10 @@ guest() {
   lower=$work/lower
   mkdir -p "$lower" && mount --bind / "$lower"
   mkdir -p /var/cache/apt/archives/partial
-  # /var/cache is an empty tmpfs here: man-db's trigger would rebuild the whole man index over
-  # 9p (suspected of the hang seen at the install; not yet confirmed). Without this file it skips.
+  # /var/cache is an empty tmpfs here: man-db's trigger would rebuild the whole man index from
+  # scratch, every page of this machine read over 9p by an emulated CPU (seen: mandb -pq in
+  # p9_client_rpc for over 5 minutes; the install takes 1-2 minutes without it). Without this
+  # file the trigger skips; `man -w` below still finds the page, by its path.
   rm -f /var/lib/man-db/auto-update
   version=$(dpkg-deb -f "$deb" Version)
   if dpkg-query -W -f='${db:Status-Abbrev}' fibfast 2>/dev/null | grep -q '^[ir]'; then
@@ -205,7 +238,7 @@ guest() {
   echo "guest: $(uptime_s) apt-get install ./${deb##*/}"
   # Not --no-download: apt (2.6) then refuses a local .deb ("Pathname to install is not
   # absolute"). The VM has no network, so nothing can be downloaded anyway.
-  if DEBIAN_FRONTEND=noninteractive apt-get install -y -q "$here/$deb" >"$work/apt.log" 2>&1; then
+  if DEBIAN_FRONTEND=noninteractive watched apt-get install -y -q "$here/$deb" >"$work/apt.log" 2>&1; then
     ok "apt-get install ./${deb##*/} (offline: its dependencies are there)"
   else
     bad "apt-get install ./${deb##*/}" "$(tail -20 "$work/apt.log")"
