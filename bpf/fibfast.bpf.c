@@ -109,18 +109,12 @@ static __always_inline __u32 ff_route(struct xdp_md *ctx, struct bpf_fib_lookup 
 				      __u32 fib_flags, const struct ff_ingress *in,
 				      struct ff_forward *out)
 {
-	struct ff_fib_cache_probe probe;
 	__u32 verdict;
-	int rc;
 
 	fib->ifindex = in->ifindex;
-	if (!ff_fib_cache_get(&probe, fib, fib_flags)) {
-		rc = bpf_fib_lookup(ctx, fib, sizeof(*fib), fib_flags);
-		ff_fib_cache_put(&probe, fib, rc);
-		verdict = ff_fib_verdict(rc);
-		if (verdict != FF_FORWARDED)
-			return verdict;
-	}
+	verdict = ff_fib_verdict(ff_fib_lookup(ctx, fib, fib_flags));
+	if (verdict != FF_FORWARDED)
+		return verdict;
 	return ff_egress(fib, in->ifindex, in->port->flags, out);
 }
 
@@ -222,7 +216,7 @@ static __always_inline int ff_ipv6_fragment_agrees(struct xdp_md *ctx,
 						   __u32 fib_flags, __u32 ingress)
 {
 	inner->ifindex = ingress;
-	if (bpf_fib_lookup(ctx, inner, sizeof(*inner), fib_flags) != BPF_FIB_LKUP_RET_SUCCESS)
+	if (ff_fib_lookup(ctx, inner, fib_flags) != BPF_FIB_LKUP_RET_SUCCESS)
 		return 0;
 	return inner->ifindex == fib->ifindex && ff_mac_equal(inner->dmac, fib->dmac);
 }

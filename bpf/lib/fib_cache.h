@@ -216,4 +216,23 @@ static __always_inline void ff_fib_cache_put(const struct ff_fib_cache_probe *pr
 	slot->sequence = sequence + 2;
 }
 
+/*
+ * bpf_fib_lookup for a frame to forward, answered from the cache where it
+ * holds the answer (a hit is a SUCCESS with egress and MACs filled in).
+ * Every forwarding lookup goes through here, so none walks the trie for an
+ * answer the cache already has.
+ */
+static __always_inline int ff_fib_lookup(struct xdp_md *ctx, struct bpf_fib_lookup *fib,
+					 __u32 fib_flags)
+{
+	struct ff_fib_cache_probe probe;
+	int rc;
+
+	if (ff_fib_cache_get(&probe, fib, fib_flags))
+		return BPF_FIB_LKUP_RET_SUCCESS;
+	rc = bpf_fib_lookup(ctx, fib, sizeof(*fib), fib_flags);
+	ff_fib_cache_put(&probe, fib, rc);
+	return rc;
+}
+
 #endif

@@ -227,24 +227,28 @@ public actor Agent {
     }
 
     private func logFibCache(_ cache: FibCache) {
+        for (hook, reason) in cache.refused.sorted(by: { $0.key.rawValue < $1.key.rawValue }) {
+            logger.debug("FIB answer cache hook \(hook.kernelName) not attached: \(reason)")
+        }
+        let decision = fibCacheDecision(cache)
+        logger.log(level: decision.level, "\(decision.reason)")
+    }
+
+    /// Whether the FIB answer cache runs (run() switches it on), and why.
+    private func fibCacheDecision(_ cache: FibCache) -> (enabled: Bool, level: Logger.Level, reason: String) {
         if request.fibCache == .off {
-            logger.info("FIB answer cache off (--fib-cache off): every frame asks the FIB")
-            return
+            return (false, .info, "FIB answer cache off (--fib-cache off): every frame asks the FIB")
         }
         if request.keepOnExit {
             // Its hooks and the agent's invalidations end with the agent,
             // while a pinned fast path forwards on.
-            logger.notice("FIB answer cache off: --keep-on-exit leaves a fast path no one would invalidate its cache for")
-            return
-        }
-        for (hook, reason) in cache.refused.sorted(by: { $0.key.rawValue < $1.key.rawValue }) {
-            logger.debug("FIB answer cache hook \(hook.kernelName) not attached: \(reason)")
+            return (false, .notice, "FIB answer cache off: --keep-on-exit leaves a fast path no one would invalidate its cache for")
         }
         if request.fibCache == .auto && !cache.refused.isEmpty {
-            logger.notice("FIB answer cache off: this kernel refused \(cache.refused.keys.sorted { $0.rawValue < $1.rawValue }.map(\.kernelName).joined(separator: ", ")), so route, rule or nexthop changes would reach it only through netlink events (--fib-cache on uses it anyway)")
-            return
+            let refused = cache.refused.keys.sorted { $0.rawValue < $1.rawValue }.map(\.kernelName)
+            return (false, .notice, "FIB answer cache off: this kernel refused \(refused.joined(separator: ", ")), so route, rule or nexthop changes would reach it only through netlink events (--fib-cache on uses it anyway)")
         }
-        logger.info("FIB answer cache: invalidated by the agent's netlink events and by \(cache.attached.map(\.kernelName).joined(separator: ", "))")
+        return (true, .info, "FIB answer cache: invalidated by the agent's netlink events and by \(cache.attached.map(\.kernelName).joined(separator: ", "))")
     }
 
     /// Forwarding works without the tracepoints; only failures would go
@@ -272,8 +276,7 @@ public actor Agent {
         let socket = try EventSocket(bufferSize: eventBufferSize, received: { cache?.invalidate() })
         events = socket
         socket.start()
-        if let cache, !request.keepOnExit,
-           request.fibCache == .on || (request.fibCache == .auto && cache.refused.isEmpty) {
+        if let cache, fibCacheDecision(cache).enabled {
             cache.enabled = true
         }
         logger.info("following the kernel: netlink event buffer \(socket.grantedBufferSize / 1024) KiB")

@@ -108,27 +108,31 @@ public final class FibCache: @unchecked Sendable {
         // All in one load first: each load parses the kernel's BTF, which
         // takes seconds in an emulated VM. Only a refusal costs one per hook.
         if let object = try? Self.load(all, bytes: bytes, controlFD: controlFD) {
-            hooks.append((object, []))
-            for hook in all {
-                do {
-                    hooks[hooks.count - 1].links.append(try Self.attach(hook, in: object))
-                    control.pointee.hooks_attached |= hook.bit
-                } catch {
-                    refused[hook] = "\(error)"
-                }
-            }
+            attach(all, in: object)
             return
         }
         for hook in all {
             do {
-                let object = try Self.load([hook], bytes: bytes, controlFD: controlFD)
-                hooks.append((object, []))
-                hooks[hooks.count - 1].links.append(try Self.attach(hook, in: object))
+                attach([hook], in: try Self.load([hook], bytes: bytes, controlFD: controlFD))
+            } catch {
+                refused[hook] = "\(error)"
+            }
+        }
+    }
+
+    /// Attaches `wanted` from a loaded object, which is kept (closed in
+    /// deinit) whatever attached.
+    private func attach(_ wanted: [FibCacheHook], in object: OpaquePointer) {
+        var links: [OpaquePointer] = []
+        for hook in wanted {
+            do {
+                links.append(try Self.attach(hook, in: object))
                 control.pointee.hooks_attached |= hook.bit
             } catch {
                 refused[hook] = "\(error)"
             }
         }
+        hooks.append((object, links))
     }
 
     private static func attach(_ hook: FibCacheHook, in object: OpaquePointer) throws -> OpaquePointer {

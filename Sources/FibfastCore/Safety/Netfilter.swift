@@ -65,8 +65,9 @@ public enum Netfilter {
         let json = try run("nft", ["-j", "list", "ruleset"])
         // Rule text for the message; the JSON is what is trusted.
         let text = (try? run("nft", ["-a", "list", "ruleset"])) ?? ""
-        rules += try nftRules(json: json, text: text)
-        reassembly += try nftReassembly(json: json)
+        let items = try nftItems(json)
+        rules += nftRules(items: items, text: text)
+        reassembly += nftReassembly(items: items)
         // iptables-legacy keeps its tables outside nftables. The kernel lists
         // loaded legacy tables in /proc; without them there is nothing to save,
         // and running the save command would only load modules.
@@ -105,9 +106,10 @@ public enum Netfilter {
     /// with a conntrack expression or statement, in any chain of an ip, ip6
     /// or inet table.
     public static func nftReassembly(json: String) throws -> [NetfilterRule] {
-        guard let object = try? JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any],
-              let items = object["nftables"] as? [[String: Any]]
-        else { throw FibfastError.netfilterUnreadable(tool: "nft -j list ruleset", reason: "unexpected JSON") }
+        nftReassembly(items: try nftItems(json))
+    }
+
+    static func nftReassembly(items: [[String: Any]]) -> [NetfilterRule] {
         let families: Set<String> = ["ip", "ip6", "inet"]
         var result: [NetfilterRule] = []
         for item in items {
@@ -250,9 +252,18 @@ public enum Netfilter {
     /// default, from `nft -j list ruleset`; `text` is `nft -a list ruleset`
     /// and only lends the rules' wording.
     public static func nftRules(json: String, text: String = "") throws -> [NetfilterRule] {
+        nftRules(items: try nftItems(json), text: text)
+    }
+
+    /// The objects of `nft -j list ruleset`.
+    static func nftItems(_ json: String) throws -> [[String: Any]] {
         guard let object = try? JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any],
               let items = object["nftables"] as? [[String: Any]]
         else { throw FibfastError.netfilterUnreadable(tool: "nft -j list ruleset", reason: "unexpected JSON") }
+        return items
+    }
+
+    static func nftRules(items: [[String: Any]], text: String) -> [NetfilterRule] {
 
         struct ChainKey: Hashable { var family: String, table: String, chain: String }
         var hooked: [ChainKey: (hook: String, policy: String?)] = [:]
