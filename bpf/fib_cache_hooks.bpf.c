@@ -36,6 +36,67 @@ int ffc_neigh_timer(void *ctx) { return ff_fib_cache_changed(); }
 SEC("?tp_btf/neigh_cleanup_and_release")
 int ffc_neigh_release(void *ctx) { return ff_fib_cache_changed(); }
 
+/*
+ * Where fexit is refused (6.18 here), the kernel's own rtnetlink
+ * notifications stand in for the FIB functions. Every route, rule, nexthop,
+ * link, address, netconf and tc change is announced to the agent's event
+ * socket from inside the change, in the changing task: sk_data_ready fires
+ * as the notification is queued there. That is after an insert but before a
+ * route deletion is complete (fib_table_delete notifies, then unlinks), so
+ * the generation also advances when that task's netlink request returns
+ * (sock_send_length, after the whole request was applied): no answer looked
+ * up before the request ended outlives it. A request that notifies nothing
+ * (`ip route get`, a dump) invalidates nothing.
+ */
+#define AF_NETLINK 16
+
+struct sock_common___ff {
+	unsigned short skc_family;
+} __attribute__((preserve_access_index));
+
+struct sock___ff {
+	struct sock_common___ff __sk_common;
+} __attribute__((preserve_access_index));
+
+/* Tasks that caused a notification and have not returned from their request
+ * yet, by thread id. LRU: a task flagged outside a request (a sysctl write, a
+ * kernel worker) never clears its entry, and must not fill the map. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 1024);
+	__type(key, __u32);
+	__type(value, __u8);
+} ff_cache_notifying SEC(".maps");
+
+SEC("?tp_btf/sk_data_ready")
+int ffc_netlink_notify(__u64 *ctx)
+{
+	struct sock___ff *sk = (void *)ctx[0];
+	__u32 zero = 0, thread = (__u32)bpf_get_current_pid_tgid();
+	struct ff_fib_cache_control *control = bpf_map_lookup_elem(&ff_cache_ctl, &zero);
+	__u8 yes = 1;
+
+	if (!control || !control->event_socket_cookie || sk->__sk_common.skc_family != AF_NETLINK ||
+	    bpf_get_socket_cookie(sk) != control->event_socket_cookie)
+		return 0;
+	/* Enough on its own after an insert, and for changes no request
+	 * carries (carrier, expiry, ioctl, sysctl writes). */
+	ff_fib_cache_invalidate(control);
+	bpf_map_update_elem(&ff_cache_notifying, &thread, &yes, BPF_ANY);
+	return 0;
+}
+
+SEC("?tp_btf/sock_send_length")
+int ffc_netlink_request_done(__u64 *ctx)
+{
+	__u32 thread = (__u32)bpf_get_current_pid_tgid();
+
+	if (!bpf_map_lookup_elem(&ff_cache_notifying, &thread))
+		return 0;
+	bpf_map_delete_elem(&ff_cache_notifying, &thread);
+	return ff_fib_cache_changed();
+}
+
 SEC("?fexit/fib_table_insert")
 int ffc_fib4_insert(void *ctx) { return ff_fib_cache_changed(); }
 SEC("?fexit/fib_table_delete")

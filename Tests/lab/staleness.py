@@ -7,7 +7,7 @@ Run as root from the root namespace. One UDP flow (fixed ports) goes from NS --s
 without pause, each datagram carrying its sequence number and send time. AF_PACKET sockets on
 eth0 in --old and --new see where every datagram arrives and with which destination MAC. Each
 round makes one change in --rtr and then the opposite one (KIND: route, rule, nexthop, neigh;
-the lab must be set up for it, see FibCacheTests), and waits, on arrivals not on time, until
+link: p1 down and up; the lab must be set up for it, see FibCacheTests), and waits, on arrivals not on time, until
 datagrams sent after the command returned have arrived where the new state sends them. A
 datagram that was sent after the command returned and arrived where the old state sent it is
 stale; how long after the return it was sent is the invalidation window of that change.
@@ -138,6 +138,10 @@ def main():
     elif a.kind == "nexthop":
         changes = [(["ip", "nexthop", "replace", "id", "9", "via", "10.3.0.2", "dev", "p2"], a.new),
                    (["ip", "nexthop", "replace", "id", "9", "via", "10.2.0.2", "dev", "p1"], a.old)]
+    elif a.kind == "link":
+        # Down drops p1's routes (a metric 200 one via p2 is left); up and the route again.
+        changes = [(["ip", "link", "set", "p1", "down"], a.new),
+                   (["sh", "-c", "ip link set p1 up && ip route add 10.9.0.0/24 via 10.2.0.2"], a.old)]
     elif a.kind == "neigh":
         changes = [(["ip", "neigh", "replace", n_addr, "lladdr", n_other, "dev", n_dev, "nud", "permanent"], (a.old, n_other)),
                    (["ip", "neigh", "replace", n_addr, "lladdr", n_real, "dev", n_dev, "nud", "permanent"], (a.old, n_real))]

@@ -259,6 +259,9 @@ struct ff_fib_cache_control {
 	__u32 hooks_attached; /* bit per enum ff_fib_cache_hook the agent attached */
 	__u32 hooks_tried;    /* bit per hook the agent tried (the others: not on this kernel's list) */
 	__u32 reserved;
+	/* SO_COOKIE of the agent's rtnetlink event socket: a notification
+	 * queued there means the kernel changed something (FF_HOOK_NETLINK_*) */
+	__u64 event_socket_cookie;
 };
 
 /* The kernel functions and tracepoints after which a hook advances the
@@ -279,6 +282,8 @@ enum ff_fib_cache_hook {
 	FF_HOOK_RT6_SYNC_DOWN_DEV,     /* fexit: IPv6 routes of a device going down or losing carrier */
 	FF_HOOK_RT6_SYNC_UP,           /* fexit: IPv6 routes of a device coming up */
 	FF_HOOK_RT6_MTU_CHANGE,        /* fexit: IPv6 route MTUs follow a device's */
+	FF_HOOK_NETLINK_NOTIFY,        /* tp_btf sk_data_ready: a notification reached the agent's event socket */
+	FF_HOOK_NETLINK_REQUEST_DONE,  /* tp_btf sock_send_length: a request that notified has been applied */
 	FF_HOOK_COUNT
 };
 

@@ -244,7 +244,7 @@ public actor Agent {
             // while a pinned fast path forwards on.
             return (false, .notice, "FIB answer cache off: --keep-on-exit leaves a fast path no one would invalidate its cache for")
         }
-        if request.fibCache == .auto && !cache.refused.isEmpty {
+        if request.fibCache == .auto && !cache.synchronous {
             let refused = cache.refused.keys.sorted { $0.rawValue < $1.rawValue }.map(\.kernelName)
             return (false, .notice, "FIB answer cache off: this kernel refused \(refused.joined(separator: ", ")), so route, rule or nexthop changes would reach it only through netlink events (--fib-cache on uses it anyway)")
         }
@@ -277,6 +277,7 @@ public actor Agent {
         events = socket
         socket.start()
         if let cache, fibCacheDecision(cache).enabled {
+            try cache.watch(eventSocket: socket.descriptor)
             cache.enabled = true
         }
         logger.info("following the kernel: netlink event buffer \(socket.grantedBufferSize / 1024) KiB")

@@ -11,13 +11,15 @@ public enum FibCacheHook: Int, CaseIterable, Sendable {
     case ipv6RouteAdd, ipv6RouteDelete
     case ruleAdd, ruleDelete, nexthopAdd, nexthopDelete
     case ipv6DeviceDown, ipv6DeviceUp, ipv6MTUChange
+    case netlinkNotify, netlinkRequestDone
 
     /// The BPF program, and the kernel function or tracepoint it follows.
     var program: String {
         ["ffc_neigh_update", "ffc_neigh_timer", "ffc_neigh_release",
          "ffc_fib4_insert", "ffc_fib4_delete", "ffc_rt_flush", "ffc_fib6_add", "ffc_fib6_del",
          "ffc_rule_new", "ffc_rule_del", "ffc_nexthop_new", "ffc_nexthop_del",
-         "ffc_fib6_down", "ffc_fib6_up", "ffc_fib6_mtu"][rawValue]
+         "ffc_fib6_down", "ffc_fib6_up", "ffc_fib6_mtu",
+         "ffc_netlink_notify", "ffc_netlink_request_done"][rawValue]
     }
 
     public var kernelName: String {
@@ -25,7 +27,26 @@ public enum FibCacheHook: Int, CaseIterable, Sendable {
          "fexit/fib_table_insert", "fexit/fib_table_delete", "fexit/rt_cache_flush",
          "fexit/fib6_add", "fexit/fib6_del", "fexit/fib_nl_newrule", "fexit/fib_nl_delrule",
          "fexit/rtm_new_nexthop", "fexit/rtm_del_nexthop",
-         "fexit/rt6_sync_down_dev", "fexit/rt6_sync_up", "fexit/rt6_mtu_change"][rawValue]
+         "fexit/rt6_sync_down_dev", "fexit/rt6_sync_up", "fexit/rt6_mtu_change",
+         "tp_btf/sk_data_ready", "tp_btf/sock_send_length"][rawValue]
+    }
+
+    /// Hooks loaded together or not at all: the netlink pair shares the
+    /// map of tasks inside a request.
+    static let groups: [[FibCacheHook]] = [
+        [.neighbourUpdate, .neighbourTimer, .neighbourRelease],
+        [.netlinkNotify, .netlinkRequestDone],
+        [.ipv4RouteInsert, .ipv4RouteDelete, .ipv4CacheFlush, .ipv6RouteAdd, .ipv6RouteDelete,
+         .ruleAdd, .ruleDelete, .nexthopAdd, .nexthopDelete, .ipv6DeviceDown, .ipv6DeviceUp, .ipv6MTUChange],
+    ]
+    static let neighbours = groups[0], netlink = groups[1], functions = groups[2]
+
+    /// What makes route, rule and nexthop changes invalidate before the
+    /// command that made them returns: all the FIB function hooks (fexit),
+    /// or else the netlink pair (tracepoints, on kernels from 6.4).
+    static func synchronous(_ attached: Set<FibCacheHook>) -> Bool {
+        attached.isSuperset(of: neighbours)
+            && (attached.isSuperset(of: functions) || attached.isSuperset(of: netlink))
     }
 
     var bit: UInt32 { 1 << UInt32(rawValue) }
@@ -97,28 +118,52 @@ public final class FibCache: @unchecked Sendable {
     }
     public var attached: [FibCacheHook] { FibCacheHook.of(control.pointee.hooks_attached) }
 
-    /// Loads and attaches each hook on its own, from the embedded object:
-    /// one the kernel refuses (fexit is EPERM on some kernels) costs only
-    /// itself. Each shares the running program's control map; no other map
-    /// is created.
+    /// Loads and attaches the hooks from the embedded object, so that one
+    /// the kernel refuses (fexit is EPERM on some kernels, a tracepoint
+    /// younger than the kernel) costs only itself. Each shares the running
+    /// program's control map.
     func attachHooks(controlFD: Int32) {
         let bytes = UnsafeRawBufferPointer(start: fastpath_object_data(), count: Int(fastpath_object_size()))
         let all = FibCacheHook.allCases
         control.pointee.hooks_tried = all.reduce(0) { $0 | $1.bit }
-        // All in one load first: each load parses the kernel's BTF, which
-        // takes seconds in an emulated VM. Only a refusal costs one per hook.
+        // All in one load first, then a group at a time: each load parses the
+        // kernel's BTF, which takes seconds in an emulated VM.
         if let object = try? Self.load(all, bytes: bytes, controlFD: controlFD) {
             attach(all, in: object)
             return
         }
-        for hook in all {
+        for group in FibCacheHook.groups {
             do {
-                attach([hook], in: try Self.load([hook], bytes: bytes, controlFD: controlFD))
-            } catch {
-                refused[hook] = "\(error)"
+                attach(group, in: try Self.load(group, bytes: bytes, controlFD: controlFD))
+                continue
+            } catch where group == FibCacheHook.netlink {
+                group.forEach { refused[$0] = "\(error)" }
+                continue
+            } catch {}
+            for hook in group {
+                do {
+                    attach([hook], in: try Self.load([hook], bytes: bytes, controlFD: controlFD))
+                } catch {
+                    refused[hook] = "\(error)"
+                }
             }
         }
     }
+
+    /// The agent's rtnetlink event socket, whose notifications the netlink
+    /// hooks watch for.
+    func watch(eventSocket fd: Int32) throws {
+        var cookie: UInt64 = 0
+        var length = socklen_t(MemoryLayout<UInt64>.size)
+        guard getsockopt(fd, SOL_SOCKET, SO_COOKIE, &cookie, &length) == 0 else {
+            throw FibfastError.bpf(operation: "reading the event socket's cookie (SO_COOKIE)", Errno.current)
+        }
+        control.pointee.event_socket_cookie = cookie
+    }
+
+    /// Whether route, rule, nexthop and neighbour changes all invalidate
+    /// before the command that made them returns.
+    public var synchronous: Bool { FibCacheHook.synchronous(Set(attached)) }
 
     /// Attaches `wanted` from a loaded object, which is kept (closed in
     /// deinit) whatever attached.
@@ -140,8 +185,8 @@ public final class FibCache: @unchecked Sendable {
         return try Errno.libbpf(bpf_program__attach(program))
     }
 
-    /// The embedded object with only `wanted` hooks loaded and only the
-    /// running program's control map, shared.
+    /// The embedded object with only `wanted` hooks loaded, the running
+    /// program's control map shared, and no other map but the netlink pair's.
     private static func load(_ wanted: [FibCacheHook], bytes: UnsafeRawBufferPointer,
                              controlFD: Int32) throws -> OpaquePointer {
         let names = Set(wanted.map(\.program))
@@ -158,8 +203,11 @@ public final class FibCache: @unchecked Sendable {
         }
         var map = bpf_object__next_map(object, nil)
         while let current = map {
-            if String(cString: bpf_map__name(current)) == FF_MAP_FIB_CACHE_CONTROL {
+            let name = String(cString: bpf_map__name(current))
+            if name == FF_MAP_FIB_CACHE_CONTROL {
                 try Errno.libbpf(bpf_map__reuse_fd(current, controlFD))
+            } else if name == "ff_cache_notifying" {
+                bpf_map__set_autocreate(current, wanted.contains(.netlinkNotify))
             } else {
                 bpf_map__set_autocreate(current, false)
             }

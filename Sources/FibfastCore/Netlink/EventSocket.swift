@@ -77,6 +77,9 @@ public final class EventSocket: @unchecked Sendable {
         continuation.onTermination = { [reader] _ in reader.wake() }
     }
 
+    /// The socket's descriptor, for the FIB cache hooks to recognise it by.
+    var descriptor: Int32 { nl_socket_get_fd(socket.handle) }
+
     /// The receive buffer the kernel granted (it doubles what is asked).
     public var grantedBufferSize: Int {
         var size: Int32 = 0
