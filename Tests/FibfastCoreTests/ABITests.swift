@@ -49,4 +49,21 @@ final class FibCacheHookTests: XCTestCase {
         }
         XCTAssertEqual(names, Set(FibCacheHook.allCases.map(\.program)))
     }
+
+    /// The groups hold every hook once, so that a fallback load tries each.
+    func testGroupsCoverEveryHookOnce() {
+        XCTAssertEqual(FibCacheHook.groups.flatMap { $0 }.sorted { $0.rawValue < $1.rawValue }, FibCacheHook.allCases)
+    }
+
+    /// `--fib-cache auto`: on with the neighbour tracepoints and either hook
+    /// set for the FIB; off with neither, or without the neighbour ones.
+    func testSynchronousNeedsTheNeighboursAndOneWholeSetForTheFIB() {
+        let neighbours = Set(FibCacheHook.neighbours)
+        XCTAssertTrue(FibCacheHook.synchronous(neighbours.union(FibCacheHook.functions)), "6.1: fexit")
+        XCTAssertTrue(FibCacheHook.synchronous(neighbours.union(FibCacheHook.netlink)), "6.18: the netlink pair")
+        XCTAssertFalse(FibCacheHook.synchronous(neighbours), "neither")
+        XCTAssertFalse(FibCacheHook.synchronous(neighbours.union([.netlinkNotify])), "a notification alone may precede a deletion")
+        XCTAssertFalse(FibCacheHook.synchronous(neighbours.union(FibCacheHook.functions.dropLast())), "one FIB function missing")
+        XCTAssertFalse(FibCacheHook.synchronous(Set(FibCacheHook.allCases).subtracting([.neighbourTimer])), "a neighbour hook missing")
+    }
 }

@@ -86,7 +86,7 @@ final class FibCacheTests: XCTestCase {
                                           "--kind", kind, "--rounds", "\(rounds)"] + extra)
             XCTAssertEqual(result.status, 0, "\(kind): \(result.stderr)")
             struct Outcome: Decodable {
-                var changes: Int, stale: Int, stale_changes: Int
+                var changes: Int, stale: Int, stale_changes: Int, lost: Int, lost_changes: Int
                 var window_us_p50: Double?, window_us_p99: Double?, window_us_max: Double?
             }
             guard let line = result.stdout.split(separator: "\n").last,
@@ -94,12 +94,14 @@ final class FibCacheTests: XCTestCase {
             let after = try lab.stats().fibCache
             let synchronous = after.map { cache in ([hook] + others).contains { cache.hooks.contains($0) } } ?? false
             let by = after?.hooks.first { ([hook] + others).contains($0) } ?? hook
-            print("fib cache, \(kind) changes: \(outcome.changes), stale packets \(outcome.stale) after \(outcome.stale_changes) of them; "
+            print("fib cache, \(kind) changes: \(outcome.changes), stale packets \(outcome.stale) after \(outcome.stale_changes) of them"
+                  + (kind == "mtu" ? ", lost \(outcome.lost) after \(outcome.lost_changes)" : "") + "; "
                   + "window p50 \(outcome.window_us_p50 ?? 0) us, p99 \(outcome.window_us_p99 ?? 0) us, max \(outcome.window_us_max ?? 0) us "
                   + "(\(synchronous ? "invalidated by \(by)" : "invalidated by the agent's netlink events only"))")
             XCTAssertEqual(outcome.changes, 2 * rounds)
             if synchronous {
                 XCTAssertEqual(outcome.stale, 0, "\(kind): \(by) invalidates before the command returns")
+                XCTAssertEqual(outcome.lost, 0, "\(kind): nothing sent after the command returned was lost to a stale answer")
             }
             if let before, let after {
                 XCTAssertGreaterThan(after.hits, before.hits, "\(kind): the flow was answered from the cache")
@@ -115,6 +117,7 @@ final class FibCacheTests: XCTestCase {
         try lab.ip("route replace 10.9.0.0/24 via 10.2.0.2")
         try lab.ip("route add 10.9.0.0/24 via 10.3.0.2 metric 200")
         try measure("link", hook: "fexit/rt_cache_flush")
+        try measure("mtu", hook: "fexit/rt_cache_flush")
         try measure("neigh", hook: "tp_btf/neigh_update_done", orBy: [],
                     extra: ["--neigh", "10.2.0.2,p1,\(realMAC),02:00:00:00:00:99"])
     }

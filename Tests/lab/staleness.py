@@ -7,10 +7,14 @@ Run as root from the root namespace. One UDP flow (fixed ports) goes from NS --s
 without pause, each datagram carrying its sequence number and send time. AF_PACKET sockets on
 eth0 in --old and --new see where every datagram arrives and with which destination MAC. Each
 round makes one change in --rtr and then the opposite one (KIND: route, rule, nexthop, neigh;
-link: p1 down and up; the lab must be set up for it, see FibCacheTests), and waits, on arrivals not on time, until
+link: p1 down and up; mtu: p1's MTU 1300 and back,
+the flow then being 1400-byte datagrams without DF; the lab must be set up for it, see
+FibCacheTests), and waits, on arrivals not on time, until
 datagrams sent after the command returned have arrived where the new state sends them. A
 datagram that was sent after the command returned and arrived where the old state sent it is
-stale; how long after the return it was sent is the invalidation window of that change.
+stale; how long after the return it was sent is the invalidation window of that change. For mtu,
+a datagram sent after the return that arrived nowhere is lost (a veth drops what a stale answer
+sends whole into the smaller MTU).
 
 Prints one JSON object: changes made, stale datagrams, and the windows (microseconds) of the
 changes that had any.
@@ -52,8 +56,9 @@ def in_namespace(name, body):
 class Watcher(threading.Thread):
     """Records (sequence, send time, destination MAC) of every datagram of the flow arriving."""
 
-    def __init__(self, ns):
+    def __init__(self, ns, shapes=False):
         super().__init__(daemon=True)
+        self.shapes = shapes
         self.sock = in_namespace(ns, lambda: self._open())
         self.lock = threading.Lock()
         self.seen = []
@@ -78,8 +83,10 @@ class Watcher(threading.Thread):
             if dport != PORT or sport != SPORT:
                 continue
             seq, sent = struct.unpack("!IQ", frame[udp + 8:udp + 20])
+            # mtu: whether the router fragmented it (the first fragment carries the header).
+            shape = ("frag" if frame[14 + 6] & 0x20 else "whole") if self.shapes else frame[0:6].hex(":")
             with self.cond:
-                self.seen.append((seq, sent, frame[0:6].hex(":")))
+                self.seen.append((seq, sent, shape))
                 self.cond.notify_all()
 
     def wait_for(self, predicate, timeout):
@@ -102,11 +109,16 @@ def main():
     p.add_argument("--timeout", type=float, default=30)
     a = p.parse_args()
 
-    watchers = {a.old: Watcher(a.old), a.new: Watcher(a.new)}
+    mtu = a.kind == "mtu"
+    watchers = {a.old: Watcher(a.old, shapes=mtu), a.new: Watcher(a.new, shapes=mtu)}
     for w in watchers.values():
         w.start()
     sender = in_namespace(a.src, lambda: socket.socket(socket.AF_INET, socket.SOCK_DGRAM))
     in_namespace(a.src, lambda: sender.bind(("0.0.0.0", SPORT)))
+    # mtu: 1400-byte datagrams without DF, which the router fragments once p1's MTU is 1300.
+    padding = 1400 - 28 - 12 if mtu else 20
+    if mtu:
+        sender.setsockopt(socket.IPPROTO_IP, 10, 0)  # IP_MTU_DISCOVER = IP_PMTUDISC_DONT
     next_seq = [0]
     stop = threading.Event()
 
@@ -114,7 +126,7 @@ def main():
         while not stop.is_set():
             seq = next_seq[0]
             try:
-                sender.sendto(struct.pack("!IQ", seq, time.monotonic_ns()) + b"x" * 20, (a.dst, PORT))
+                sender.sendto(struct.pack("!IQ", seq, time.monotonic_ns()) + b"x" * padding, (a.dst, PORT))
             except OSError:
                 pass  # ARP not resolved yet, a route in flux: the next one goes
             next_seq[0] = seq + 1
@@ -142,6 +154,11 @@ def main():
         # Down drops p1's routes (a metric 200 one via p2 is left); up and the route again.
         changes = [(["ip", "link", "set", "p1", "down"], a.new),
                    (["sh", "-c", "ip link set p1 up && ip route add 10.9.0.0/24 via 10.2.0.2"], a.old)]
+    elif mtu:
+        # A stale answer would send the datagram whole into an MTU it no longer fits: a veth
+        # drops it, so the flow never arrives fragmented and the run fails on the timeout.
+        changes = [(["ip", "link", "set", "p1", "mtu", "1300"], (a.old, "frag")),
+                   (["ip", "link", "set", "p1", "mtu", "1500"], (a.old, "whole"))]
     elif a.kind == "neigh":
         changes = [(["ip", "neigh", "replace", n_addr, "lladdr", n_other, "dev", n_dev, "nud", "permanent"], (a.old, n_other)),
                    (["ip", "neigh", "replace", n_addr, "lladdr", n_real, "dev", n_dev, "nud", "permanent"], (a.old, n_real))]
@@ -160,6 +177,7 @@ def main():
 
     made = 0
     stale = 0
+    lost = lost_changes = 0
     windows = []
     for _ in range(a.rounds):
         for index, (command, target) in enumerate(changes):
@@ -180,6 +198,15 @@ def main():
             with w.lock:
                 # By send time: the sequence number is taken before the clock.
                 late = [(s, t) for s, t, m in w.seen if t > returned and (old_mac is None or m == old_mac)]
+            if mtu:
+                # A stale answer sends the datagram whole into p1's smaller MTU, where the veth
+                # drops it: lost, not late. Counted from the first datagram surely sent after the
+                # return up to the newest one that arrived.
+                with watchers[new_ns].lock:
+                    arrived = {s for s, _, _ in watchers[new_ns].seen if s > first_after}
+                missing = sum(1 for s in range(first_after + 1, max(arrived, default=first_after)) if s not in arrived)
+                lost += missing
+                lost_changes += 1 if missing else 0
             stale += len(late)
             windows.append((max(t for _, t in late) - returned) / 1000 if late else 0.0)
             for watcher in watchers.values():
@@ -192,6 +219,7 @@ def main():
         return windows[min(len(windows) - 1, int(q * len(windows)))] if windows else None
 
     print(json.dumps({"changes": made, "stale": stale, "stale_changes": sum(1 for w in windows if w > 0),
+                      "lost": lost, "lost_changes": lost_changes,
                       "window_us_p50": pct(0.5), "window_us_p99": pct(0.99),
                       "window_us_max": windows[-1] if windows else None, "sent": next_seq[0]}))
 

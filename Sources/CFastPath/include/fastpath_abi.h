@@ -245,7 +245,7 @@ struct ff_config {
  * docs/architecture.md). Slots per CPU, a power of two: a direct-mapped
  * cache indexed by a hash of the lookup's inputs.
  */
-#define FF_FIB_CACHE_SLOTS 4096
+#define FF_FIB_CACHE_SLOTS 16384
 
 /*
  * Single-entry array map, key 0, memory-mapped by the agent (BPF_F_MMAPABLE)
