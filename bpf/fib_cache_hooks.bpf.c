@@ -26,6 +26,18 @@ static __always_inline int ff_fib_cache_changed(void)
 	return 0;
 }
 
+/* For changes that may make answers depend on ports: rules, and on 6.18
+ * every notification (which one it was is not told). */
+static __always_inline int ff_fib_cache_changed_ports(void)
+{
+	__u32 zero = 0;
+	struct ff_fib_cache_control *control = bpf_map_lookup_elem(&ff_cache_ctl, &zero);
+
+	if (control)
+		ff_fib_cache_invalidate_ports(control);
+	return 0;
+}
+
 /* The neighbour tracepoints below fire after the entry's lock is dropped
  * and the change is visible (neigh_update_done, neigh_timer_handler) or
  * after it left the hash table (neigh_cleanup_and_release). */
@@ -81,7 +93,7 @@ int ffc_netlink_notify(__u64 *ctx)
 		return 0;
 	/* Enough on its own after an insert, and for changes no request
 	 * carries (carrier, expiry, ioctl, sysctl writes). */
-	ff_fib_cache_invalidate(control);
+	ff_fib_cache_invalidate_ports(control);
 	bpf_map_update_elem(&ff_cache_notifying, &thread, &yes, BPF_ANY);
 	return 0;
 }
@@ -94,7 +106,7 @@ int ffc_netlink_request_done(__u64 *ctx)
 	if (!bpf_map_lookup_elem(&ff_cache_notifying, &thread))
 		return 0;
 	bpf_map_delete_elem(&ff_cache_notifying, &thread);
-	return ff_fib_cache_changed();
+	return ff_fib_cache_changed_ports();
 }
 
 SEC("?fexit/fib_table_insert")
@@ -108,9 +120,9 @@ int ffc_fib6_add(void *ctx) { return ff_fib_cache_changed(); }
 SEC("?fexit/fib6_del")
 int ffc_fib6_del(void *ctx) { return ff_fib_cache_changed(); }
 SEC("?fexit/fib_nl_newrule")
-int ffc_rule_new(void *ctx) { return ff_fib_cache_changed(); }
+int ffc_rule_new(void *ctx) { return ff_fib_cache_changed_ports(); }
 SEC("?fexit/fib_nl_delrule")
-int ffc_rule_del(void *ctx) { return ff_fib_cache_changed(); }
+int ffc_rule_del(void *ctx) { return ff_fib_cache_changed_ports(); }
 SEC("?fexit/rtm_new_nexthop")
 int ffc_nexthop_new(void *ctx) { return ff_fib_cache_changed(); }
 SEC("?fexit/rtm_del_nexthop")

@@ -55,6 +55,20 @@ final class FibCacheHookTests: XCTestCase {
         XCTAssertEqual(FibCacheHook.groups.flatMap { $0 }.sorted { $0.rawValue < $1.rawValue }, FibCacheHook.allCases)
     }
 
+    /// Ports stay in the cache's key under a port rule of either family,
+    /// or a multipath hash over ports (policy 1 or 3), or a policy unread.
+    func testPortsMatterOnlyWhereARuleOrTheMultipathHashReadsThem() {
+        let plain = Rule(family: .ipv4, priority: 0, table: 255, action: 1)
+        var byPort = Rule(family: .ipv6, priority: 100, table: 100, action: 1)
+        byPort.usesPorts = true
+        XCTAssertFalse(FibCache.portsMatter(rules: [plain], hashPolicies: ["0", "0"]))
+        XCTAssertFalse(FibCache.portsMatter(rules: [plain], hashPolicies: ["2", "2"]))
+        XCTAssertTrue(FibCache.portsMatter(rules: [plain, byPort], hashPolicies: ["0", "0"]))
+        XCTAssertTrue(FibCache.portsMatter(rules: [plain], hashPolicies: ["1", "0"]))
+        XCTAssertTrue(FibCache.portsMatter(rules: [plain], hashPolicies: ["0", "3"]))
+        XCTAssertTrue(FibCache.portsMatter(rules: [plain], hashPolicies: ["0", nil]))
+    }
+
     /// `--fib-cache auto`: on with the neighbour tracepoints and either hook
     /// set for the FIB; off with neither, or without the neighbour ones.
     func testSynchronousNeedsTheNeighboursAndOneWholeSetForTheFIB() {

@@ -40,6 +40,51 @@ final class FibCacheTests: XCTestCase {
         XCTAssertTrue(try lab.fibfast(["status"]).stdout.contains("fib-cache: on, invalidated by the agent's netlink events"))
     }
 
+    /// Where nothing makes FIB answers depend on ports, one cached answer
+    /// serves every flow between two addresses; a rule that selects on a
+    /// port takes the ports back into the key before `ip rule add` returns.
+    func testPortsLeftOutOfTheKeyUntilARuleSelectsOnThem() throws {
+        let lab = try Lab(self)
+        _ = try lab.addHost("dst2", port: "p2", subnet: 3, test: self)
+        let agent = try lab.attach(["p0", "p1", "p2"])
+        try agent.waitForLog("in step with the kernel")
+        try lab.ip("route add 10.9.0.0/24 via 10.2.0.2")
+        try lab.ip("route add 10.9.0.0/24 via 10.3.0.2 table 100")
+        try lab.check(lab.exec(.rtr, ["ping", "-c", "1", "-W", "5", "10.3.0.2"]))
+        try lab.check(lab.exec(.rtr, ["ping", "-c", "1", "-W", "5", "10.2.0.2"]))
+        func lookup(port: Int) throws -> LookupResult {
+            let result = try lab.check(lab.fibfast(["lookup", "--json", "10.9.0.5", "--port", "\(port)"]))
+            return try JSONDecoder().decode(LookupResult.self, from: Data(result.stdout.utf8))
+        }
+        _ = try lab.stats(when: { $0.fibCache?.portsLeftOut == true })
+
+        // The second port finds the first one's answer, unless something
+        // invalidated in between (a neighbour timer anywhere).
+        var shared = false
+        for port in stride(from: 1000, to: 1200, by: 2) where !shared {
+            let generation = try XCTUnwrap(try lab.stats().fibCache).invalidations
+            _ = try lookup(port: port)
+            let second = try lookup(port: port + 1)
+            guard try XCTUnwrap(try lab.stats().fibCache).invalidations == generation else { continue }
+            shared = true
+            XCTAssertEqual(second.fibAnswer, "cache", "another port, the same answer")
+        }
+        XCTAssertTrue(shared, "100 pairs of lookups, each with an invalidation in between")
+
+        try lab.ip("rule add dport 2000 lookup 100 pref 100")
+        // Right after the command returned: each port its own answer.
+        XCTAssertEqual(try lookup(port: 2000).egress, "p2", "the rule's port")
+        XCTAssertEqual(try lookup(port: 2001).egress, "p1", "another port")
+        XCTAssertEqual(try lookup(port: 2000).egress, "p2", "the rule's port, answered again")
+        XCTAssertEqual(try XCTUnwrap(try lab.stats().fibCache).portsLeftOut, false)
+
+        try lab.ip("rule del dport 2000 lookup 100 pref 100")
+        XCTAssertEqual(try lookup(port: 2000).egress, "p1")
+        _ = try lab.stats(when: { $0.fibCache?.portsLeftOut == true })
+        XCTAssertEqual(try lookup(port: 2000).egress, "p1")
+        XCTAssertEqual(try lookup(port: 2001).egress, "p1")
+    }
+
     func testOffAsksTheFIBForEveryFrame() throws {
         let lab = try Lab(self)
         let agent = try lab.attach(["p0", "p1", "--fib-cache", "off"])

@@ -28,7 +28,7 @@ struct ff_fib_cache_key {
 	__u8 family;
 	__u8 l4_protocol;
 	__u8 tos;
-	__u8 reserved;
+	__u8 ports_free;  /* 1: sport and dport left out (ff_fib_cache_control) */
 	__be16 sport;
 	__be16 dport;
 	__be32 flowinfo;
@@ -132,19 +132,28 @@ static __always_inline int ff_fib_cache_get(struct ff_fib_cache_probe *probe,
 	struct ff_fib_cache_control *control;
 	struct ff_fib_cache_entry *slot;
 	__u32 zero = 0, index, sequence;
+	__u8 ports_free;
 
 	probe->slot = NULL;
 	control = bpf_map_lookup_elem(&ff_cache_ctl, &zero);
 	if (!control || !control->enabled)
 		return 0;
+	probe->generation = *(volatile __u64 *)&control->generation;
+	ff_fib_cache_barrier();
+	/* Read after the generation: a change that made ports matter bumped
+	 * ports_generation before it, so it is seen here, or the answer is
+	 * stored with a generation that dies at that change's bump. */
+	ports_free = *(volatile __u64 *)&control->ports_free_at ==
+		     *(volatile __u64 *)&control->ports_generation + 1;
 	probe->key.ifindex = fib->ifindex;
 	probe->key.fib_flags = fib_flags;
 	probe->key.family = fib->family;
 	probe->key.l4_protocol = fib->l4_protocol;
 	probe->key.tos = fib->family == AF_INET ? fib->tos : 0;
-	probe->key.reserved = 0;
-	probe->key.sport = fib->sport;
-	probe->key.dport = fib->dport;
+	/* Marks a key without ports: never equal to one with ports 0. */
+	probe->key.ports_free = ports_free;
+	probe->key.sport = ports_free ? 0 : fib->sport;
+	probe->key.dport = ports_free ? 0 : fib->dport;
 	probe->key.flowinfo = fib->family == AF_INET ? 0 : fib->flowinfo;
 	__builtin_memcpy(probe->key.src, fib->ipv6_src, sizeof(probe->key.src));
 	__builtin_memcpy(probe->key.dst, fib->ipv6_dst, sizeof(probe->key.dst));
@@ -160,7 +169,6 @@ static __always_inline int ff_fib_cache_get(struct ff_fib_cache_probe *probe,
 	if (!slot)
 		return 0;
 	probe->slot = slot;
-	probe->generation = *(volatile __u64 *)&control->generation;
 
 	sequence = slot->sequence;
 	ff_fib_cache_barrier();

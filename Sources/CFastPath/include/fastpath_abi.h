@@ -262,6 +262,16 @@ struct ff_fib_cache_control {
 	/* SO_COOKIE of the agent's rtnetlink event socket: a notification
 	 * queued there means the kernel changed something (FF_HOOK_NETLINK_*) */
 	__u64 event_socket_cookie;
+	/* Advanced, before the generation, by every change that may make FIB
+	 * answers depend on L4 ports (a rule with a port selector): the rule
+	 * hooks, the netlink pair and the agent. Not by neighbour changes. */
+	__u64 ports_generation;
+	/* ports_generation + 1 when the agent last found, after reading
+	 * ports_generation, that no answer depends on ports (no rule with a
+	 * port selector, no multipath hash over ports): while both still agree,
+	 * the cache key leaves the ports out and one answer serves every flow
+	 * between two addresses. 0: never. */
+	__u64 ports_free_at;
 };
 
 /* The kernel functions and tracepoints after which a hook advances the
@@ -291,6 +301,15 @@ enum ff_fib_cache_hook {
  * hooks and from the agent. */
 static inline void ff_fib_cache_invalidate(struct ff_fib_cache_control *control)
 {
+	__sync_fetch_and_add(&control->generation, 1);
+}
+
+/* The same, after a change that may also make answers depend on ports:
+ * ports_generation first, so that a frame that reads the new generation
+ * reads the new ports_generation too. */
+static inline void ff_fib_cache_invalidate_ports(struct ff_fib_cache_control *control)
+{
+	__sync_fetch_and_add(&control->ports_generation, 1);
 	__sync_fetch_and_add(&control->generation, 1);
 }
 

@@ -28,6 +28,7 @@ public actor Agent {
     /// A route resync is scheduled (IPv4 drops routes silently when a
     /// device goes down or loses an address).
     private var routeResyncPending = false
+    private var portsCheckPending = false
     /// Resyncs failed in a row since the last one that worked; while there
     /// are any, a retry is scheduled, further apart each time.
     private var failedResyncs = 0
@@ -279,6 +280,7 @@ public actor Agent {
         if let cache, fibCacheDecision(cache).enabled {
             try cache.watch(eventSocket: socket.descriptor)
             cache.enabled = true
+            cache.leavePortsOut(unless: FibCache.portsMatterNow)
         }
         logger.info("following the kernel: netlink event buffer \(socket.grantedBufferSize / 1024) KiB")
         // Subscribed first, dumped second: nothing falls between the two.
@@ -365,6 +367,10 @@ public actor Agent {
             resync(reason: reason)
             scheduleTrafficControlCheck()
         }
+        // Every notification took the ports back into the cache's keys
+        // (its hooks cannot tell a rule's from another's): look again once
+        // this burst is handled.
+        schedulePortsCheck()
         if case .route = event {
             progress.eventHandled(routes: keeper.routeCount, nextHops: keeper.nextHopCount, route: true)
         } else {
@@ -375,6 +381,19 @@ public actor Agent {
     private func tick() {
         keeper?.refresh()
         fibCache?.checkHashSettings()
+        if let fibCache, fibCache.enabled { fibCache.leavePortsOut(unless: FibCache.portsMatterNow) }
+    }
+
+    /// Lets the cache's keys leave the ports out again, if nothing makes
+    /// them matter, a few milliseconds after a burst of events.
+    private func schedulePortsCheck() {
+        guard let fibCache, fibCache.enabled, !fibCache.portsLeftOut, !portsCheckPending else { return }
+        portsCheckPending = true
+        Task {
+            try? await Task.sleep(for: .milliseconds(10))
+            self.portsCheckPending = false
+            fibCache.leavePortsOut(unless: FibCache.portsMatterNow)
+        }
     }
 
     private func scheduleRouteResync() {

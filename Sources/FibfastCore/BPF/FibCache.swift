@@ -87,8 +87,43 @@ public final class FibCache: @unchecked Sendable {
         munmap(mapping, mappingSize)
     }
 
-    /// Every answer stored so far is dead once this returns.
-    public func invalidate() { ff_fib_cache_invalidate(control) }
+    /// Every answer stored so far is dead once this returns, and keys take
+    /// the ports again until `leavePortsOut` finds they do not matter.
+    public func invalidate() { ff_fib_cache_invalidate_ports(control) }
+
+    /// Whether keys leave the ports out now.
+    public var portsLeftOut: Bool { control.pointee.ports_free_at == control.pointee.ports_generation &+ 1 }
+
+    /// Lets keys leave the ports out if `portsMatter`, asked after
+    /// ports_generation was read, says no: any change since that read
+    /// advanced it, and the answer no longer holds. Returns whether they do.
+    @discardableResult
+    func leavePortsOut(unless portsMatter: () -> Bool) -> Bool {
+        if portsLeftOut { return true }
+        let seen = control.pointee.ports_generation
+        guard !portsMatter() else { return false }
+        control.pointee.ports_free_at = seen &+ 1
+        return portsLeftOut
+    }
+
+    /// Whether a FIB answer may depend on L4 ports: a policy rule with a
+    /// port selector, or a multipath hash over ports (policy 1, or the
+    /// custom policy 3) in either family. Unreadable counts as yes.
+    static func portsMatter(rules: [Rule], hashPolicies: [String?]) -> Bool {
+        rules.contains(where: \.usesPorts) || hashPolicies.contains { $0 != "0" && $0 != "2" }
+    }
+
+    /// portsMatter for the kernel as it is now.
+    static func portsMatterNow() -> Bool {
+        var rules: [Rule] = []
+        do {
+            try Dump.rules(family: AF_UNSPEC, restart: { rules.removeAll() }) { rules.append($0) }
+        } catch {
+            return true
+        }
+        return portsMatter(rules: rules, hashPolicies: ["net.ipv4.fib_multipath_hash_policy",
+                                                        "net.ipv6.fib_multipath_hash_policy"].map(Sysctl.read))
+    }
 
     public var enabled: Bool {
         get { control.pointee.enabled != 0 }
@@ -230,6 +265,9 @@ public struct FibCacheReport: Sendable, Codable, Equatable {
     /// the agent tried that this kernel refused.
     public var hooks: [String]
     public var hooksRefused: [String]
+    /// Keys leave the L4 ports out: no rule selects on ports and neither
+    /// family's multipath hash reads them.
+    public var portsLeftOut: Bool
 
     /// Nil for a program built without the cache.
     public init?(maps: FastPathMaps) {
@@ -241,6 +279,7 @@ public struct FibCacheReport: Sendable, Codable, Equatable {
         invalidations = control.generation
         hooks = FibCacheHook.of(control.hooks_attached).map(\.kernelName)
         hooksRefused = FibCacheHook.of(control.hooks_tried & ~control.hooks_attached).map(\.kernelName)
+        portsLeftOut = enabled && control.ports_free_at == control.ports_generation &+ 1
     }
 
     /// One line for `stats`.

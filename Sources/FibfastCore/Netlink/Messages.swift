@@ -25,6 +25,9 @@ public struct Rule: Sendable, Equatable, CustomStringConvertible {
     public var priority: UInt32
     public var table: UInt32
     public var action: UInt8
+    /// Has a source or destination port selector: FIB answers then depend
+    /// on the ports.
+    public var usesPorts = false
 
     public var description: String {
         "\(family) rule priority \(priority) " + (action == 1 ? "lookup table \(table)" : "action \(action)")
@@ -74,8 +77,10 @@ enum MessageParser {
             return .neighbour(neighbour, deleted: message == RTM_DELNEIGH)
         case "route/rule":
             guard let family = AddressFamily(kernel: rtnl_rule_get_family(object)) else { return nil }
-            let rule = Rule(family: family, priority: rtnl_rule_get_prio(object),
+            var rule = Rule(family: family, priority: rtnl_rule_get_prio(object),
                             table: rtnl_rule_get_table(object), action: rtnl_rule_get_action(object))
+            var start: UInt16 = 0, end: UInt16 = 0
+            rule.usesPorts = rtnl_rule_get_sport(object, &start, &end) == 0 || rtnl_rule_get_dport(object, &start, &end) == 0
             return .rule(rule, deleted: message == RTM_DELRULE)
         case "route/netconf":
             // Netconf messages carry the one setting that changed; only
@@ -119,9 +124,9 @@ enum Dump {
         try run(Int32(RTM_GETROUTE), header: &header, restart: restart) { if case .route(let r, false) = $0 { body(r) } }
     }
 
-    static func rules(restart: () -> Void = {}, _ body: (Rule) -> Void) throws {
+    static func rules(family: Int32 = AF_INET, restart: () -> Void = {}, _ body: (Rule) -> Void) throws {
         var header = fib_rule_hdr()
-        header.family = UInt8(AF_INET)
+        header.family = UInt8(family)
         try run(Int32(RTM_GETRULE), header: &header, restart: restart) { if case .rule(let r, false) = $0 { body(r) } }
     }
 

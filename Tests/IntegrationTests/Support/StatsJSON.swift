@@ -30,6 +30,7 @@ struct Stats: Decodable {
         var invalidations: UInt64
         var hooks: [String]
         var hooksRefused: [String]
+        var portsLeftOut: Bool
     }
     var fibCache: FibCache?
 
