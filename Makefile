@@ -102,6 +102,7 @@ VM_TESTS := $(addprefix IntegrationTests.,\
   AgentTests/testRouteChangesSwitchTheNextHopForTheNextPacket \
   AgentTests/testNextHopIsResolvedAsSoonAsARoutePointsAtIt \
   FibCacheTests/testNoPacketSentAfterAChangeReturnsFollowsTheOldState \
+  FibCacheTests/testPortsLeftOutOfTheKeyUntilARuleSelectsOnThem \
   DifferentialTests/testSameBytesAsTheKernel \
   DifferentialTests/testFragmentsTakeTheKernelsNextHopOverMultipath \
   NetfilterTests/testFragmentsGoToTheKernelWhileConntrackReassembles \

@@ -132,7 +132,7 @@ static __always_inline int ff_fib_cache_get(struct ff_fib_cache_probe *probe,
 	struct ff_fib_cache_control *control;
 	struct ff_fib_cache_entry *slot;
 	__u32 zero = 0, index, sequence;
-	__u8 ports_free;
+	__u64 ports_differ, ports_needed;
 
 	probe->slot = NULL;
 	control = bpf_map_lookup_elem(&ff_cache_ctl, &zero);
@@ -143,17 +143,29 @@ static __always_inline int ff_fib_cache_get(struct ff_fib_cache_probe *probe,
 	/* Read after the generation: a change that made ports matter bumped
 	 * ports_generation before it, so it is seen here, or the answer is
 	 * stored with a generation that dies at that change's bump. */
-	ports_free = *(volatile __u64 *)&control->ports_free_at ==
-		     *(volatile __u64 *)&control->ports_generation + 1;
+	ports_differ = *(volatile __u64 *)&control->ports_free_at -
+		       *(volatile __u64 *)&control->ports_generation - 1;
+	/* 0 while the agent's finding holds, else 1, without a branch: a
+	 * branch here doubles the paths 6.1's verifier walks at every lookup
+	 * of the program, past its limit (E2BIG), and the compiler turns a
+	 * plain "!= 0" into one. Every bit below the highest set one is set
+	 * by the shifts, so bit 0 is set for any value but 0. */
+	ports_differ |= ports_differ >> 1;
+	ports_differ |= ports_differ >> 2;
+	ports_differ |= ports_differ >> 4;
+	ports_differ |= ports_differ >> 8;
+	ports_differ |= ports_differ >> 16;
+	ports_differ |= ports_differ >> 32;
+	ports_needed = ports_differ & 1;
 	probe->key.ifindex = fib->ifindex;
 	probe->key.fib_flags = fib_flags;
 	probe->key.family = fib->family;
 	probe->key.l4_protocol = fib->l4_protocol;
 	probe->key.tos = fib->family == AF_INET ? fib->tos : 0;
 	/* Marks a key without ports: never equal to one with ports 0. */
-	probe->key.ports_free = ports_free;
-	probe->key.sport = ports_free ? 0 : fib->sport;
-	probe->key.dport = ports_free ? 0 : fib->dport;
+	probe->key.ports_free = (__u8)(ports_needed ^ 1);
+	probe->key.sport = fib->sport & (__be16)(0 - ports_needed);
+	probe->key.dport = fib->dport & (__be16)(0 - ports_needed);
 	probe->key.flowinfo = fib->family == AF_INET ? 0 : fib->flowinfo;
 	__builtin_memcpy(probe->key.src, fib->ipv6_src, sizeof(probe->key.src));
 	__builtin_memcpy(probe->key.dst, fib->ipv6_dst, sizeof(probe->key.dst));
@@ -233,7 +245,7 @@ static __always_inline void ff_fib_cache_put(const struct ff_fib_cache_probe *pr
 static __always_inline int ff_fib_lookup(struct xdp_md *ctx, struct bpf_fib_lookup *fib,
 					 __u32 fib_flags)
 {
-	struct ff_fib_cache_probe probe;
+	struct ff_fib_cache_probe probe = {};
 	int rc;
 
 	if (ff_fib_cache_get(&probe, fib, fib_flags))
