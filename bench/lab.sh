@@ -71,8 +71,7 @@ lab_up() {
 
 	in_rtr sysctl -qw net.ipv4.ip_forward=1 net.ipv6.conf.all.forwarding=1 \
 		net.ipv4.conf.all.rp_filter=0 net.ipv4.conf.default.rp_filter=0 \
-		net.ipv4.conf.p0.rp_filter=0 \
-		net.ipv4.fib_multipath_hash_policy=1 net.ipv6.fib_multipath_hash_policy=1
+		net.ipv4.conf.p0.rp_filter=0
 	# Frames redirected into a veth are dropped unless its peer runs XDP or
 	# GRO: the generator redirects into s0, so p0 needs GRO while the kernel
 	# forwards; the sinks cover d0 and d1, GRO is only a safety net there.
@@ -92,12 +91,21 @@ lab_up() {
 	in_dst "$BIN/xdpctl" sink d1 "$BIN/sink.bpf.o"
 }
 
+# The multipath hash policy: L4 (1) for the multipath scenario, so that its 1024 flows spread;
+# elsewhere the kernel's default (0, addresses only), or BENCH_HASH_POLICY. It matters to
+# fibfast beyond multipath routes: under 1 its cache keys carry the ports (docs/architecture.md).
+lab_hash_policy() {
+	in_rtr sysctl -qw net.ipv4.fib_multipath_hash_policy=$1 net.ipv6.fib_multipath_hash_policy=$1
+}
+
 lab_route_one() {
+	lab_hash_policy "${BENCH_HASH_POLICY:-0}"
 	ip -n "$NS_RTR" route replace $ROUTE4 via $NH4_A
 	ip -n "$NS_RTR" -6 route replace $ROUTE6 via $NH6_A
 }
 
 lab_route_multipath() {
+	lab_hash_policy 1
 	ip -n "$NS_RTR" route replace $ROUTE4 nexthop via $NH4_A nexthop via $NH4_B
 	ip -n "$NS_RTR" -6 route replace $ROUTE6 nexthop via $NH6_A nexthop via $NH6_B
 }

@@ -96,6 +96,8 @@ NOCACHE_FLAG=${FIBFAST_NOCACHE_FLAG:---fib-cache off}
 meta cache_flag "$CACHE_FLAG"
 meta nocache_flag "$NOCACHE_FLAG"
 # BENCH_MODES="fibfast nocache": only those modes, interleaved in one run.
+# BENCH_HASH_POLICY=1: every scenario but multipath (always 1) under L4 multipath hashing
+# (default 0, the kernel's), where fibfast's cache keys carry the ports.
 [[ -n ${BENCH_MODES:-} ]] && read -ra MODES <<<"$BENCH_MODES"
 
 # Generator arguments for a family and a table.
