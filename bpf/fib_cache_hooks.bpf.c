@@ -16,25 +16,17 @@
 #include "fastpath_abi.h"
 #include "lib/fib_cache.h"
 
-static __always_inline int ff_fib_cache_changed(void)
+/* ports: the change may also make answers depend on L4 ports (rules, and
+ * on 6.18 every notification, which one it was is not told). */
+static __always_inline int ff_fib_cache_changed(int ports)
 {
 	__u32 zero = 0;
 	struct ff_fib_cache_control *control = bpf_map_lookup_elem(&ff_cache_ctl, &zero);
 
-	if (control)
-		ff_fib_cache_invalidate(control);
-	return 0;
-}
-
-/* For changes that may make answers depend on ports: rules, and on 6.18
- * every notification (which one it was is not told). */
-static __always_inline int ff_fib_cache_changed_ports(void)
-{
-	__u32 zero = 0;
-	struct ff_fib_cache_control *control = bpf_map_lookup_elem(&ff_cache_ctl, &zero);
-
-	if (control)
+	if (control && ports)
 		ff_fib_cache_invalidate_ports(control);
+	else if (control)
+		ff_fib_cache_invalidate(control);
 	return 0;
 }
 
@@ -42,11 +34,11 @@ static __always_inline int ff_fib_cache_changed_ports(void)
  * and the change is visible (neigh_update_done, neigh_timer_handler) or
  * after it left the hash table (neigh_cleanup_and_release). */
 SEC("?tp_btf/neigh_update_done")
-int ffc_neigh_update(void *ctx) { return ff_fib_cache_changed(); }
+int ffc_neigh_update(void *ctx) { return ff_fib_cache_changed(0); }
 SEC("?tp_btf/neigh_timer_handler")
-int ffc_neigh_timer(void *ctx) { return ff_fib_cache_changed(); }
+int ffc_neigh_timer(void *ctx) { return ff_fib_cache_changed(0); }
 SEC("?tp_btf/neigh_cleanup_and_release")
-int ffc_neigh_release(void *ctx) { return ff_fib_cache_changed(); }
+int ffc_neigh_release(void *ctx) { return ff_fib_cache_changed(0); }
 
 /*
  * Where fexit is refused (6.18 here), the kernel's own rtnetlink
@@ -106,30 +98,30 @@ int ffc_netlink_request_done(__u64 *ctx)
 	if (!bpf_map_lookup_elem(&ff_cache_notifying, &thread))
 		return 0;
 	bpf_map_delete_elem(&ff_cache_notifying, &thread);
-	return ff_fib_cache_changed_ports();
+	return ff_fib_cache_changed(1);
 }
 
 SEC("?fexit/fib_table_insert")
-int ffc_fib4_insert(void *ctx) { return ff_fib_cache_changed(); }
+int ffc_fib4_insert(void *ctx) { return ff_fib_cache_changed(0); }
 SEC("?fexit/fib_table_delete")
-int ffc_fib4_delete(void *ctx) { return ff_fib_cache_changed(); }
+int ffc_fib4_delete(void *ctx) { return ff_fib_cache_changed(0); }
 SEC("?fexit/rt_cache_flush")
-int ffc_rt_flush(void *ctx) { return ff_fib_cache_changed(); }
+int ffc_rt_flush(void *ctx) { return ff_fib_cache_changed(0); }
 SEC("?fexit/fib6_add")
-int ffc_fib6_add(void *ctx) { return ff_fib_cache_changed(); }
+int ffc_fib6_add(void *ctx) { return ff_fib_cache_changed(0); }
 SEC("?fexit/fib6_del")
-int ffc_fib6_del(void *ctx) { return ff_fib_cache_changed(); }
+int ffc_fib6_del(void *ctx) { return ff_fib_cache_changed(0); }
 SEC("?fexit/fib_nl_newrule")
-int ffc_rule_new(void *ctx) { return ff_fib_cache_changed_ports(); }
+int ffc_rule_new(void *ctx) { return ff_fib_cache_changed(1); }
 SEC("?fexit/fib_nl_delrule")
-int ffc_rule_del(void *ctx) { return ff_fib_cache_changed_ports(); }
+int ffc_rule_del(void *ctx) { return ff_fib_cache_changed(1); }
 SEC("?fexit/rtm_new_nexthop")
-int ffc_nexthop_new(void *ctx) { return ff_fib_cache_changed(); }
+int ffc_nexthop_new(void *ctx) { return ff_fib_cache_changed(0); }
 SEC("?fexit/rtm_del_nexthop")
-int ffc_nexthop_del(void *ctx) { return ff_fib_cache_changed(); }
+int ffc_nexthop_del(void *ctx) { return ff_fib_cache_changed(0); }
 SEC("?fexit/rt6_sync_down_dev")
-int ffc_fib6_down(void *ctx) { return ff_fib_cache_changed(); }
+int ffc_fib6_down(void *ctx) { return ff_fib_cache_changed(0); }
 SEC("?fexit/rt6_sync_up")
-int ffc_fib6_up(void *ctx) { return ff_fib_cache_changed(); }
+int ffc_fib6_up(void *ctx) { return ff_fib_cache_changed(0); }
 SEC("?fexit/rt6_mtu_change")
-int ffc_fib6_mtu(void *ctx) { return ff_fib_cache_changed(); }
+int ffc_fib6_mtu(void *ctx) { return ff_fib_cache_changed(0); }
