@@ -131,8 +131,13 @@ final class DifferentialTests: XCTestCase {
             kernel[policy] = try spread(lab, count: count)
         }
         let agent = try lab.attach(["p0", "p1", "p2"])
+        try agent.waitForLog("in step with the kernel")
         for policy in policies {
-            try lab.sysctl(.rtr, "net.ipv6.fib_multipath_hash_policy=\(policy)")
+            // A hash policy change announces nothing: the agent sees it on its
+            // one-second tick (docs/safety.md), which this waits for.
+            try agent.waitForAnotherLog("multipath hash settings changed") {
+                try lab.sysctl(.rtr, "net.ipv6.fib_multipath_hash_policy=\(policy)")
+            }
             let before = try lab.stats().port("p0")
             let fibfast = try spread(lab, count: count)
             let after = try lab.stats().port("p0")

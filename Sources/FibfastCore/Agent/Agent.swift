@@ -380,7 +380,11 @@ public actor Agent {
 
     private func tick() {
         keeper?.refresh()
-        fibCache?.checkHashSettings()
+        if let fibCache, fibCache.checkHashSettings(), fibCache.enabled {
+            // Announced by nothing: until this tick, answers (and, where keys
+            // leave the ports out, new flows) followed the old hash.
+            logger.notice("multipath hash settings changed: FIB answer cache invalidated")
+        }
         if let fibCache, fibCache.enabled { fibCache.leavePortsOut(unless: FibCache.portsMatterNow) }
     }
 

@@ -143,13 +143,16 @@ public final class FibCache: @unchecked Sendable {
                                "net.ipv6.fib_multipath_hash_fields"]
     private var lastHashSettings: [String?] = []
 
-    /// Invalidates when one of hashSettings changed since the last call.
-    public func checkHashSettings() {
+    /// Invalidates when one of hashSettings changed since the last call,
+    /// and says whether it did.
+    @discardableResult
+    public func checkHashSettings() -> Bool {
         let now = Self.hashSettings.map(Sysctl.read)
-        if now != lastHashSettings {
-            if !lastHashSettings.isEmpty { invalidate() }
-            lastHashSettings = now
-        }
+        guard now != lastHashSettings else { return false }
+        let first = lastHashSettings.isEmpty
+        lastHashSettings = now
+        if !first { invalidate() }
+        return !first
     }
     public var attached: [FibCacheHook] { FibCacheHook.of(control.pointee.hooks_attached) }
 
