@@ -2,9 +2,9 @@ import CFastPath
 
 /// attach --fib-cache: when the FIB answer cache is used.
 public enum FibCacheMode: String, CaseIterable, Sendable {
-    /// Where the kernel lets every invalidation hook attach (fexit: route,
-    /// rule, nexthop and device changes invalidate before the command that
-    /// made them returns); elsewhere off.
+    /// Where route, rule, nexthop and device changes invalidate before the
+    /// command that made them returns (the fexit hooks, or from 6.4 the
+    /// netlink pair, with the neighbour tracepoints); elsewhere off.
     case auto
     /// Also where only the agent's netlink events invalidate route, rule and
     /// nexthop changes: answers may outlive a change by the time the agent
