@@ -44,7 +44,7 @@ struct Attach: AsyncParsableCommand {
 
     @Option(help: ArgumentHelp(
         "FIB answer cache: auto (on where every change invalidates it before the command that made it returns), on, or off.",
-        discussion: "auto turns it on where the kernel lets the agent hook route, rule and nexthop changes: fexit (Debian 12's 6.1) or, from 6.4, the kernel's own netlink notifications (tp_btf). Elsewhere only the agent's netlink events would invalidate it, and answers could outlive a change by a fraction of a millisecond, so auto leaves it off; `fibfast status` says which hooks attached (docs/safety.md).",
+        discussion: "auto turns it on where the kernel lets the agent hook route, rule and nexthop changes: fexit (Debian 12's 6.1) or, where the kernel has the sk_data_ready and sock_send_length tracepoints, its own netlink notifications (tp_btf). Elsewhere only the agent's netlink events would invalidate it, and answers could outlive a change by a fraction of a millisecond, so auto leaves it off; `fibfast status` says which hooks attached (docs/safety.md).",
         valueName: "mode"))
     var fibCache: FibCacheMode = .auto
 

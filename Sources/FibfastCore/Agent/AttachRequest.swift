@@ -3,8 +3,8 @@ import CFastPath
 /// attach --fib-cache: when the FIB answer cache is used.
 public enum FibCacheMode: String, CaseIterable, Sendable {
     /// Where route, rule, nexthop and device changes invalidate before the
-    /// command that made them returns (the fexit hooks, or from 6.4 the
-    /// netlink pair, with the neighbour tracepoints); elsewhere off.
+    /// command that made them returns (the fexit hooks, or the netlink pair
+    /// where its tracepoints exist, with the neighbour tracepoints); elsewhere off.
     case auto
     /// Also where only the agent's netlink events invalidate route, rule and
     /// nexthop changes: answers may outlive a change by the time the agent

@@ -43,7 +43,7 @@ public enum FibCacheHook: Int, CaseIterable, Sendable {
 
     /// What makes route, rule and nexthop changes invalidate before the
     /// command that made them returns: all the FIB function hooks (fexit),
-    /// or else the netlink pair (tracepoints, on kernels from 6.4).
+    /// or else the netlink pair (tracepoints the kernel has had since the 6.3/6.4 cycle).
     static func synchronous(_ attached: Set<FibCacheHook>) -> Bool {
         attached.isSuperset(of: neighbours)
             && (attached.isSuperset(of: functions) || attached.isSuperset(of: netlink))
