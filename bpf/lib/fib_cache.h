@@ -107,16 +107,17 @@ static __always_inline __u32 ff_fib_cache_hash(const struct ff_fib_cache_key *ke
 	return (hash ^ (hash >> 15)) & (FF_FIB_CACHE_SLOTS - 1);
 }
 
-static __always_inline void ff_fib_cache_count(int hit)
+/* Counts a probe and moves this CPU's credit: hits earn, misses cost. */
+static __always_inline void ff_fib_cache_count(struct ff_fib_cache_stats *stats, int hit)
 {
-	__u32 zero = 0;
-	struct ff_fib_cache_stats *stats = bpf_map_lookup_elem(&ff_cache_stats, &zero);
-
-	if (stats) {
-		if (hit)
-			stats->hits++;
-		else
-			stats->misses++;
+	if (hit) {
+		stats->hits++;
+		if (stats->credit < FF_FIB_CACHE_CREDIT_MAX)
+			stats->credit += FF_FIB_CACHE_HIT_CREDIT;
+	} else {
+		stats->misses++;
+		if (stats->credit > FF_FIB_CACHE_CREDIT_MIN)
+			stats->credit--;
 	}
 }
 
@@ -131,13 +132,22 @@ static __always_inline int ff_fib_cache_get(struct ff_fib_cache_probe *probe,
 {
 	struct ff_fib_cache_control *control;
 	struct ff_fib_cache_entry *slot;
+	struct ff_fib_cache_stats *stats;
 	__u32 zero = 0, index, sequence;
 	__u64 ports_differ, ports_needed;
 
 	probe->slot = NULL;
 	control = bpf_map_lookup_elem(&ff_cache_ctl, &zero);
-	if (!control || !control->enabled)
+	stats = bpf_map_lookup_elem(&ff_cache_stats, &zero);
+	if (!control || !control->enabled || !stats)
 		return 0;
+	/* A CPU whose recent lookups nearly all missed asks the FIB straight
+	 * away, but for a sample that lets it notice when hits come back. */
+	if (stats->credit < 0 && stats->misses % FF_FIB_CACHE_SAMPLE) {
+		stats->misses++;
+		stats->bypassed++;
+		return 0;
+	}
 	probe->generation = *(volatile __u64 *)&control->generation;
 	ff_fib_cache_barrier();
 	/* Read after the generation: a change that made ports matter bumped
@@ -193,11 +203,11 @@ static __always_inline int ff_fib_cache_get(struct ff_fib_cache_probe *probe,
 		/* A store that ran in between (a frame on this CPU interrupting
 		 * a test run) may have mixed two answers: ask the FIB. */
 		if (slot->sequence == sequence) {
-			ff_fib_cache_count(1);
+			ff_fib_cache_count(stats, 1);
 			return 1;
 		}
 	}
-	ff_fib_cache_count(0);
+	ff_fib_cache_count(stats, 0);
 	return 0;
 }
 

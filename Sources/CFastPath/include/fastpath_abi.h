@@ -317,8 +317,19 @@ static inline void ff_fib_cache_invalidate_ports(struct ff_fib_cache_control *co
  * agent. Invalidations are the generation itself. */
 struct ff_fib_cache_stats {
 	__u64 hits;
-	__u64 misses;   /* looked up, then stored (a SUCCESS answer) or not */
+	__u64 misses;   /* asked the FIB: looked up and missed, or bypassed */
+	__u64 bypassed; /* of the misses, those that skipped the cache (see credit) */
+	/* What the cache earned on this CPU lately: +FF_FIB_CACHE_HIT_CREDIT per
+	 * hit, -1 per miss. Below 0 the CPU bypasses the cache but for one
+	 * lookup in FF_FIB_CACHE_SAMPLE: where under one lookup in 9 hits, the
+	 * probe and the store cost more than the hits save (a sprayed table). */
+	__s64 credit;
 };
+
+#define FF_FIB_CACHE_HIT_CREDIT 8
+#define FF_FIB_CACHE_CREDIT_MAX 1024
+#define FF_FIB_CACHE_CREDIT_MIN (-64)
+#define FF_FIB_CACHE_SAMPLE 16
 
 /*
  * Failures after the fast path said "forward": the kernel reports them only

@@ -262,6 +262,9 @@ public struct FibCacheReport: Sendable, Codable, Equatable {
     public var enabled: Bool
     public var hits: UInt64
     public var misses: UInt64
+    /// Of the misses, lookups that skipped the cache on a CPU where it had
+    /// not been paying (ff_fib_cache_stats.credit).
+    public var bypassed: UInt64
     /// Times the generation advanced: every answer stored before died.
     public var invalidations: UInt64
     /// Kernel hooks that invalidate it (tp_btf/..., fexit/...), and those
@@ -279,6 +282,7 @@ public struct FibCacheReport: Sendable, Codable, Equatable {
         enabled = control.enabled != 0
         hits = stats.reduce(0) { $0 &+ $1.hits }
         misses = stats.reduce(0) { $0 &+ $1.misses }
+        bypassed = stats.reduce(0) { $0 &+ $1.bypassed }
         invalidations = control.generation
         hooks = FibCacheHook.of(control.hooks_attached).map(\.kernelName)
         hooksRefused = FibCacheHook.of(control.hooks_tried & ~control.hooks_attached).map(\.kernelName)
