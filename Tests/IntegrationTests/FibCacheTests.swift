@@ -85,6 +85,37 @@ final class FibCacheTests: XCTestCase {
         XCTAssertEqual(try lookup(port: 2001).egress, "p1")
     }
 
+    /// Destinations sprayed over a table make a CPU skip the cache (its
+    /// probes and stores would only cost), every frame still forwarded; a
+    /// few destinations again bring it back.
+    func testASprayedCPUSkipsTheCacheUntilHitsComeBack() throws {
+        let lab = try Lab(self)
+        let agent = try lab.attach(["p0", "p1", "--fib-cache", "on"])
+        try agent.waitForLog("in step with the kernel")
+        try lab.ip("route add 10.9.0.0/16 via 10.2.0.2")
+        try lab.check(lab.exec(.rtr, ["ping", "-c", "1", "-W", "5", "10.2.0.2"]))
+        // A cold cache misses first: that alone must not switch it off.
+        try lab.send(to: "10.9.0.1", count: 300, hosts: 300, cpu: 0)
+        let cold = try lab.stats(when: { try $0.port("p0").forwarded.packets >= 300 })
+        XCTAssertEqual(cold.fibCache?.bypassed, 0, "300 misses on a cold cache")
+
+        try lab.send(to: "10.9.2.0", count: 4000, hosts: 4000, cpu: 0)
+        // Every frame forwarded (else this wait fails): skipping the cache
+        // changes no answer.
+        let sprayed = try lab.stats(when: { try $0.port("p0").forwarded.packets >= 4300 })
+        let bypassed = try XCTUnwrap(sprayed.fibCache).bypassed
+        // Credit 0 falls below -512 after 513 net misses; then 15 in 16 skip.
+        XCTAssertGreaterThan(bypassed, 3000, "4000 destinations, each once: \(String(describing: sprayed.fibCache))")
+
+        try lab.send(to: "10.9.1.1", count: 2000, cpu: 0)
+        let back = try lab.stats(when: { try $0.port("p0").forwarded.packets >= 6300 })
+        let hits = try XCTUnwrap(back.fibCache).hits - XCTUnwrap(sprayed.fibCache).hits
+        let skipped = try XCTUnwrap(back.fibCache).bypassed - bypassed
+        // From about -750, 30 sampled hits (one frame in 16: about 500
+        // frames) lift it above -512; every frame after that hits.
+        XCTAssertGreaterThan(hits, 1000, "one destination, 2000 frames; \(skipped) skipped")
+    }
+
     func testOffAsksTheFIBForEveryFrame() throws {
         let lab = try Lab(self)
         let agent = try lab.attach(["p0", "p1", "--fib-cache", "off"])

@@ -131,6 +131,9 @@ def cmd_send(a):
             if a.sport:
                 s.bind(("0.0.0.0" if fam == 4 else "::", a.sport + f))
             socks.append(s)
+        # --hosts: consecutive addresses from --dst on, a destination each in turn.
+        first = ipaddress.ip_address(a.dst)
+        dsts = [str(first + h) for h in range(a.hosts)]
         stop = []
         if a.interval:
             # A flag, not an exception: the datagram being sent when the signal comes is counted.
@@ -150,7 +153,7 @@ def cmd_send(a):
                 if stop:
                     break
             # sendto, not connect: an unconnected socket does not turn ICMP errors into send failures.
-            sendto_retry(socks[i % a.flows], payload(i, a.size), (a.dst, a.port + i % a.ports))
+            sendto_retry(socks[i % a.flows], payload(i, a.size), (dsts[i % len(dsts)], a.port + i % a.ports))
             sent += 1
         if a.interval:
             print(json.dumps({"sent": sent}), flush=True)
@@ -442,6 +445,7 @@ def main():
     p.add_argument("--count", type=int, default=1)
     p.add_argument("--port", type=int, default=9999, help="destination port")
     p.add_argument("--ports", type=int, default=1, help="destination ports to spread over, from --port on")
+    p.add_argument("--hosts", type=int, default=1, help="destination addresses to spread over, from --dst on (udp)")
     p.add_argument("--sport", type=int, default=0, help="source port (default: any)")
     p.add_argument("--size", type=int, default=32, help="L4 payload bytes")
     p.add_argument("--proto", choices=("udp", "tcp"), default="udp")

@@ -143,7 +143,7 @@ static __always_inline int ff_fib_cache_get(struct ff_fib_cache_probe *probe,
 		return 0;
 	/* A CPU whose recent lookups nearly all missed asks the FIB straight
 	 * away, but for a sample that lets it notice when hits come back. */
-	if (stats->credit < 0 && stats->misses % FF_FIB_CACHE_SAMPLE) {
+	if (stats->credit < FF_FIB_CACHE_BYPASS_BELOW && stats->misses % FF_FIB_CACHE_SAMPLE) {
 		stats->misses++;
 		stats->bypassed++;
 		return 0;
@@ -255,6 +255,10 @@ static __always_inline void ff_fib_cache_put(const struct ff_fib_cache_probe *pr
 static __always_inline int ff_fib_lookup(struct xdp_md *ctx, struct bpf_fib_lookup *fib,
 					 __u32 fib_flags)
 {
+	/* Zeroed whole (about 20 stack stores): where get returns early, clang
+	 * still copies the fields it left unset, key words included, and the
+	 * verifier refuses reading an undefined register (EACCES). Setting
+	 * only generation and tot_len was tried: refused on 6.18. */
 	struct ff_fib_cache_probe probe = {};
 	int rc;
 

@@ -320,15 +320,19 @@ struct ff_fib_cache_stats {
 	__u64 misses;   /* asked the FIB: looked up and missed, or bypassed */
 	__u64 bypassed; /* of the misses, those that skipped the cache (see credit) */
 	/* What the cache earned on this CPU lately: +FF_FIB_CACHE_HIT_CREDIT per
-	 * hit, -1 per miss. Below 0 the CPU bypasses the cache but for one
+	 * hit, -1 per miss, within [CREDIT_MIN, CREDIT_MAX]. Below
+	 * FF_FIB_CACHE_BYPASS_BELOW the CPU bypasses the cache but for one
 	 * lookup in FF_FIB_CACHE_SAMPLE: where under one lookup in 9 hits, the
-	 * probe and the store cost more than the hits save (a sprayed table). */
+	 * probe and the store cost more than the hits save (a sprayed table).
+	 * It starts at 0, so a cold cache's misses (512 of them net) do not
+	 * switch it off; from the floor, 64 sampled hits switch it back on. */
 	__s64 credit;
 };
 
 #define FF_FIB_CACHE_HIT_CREDIT 8
 #define FF_FIB_CACHE_CREDIT_MAX 1024
-#define FF_FIB_CACHE_CREDIT_MIN (-64)
+#define FF_FIB_CACHE_CREDIT_MIN (-1024)
+#define FF_FIB_CACHE_BYPASS_BELOW (-512)
 #define FF_FIB_CACHE_SAMPLE 16
 
 /*

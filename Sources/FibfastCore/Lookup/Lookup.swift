@@ -50,7 +50,9 @@ public struct LookupResult: Sendable, Codable, Equatable {
     /// lookup added (one, more when live traffic forced a retry).
     public var countedRuns: Int
     /// Where the fast path's FIB answer came from: "cache" (a hit), "fib"
-    /// (a miss: asked the FIB), "off" (the cache is off); nil when the probe
+    /// (a miss: asked the FIB), "bypassed" (asked the FIB without looking:
+    /// the cache had not been paying on that CPU), "off" (the cache is
+    /// off); nil when the probe
     /// never reached the lookup or live traffic blurred the counters.
     public var fibAnswer: String?
 
@@ -69,6 +71,7 @@ public struct LookupResult: Sendable, Codable, Equatable {
         switch fibAnswer {
         case "cache"?: fastPath += " (FIB answer from the fast path's cache)"
         case "fib"?: fastPath += " (FIB asked: not in the fast path's cache)"
+        case "bypassed"?: fastPath += " (FIB asked: the cache is skipped on this CPU, where nearly every recent lookup missed)"
         default: break
         }
         return [head, fastPath, "kernel:    \(kernel.line)",
@@ -203,7 +206,14 @@ public enum Lookup {
             let verdicts = Verdict.allCases.filter { $0 != .transmitted && after.verdicts[$0] != before.verdicts[$0] }
             let egress = slots.keys.filter { after.transmitted[$0] != before.transmitted[$0] }
             let hits = after.cacheHits &- before.cacheHits, misses = after.cacheMisses &- before.cacheMisses
-            let answer: String? = !after.cacheOn ? "off" : hits == 1 && misses == 0 ? "cache" : hits == 0 && misses == 1 ? "fib" : nil
+            let bypassed = after.cacheBypassed &- before.cacheBypassed
+            let answer: String? = switch (after.cacheOn, hits, misses, bypassed) {
+            case (false, _, _, _): "off"
+            case (true, 1, 0, 0): "cache"
+            case (true, 0, 1, 0): "fib"
+            case (true, 0, 1, 1): "bypassed"
+            default: nil
+            }
             let moved = Moved(verdict: verdicts.count == 1 ? verdicts[0] : nil,
                               egress: egress.count == 1 ? egress[0] : nil, fibAnswer: answer)
             last = (run, moved)
@@ -219,6 +229,7 @@ public enum Lookup {
         var cacheOn = false
         var cacheHits: UInt64 = 0
         var cacheMisses: UInt64 = 0
+        var cacheBypassed: UInt64 = 0
     }
 
     private static func snapshot(_ maps: FastPathMaps, cpu: Int, ingressSlot: UInt32, slots: [UInt32: UInt32]) -> Snapshot {
@@ -236,6 +247,7 @@ public enum Lookup {
         if let stats = maps.fibCacheStats?.lookupPerCPU(0), cpu < stats.count {
             snapshot.cacheHits = stats[cpu].hits
             snapshot.cacheMisses = stats[cpu].misses
+            snapshot.cacheBypassed = stats[cpu].bypassed
         }
         return snapshot
     }

@@ -52,12 +52,16 @@ final class Lab: @unchecked Sendable {
 
     /// Sends UDP datagrams from the source host, from one process however
     /// many: `ports` spreads them over that many destination ports from
-    /// `port` on, a flow each for a hash on ports.
+    /// `port` on, a flow each for a hash on ports; `hosts` over that many
+    /// addresses from `destination` on. `cpu` pins the sender, and with it
+    /// the router's work on its frames (a veth hands them over on the
+    /// sender's CPU), to one CPU.
     func send(to destination: String, count: Int = 10, ttl: Int = 64, size: Int = 32, port: Int = 9999,
-              ports: Int = 1) throws {
-        let result = try exec(.src, [Command.python, Lab.packetTool, "send", "--dst", destination,
-                                     "--count", "\(count)", "--ttl", "\(ttl)", "--size", "\(size)",
-                                     "--port", "\(port)", "--ports", "\(ports)"])
+              ports: Int = 1, hosts: Int = 1, cpu: Int? = nil) throws {
+        let pin = cpu.map { ["taskset", "-c", "\($0)"] } ?? []
+        let result = try exec(.src, pin + [Command.python, Lab.packetTool, "send", "--dst", destination,
+                                           "--count", "\(count)", "--ttl", "\(ttl)", "--size", "\(size)",
+                                           "--port", "\(port)", "--ports", "\(ports)", "--hosts", "\(hosts)"])
         guard result.succeeded else { throw LabError.command("send", result.stderr) }
     }
 

@@ -27,6 +27,7 @@ struct Stats: Decodable {
         var enabled: Bool
         var hits: UInt64
         var misses: UInt64
+        var bypassed: UInt64
         var invalidations: UInt64
         var hooks: [String]
         var hooksRefused: [String]
