@@ -313,6 +313,13 @@ static inline void ff_fib_cache_invalidate_ports(struct ff_fib_cache_control *co
 	__sync_fetch_and_add(&control->generation, 1);
 }
 
+/* Whether keys leave the ports out now, for the agent (the fast path asks
+ * the same without a branch, see ff_fib_cache_get). */
+static inline int ff_fib_cache_ports_left_out(struct ff_fib_cache_control control)
+{
+	return control.ports_free_at == control.ports_generation + 1;
+}
+
 /* Per-CPU array, key 0: what the cache did, summed over the CPUs by the
  * agent. Invalidations are the generation itself. */
 struct ff_fib_cache_stats {

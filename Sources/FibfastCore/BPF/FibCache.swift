@@ -92,7 +92,7 @@ public final class FibCache: @unchecked Sendable {
     public func invalidate() { ff_fib_cache_invalidate_ports(control) }
 
     /// Whether keys leave the ports out now.
-    public var portsLeftOut: Bool { control.pointee.ports_free_at == control.pointee.ports_generation &+ 1 }
+    public var portsLeftOut: Bool { ff_fib_cache_ports_left_out(control.pointee) != 0 }
 
     /// Lets keys leave the ports out if `portsMatter`, asked after
     /// ports_generation was read, says no: any change since that read
@@ -286,7 +286,7 @@ public struct FibCacheReport: Sendable, Codable, Equatable {
         invalidations = control.generation
         hooks = FibCacheHook.of(control.hooks_attached).map(\.kernelName)
         hooksRefused = FibCacheHook.of(control.hooks_tried & ~control.hooks_attached).map(\.kernelName)
-        portsLeftOut = enabled && control.ports_free_at == control.ports_generation &+ 1
+        portsLeftOut = enabled && ff_fib_cache_ports_left_out(control) != 0
     }
 
     /// One line for `stats`.
