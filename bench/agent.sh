@@ -97,14 +97,31 @@ agent_counters() {
 	if ! json=$(in_rtr "$FIBFAST" stats --json 2>&1); then
 		log "fibfast stats --json failed: $json"
 		echo "- -"
-	elif ! jq -er '"\(.total.forwarded.packets) \(.total.passed.packets)"' <<<"$json"; then
+	elif ! jq -er '"\(.total.forwarded.packets) \(.total.passed.packets) \(.fibCache.hits // "-")" +
+			" \(.fibCache.misses // "-") \(.fibCache.bypassed // 0)"' <<<"$json"; then
 		log "jq could not read the counters in fibfast stats --json"
-		echo "- -"
+		echo "- - - - -"
 	fi
 }
 
-AGENT_FWD0=0 AGENT_PASS0=0
-agent_counters_reset() { read -r AGENT_FWD0 AGENT_PASS0 < <(agent_counters); }
+AGENT_FWD0=0 AGENT_PASS0=0 AGENT_HITS0=0 AGENT_MISSES0=0 AGENT_BYPASSED0=0
+agent_counters_reset() {
+	read -r AGENT_FWD0 AGENT_PASS0 AGENT_HITS0 AGENT_MISSES0 AGENT_BYPASSED0 < <(agent_counters)
+}
+
+# What the FIB answer cache did since the reset, as HITS%/BYPASSED% of the
+# forwarding lookups (where its cost or its savings show): prints "-" without
+# a cache or counters.
+agent_cache_share() {
+	local fwd pass hits misses bypassed
+	read -r fwd pass hits misses bypassed < <(agent_counters)
+	if ! [[ $hits =~ ^[0-9]+$ && $misses =~ ^[0-9]+$ && $AGENT_HITS0 =~ ^[0-9]+$ ]]; then
+		echo -
+		return 0
+	fi
+	"$PYTHON" -c "import sys; h,m,b=map(int,sys.argv[1:]); n=h+m; print(f'{100*h/n:.1f}%/{100*b/n:.1f}%' if n else '-')" \
+		$((hits - AGENT_HITS0)) $((misses - AGENT_MISSES0)) $((bypassed - AGENT_BYPASSED0))
+}
 
 agent_forwarded_share() { # prints e.g. 99.98%, or nothing if unknown
 	local fwd pass

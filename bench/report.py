@@ -58,10 +58,17 @@ def load(out):
     meta = dict(read_tsv(os.path.join(out, "meta.tsv"), 2))
     runs = {}
     share = {}
-    for fam, table, mode, rnd, pps, sent, ns, fast in read_tsv(os.path.join(out, "raw.tsv"), 8):
+    cache = {}
+    for row in read_tsv(os.path.join(out, "raw.tsv"), 9):
+        fam, table, mode, rnd, pps, sent, ns, fast = row[:8]
         runs.setdefault((fam, table, mode), []).append(int(pps))
         if fast != "-":
             share.setdefault((fam, table), []).append(fast)
+        # HITS%/BYPASSED% of fibfast's forwarding lookups (older runs: absent).
+        if mode == "fibfast" and len(row) > 8 and row[8] != "-":
+            hits, bypassed = (float(v.rstrip("%")) for v in row[8].split("/"))
+            cache.setdefault((fam, table), []).append((hits, bypassed))
+    meta["_cache"] = cache
     costs = []
     for mode, table, kind, res in read_tsv(os.path.join(out, "cost.tsv"), 4):
         fields = dict(kv.split("=", 1) for kv in res.split())
@@ -95,6 +102,20 @@ def scenarios(runs):
                                        for m in ("kernel", "lookup", "fibfast") if p.get(m)}
             out.append(s)
     return out
+
+
+def attach_cache(scens, meta):
+    """The median share of fibfast's lookups its FIB cache answered and bypassed."""
+    for s in scens:
+        rounds = meta.get("_cache", {}).get((s["family"], s["table"]))
+        if rounds:
+            s["fib_cache"] = {"hits_percent": round(statistics.median(h for h, _ in rounds), 1),
+                              "bypassed_percent": round(statistics.median(b for _, b in rounds), 1)}
+
+
+def cache_cell(s):
+    c = s.get("fib_cache")
+    return "-" if not c else f"{c['hits_percent']:.1f}% ({c['bypassed_percent']:.1f}%)"
 
 
 def targets(scens):
@@ -146,7 +167,8 @@ def text_report(meta, scens, share, tgts, costs):
             k, f = above["kernel"], above["fibfast"]
             times = f"  (kernel's work / fibfast's: {k / f:.1f}x)" if f > 0 else ""
             lk = f"  lookup-only +{above['lookup']} ns" if "lookup" in above else ""
-            w.append(f"  {s['family'] + ' ' + TABLE_NAMES[s['table']]:<34}kernel +{k} ns  fibfast +{f} ns{lk}{times}")
+            hits = f"  FIB cache hits (bypassed) {cache_cell(s)}" if s.get("fib_cache") else ""
+            w.append(f"  {s['family'] + ' ' + TABLE_NAMES[s['table']]:<34}kernel +{k} ns  fibfast +{f} ns{lk}{times}{hits}")
     w.append("")
     if tgts and meta.get("smoke") != "1":
         w.append("targets")
@@ -190,12 +212,14 @@ def markdown(meta, scens, share, tgts, costs):
                  f"{mpps(s['pps'].get('fibfast'))} | {mpps(s['pps'].get('lookup'))} | {mpps(s['pps'].get('redirect'))} | "
                  f"{ratio(s.get('fibfast/kernel'))} | {ratio(s.get('fibfast/redirect'))} | "
                  f"{ratio(s.get('lookup/kernel'))} | {ratio(s.get('lookup/redirect'))} | {min(sh) if sh else '-'} |")
-    w += ["", "| scenario | kernel: ns above the bound | lookup-only: ns above the bound | fibfast: ns above the bound |",
-          "|---|---:|---:|---:|"]
+    w += ["", "| scenario | kernel: ns above the bound | lookup-only: ns above the bound | fibfast: ns above the bound "
+          "| fibfast: FIB cache hits (bypassed) |",
+          "|---|---:|---:|---:|---:|"]
     for s in scens:
         above = s.get("ns_above_bound", {})
         w.append(f"| {s['family'].replace('ipv', 'IPv')} {TABLE_NAMES[s['table']]} | "
-                 f"{above.get('kernel', '-')} | {above.get('lookup', '-')} | {above.get('fibfast', '-')} |")
+                 f"{above.get('kernel', '-')} | {above.get('lookup', '-')} | {above.get('fibfast', '-')} | "
+                 f"{cache_cell(s)} |")
     if tgts:
         w += ["", "| target | measured | verdict |", "|---|---:|---|"]
         for t in tgts:
@@ -262,6 +286,7 @@ def main(argv):
         OUT = argv[1]
         meta, runs, share, costs = load(OUT)
         scens = scenarios(runs)
+        attach_cache(scens, meta)
         print(markdown(meta, scens, share, targets(scens), costs))
         return 0
     if argv[0] == "--smoke-check":
@@ -306,6 +331,7 @@ def main(argv):
     OUT = argv[0]
     meta, runs, share, costs = load(OUT)
     scens = scenarios(runs)
+    attach_cache(scens, meta)
     tgts = targets(scens)
     for s in scens:
         s["in_xdp"] = share.get((s["family"], s["table"]))

@@ -155,7 +155,7 @@ mode_off() {
 
 # One measurement: pps delivered to the sinks during SECONDS_PER_RUN of traffic.
 measure() { # FAMILY TABLE MODE ROUND
-	local before after out sent ns pps fast=""
+	local before after out sent ns pps fast="" cache=-
 	# A short burst first: neighbours, caches and the agent's first
 	# lookups are not what this figure is about.
 	generate "$1" "$2" packets=100000 >/dev/null
@@ -171,10 +171,11 @@ measure() { # FAMILY TABLE MODE ROUND
 		# Without fibfast's own counters the pps may be the kernel's forwarding:
 		# recorded as such, and the smoke check fails on it.
 		[[ -n $fast ]] || fast=unreadable
+		cache=$(agent_cache_share)
 	fi
-	printf 'ipv%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$1" "$2" "$3" "$4" "$pps" "$sent" "$ns" "${fast:--}" \
-		>>"$OUT/raw.tsv"
-	log "ipv$1 $2 $3 round $4: $pps pps delivered (sent $sent${fast:+, in XDP $fast})"
+	printf 'ipv%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$1" "$2" "$3" "$4" "$pps" "$sent" "$ns" "${fast:--}" \
+		"$cache" >>"$OUT/raw.tsv"
+	log "ipv$1 $2 $3 round $4: $pps pps delivered (sent $sent${fast:+, in XDP $fast}$([[ $cache == - ]] || echo ", FIB cache hits/bypassed $cache"))"
 }
 
 # Rounds of every mode over both families; the mode order rotates each round
@@ -188,7 +189,7 @@ measure_table() { # TABLE
 				# Recorded as nothing delivered: the report shows it and
 				# the smoke run fails on it.
 				log "could not set up $m; recording 0 pps"
-				printf 'ipv4\t%s\t%s\t%s\t0\t0\t1\t-\n' "$1" "$m" "$round" >>"$OUT/raw.tsv"
+				printf 'ipv4\t%s\t%s\t%s\t0\t0\t1\t-\t-\n' "$1" "$m" "$round" >>"$OUT/raw.tsv"
 				mode_off "$m" || true
 				continue
 			fi
