@@ -125,7 +125,7 @@ agent_cache_share() {
 
 agent_forwarded_share() { # prints e.g. 99.98%, or nothing if unknown
 	local fwd pass
-	read -r fwd pass < <(agent_counters)
+	read -r fwd pass _ < <(agent_counters)
 	if ! [[ $fwd =~ ^[0-9]+$ && $AGENT_FWD0 =~ ^[0-9]+$ ]]; then
 		log "fibfast's counters could not be read: what was delivered cannot be told from kernel forwarding"
 		return 0
