@@ -103,6 +103,7 @@ VM_TESTS := $(addprefix IntegrationTests.,\
   AgentTests/testNextHopIsResolvedAsSoonAsARoutePointsAtIt \
   FibCacheTests/testNoPacketSentAfterAChangeReturnsFollowsTheOldState \
   FibCacheTests/testPortsLeftOutOfTheKeyUntilARuleSelectsOnThem \
+  FibCacheTests/testASprayedCPUSkipsTheCacheUntilHitsComeBack \
   DifferentialTests/testSameBytesAsTheKernel \
   DifferentialTests/testFragmentsTakeTheKernelsNextHopOverMultipath \
   NetfilterTests/testFragmentsGoToTheKernelWhileConntrackReassembles \
