@@ -107,12 +107,12 @@ static __always_inline __u32 ff_egress(const struct bpf_fib_lookup *fib,
 /* Asks the FIB and checks the answer leaves by a fast-path port. */
 static __always_inline __u32 ff_route(struct xdp_md *ctx, struct bpf_fib_lookup *fib,
 				      __u32 fib_flags, const struct ff_ingress *in,
-				      struct ff_forward *out)
+				      struct ff_forward *out, const __u8 family)
 {
 	__u32 verdict;
 
 	fib->ifindex = in->ifindex;
-	verdict = ff_fib_verdict(ff_fib_lookup(ctx, fib, fib_flags));
+	verdict = ff_fib_verdict(ff_fib_lookup(ctx, fib, fib_flags, family));
 	if (verdict != FF_FORWARDED)
 		return verdict;
 	return ff_egress(fib, in->ifindex, in->port->flags, out);
@@ -187,7 +187,7 @@ static __always_inline __u32 ff_ipv4(struct xdp_md *ctx, struct ethhdr *eth,
 	}
 
 	out->priority = ff_ipv4_priority(iph->tos);
-	verdict = ff_route(ctx, &fib, config->fib_flags, in, out);
+	verdict = ff_route(ctx, &fib, config->fib_flags, in, out, AF_INET);
 	if (verdict != FF_FORWARDED)
 		return verdict;
 	/* Last, so that only frames that would otherwise be forwarded pay
@@ -216,7 +216,7 @@ static __always_inline int ff_ipv6_fragment_agrees(struct xdp_md *ctx,
 						   __u32 fib_flags, __u32 ingress)
 {
 	inner->ifindex = ingress;
-	if (ff_fib_lookup(ctx, inner, fib_flags) != BPF_FIB_LKUP_RET_SUCCESS)
+	if (ff_fib_lookup(ctx, inner, fib_flags, AF_INET6) != BPF_FIB_LKUP_RET_SUCCESS)
 		return 0;
 	return inner->ifindex == fib->ifindex && ff_mac_equal(inner->dmac, fib->dmac);
 }
@@ -283,7 +283,7 @@ static __always_inline __u32 ff_ipv6(struct xdp_md *ctx, struct ethhdr *eth,
 
 	/* ip6_forward leaves skb->priority as it arrived. */
 	out->priority = in->priority;
-	verdict = ff_route(ctx, &fib, fib_flags, in, out);
+	verdict = ff_route(ctx, &fib, fib_flags, in, out, AF_INET6);
 	if (verdict != FF_FORWARDED)
 		return verdict;
 	if (fragment && !ff_ipv6_fragment_agrees(ctx, &fib, &inner, fib_flags, in->ifindex))

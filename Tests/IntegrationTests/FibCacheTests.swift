@@ -116,6 +116,25 @@ final class FibCacheTests: XCTestCase {
         XCTAssertGreaterThan(hits, 1000, "one destination, 2000 frames; \(skipped) skipped")
     }
 
+    /// Each CPU has its own range of slots in the cache's arrays, which the
+    /// loader sizes to the CPUs: a CPU beyond them would never hit.
+    func testEveryCPUAnswersFromItsOwnSlots() throws {
+        let lab = try Lab(self)
+        let agent = try lab.attach(["p0", "p1", "--fib-cache", "on"])
+        try agent.waitForLog("in step with the kernel")
+        try lab.check(lab.exec(.rtr, ["ping", "-c", "1", "-W", "5", "10.2.0.2"]))
+        var forwarded = try lab.stats().port("p0").forwarded.packets
+        for cpu in 0..<ProcessInfo.processInfo.activeProcessorCount {
+            let before = try XCTUnwrap(try lab.stats().fibCache)
+            try lab.send(to: "10.2.0.2", count: 100, cpu: cpu)
+            forwarded += 100
+            let after = try lab.stats(when: { try $0.port("p0").forwarded.packets >= forwarded })
+            let hits = try XCTUnwrap(after.fibCache).hits - before.hits
+            // One miss stores the answer; a neighbour timer may kill it once or twice.
+            XCTAssertGreaterThan(hits, 90, "100 frames to one destination on CPU \(cpu)")
+        }
+    }
+
     func testOffAsksTheFIBForEveryFrame() throws {
         let lab = try Lab(self)
         let agent = try lab.attach(["p0", "p1", "--fib-cache", "off"])

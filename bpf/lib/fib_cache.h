@@ -3,8 +3,8 @@
  * every input the answer depends on. Why it is never stale, and the races
  * it has to survive: docs/architecture.md, "The FIB answer cache".
  *
- * Direct-mapped, one slot per hash value, in a per-CPU array: no locks, no
- * allocation, bounded memory. A miss costs a hash, one compare and, for a
+ * Direct-mapped, one slot per hash value, each CPU its own slots: no locks,
+ * no allocation, bounded memory. A miss costs a hash, one compare and, for a
  * SUCCESS answer, one store; destinations sprayed by an adversary only
  * evict each other.
  */
@@ -20,9 +20,11 @@
  * the ingress port, the flags, the addresses, TOS or flow label, and the
  * transport fields the multipath hash and the rules may use. tot_len is left
  * out: an answer holds for every length up to the largest one the FIB
- * accepted (the MTU check is tot_len > mtu, nothing else).
+ * accepted (the MTU check is tot_len > mtu, nothing else). An IPv4 key is
+ * the head and two addresses; an IPv6 key adds the flow label and three
+ * more words per address.
  */
-struct ff_fib_cache_key {
+struct ff_fib_cache_key_head {
 	__u32 ifindex;
 	__u32 fib_flags;
 	__u8 family;
@@ -31,31 +33,81 @@ struct ff_fib_cache_key {
 	__u8 ports_free;  /* 1: sport and dport left out (ff_fib_cache_control) */
 	__be16 sport;
 	__be16 dport;
-	__be32 flowinfo;
-	__u32 src[4];
-	__u32 dst[4];
 };
 
-#define FF_FIB_CACHE_KEY_WORDS (sizeof(struct ff_fib_cache_key) / 4)
+struct ff_fib_cache_key {
+	struct ff_fib_cache_key_head head;
+	union {
+		struct {
+			__be32 src;
+			__be32 dst;
+		} v4;
+		struct {
+			__be32 flowinfo;
+			__u32 src[4];
+			__u32 dst[4];
+		} v6;
+	};
+};
 
-struct ff_fib_cache_entry {
+#define FF_FIB_CACHE_KEY_WORDS(family) \
+	((sizeof(struct ff_fib_cache_key_head) + ((family) == AF_INET ? 8 : 36)) / 4)
+
+/* What a slot holds besides the key, the same for both families. */
+struct ff_fib_cache_slot {
 	/* Odd while the slot is being written (see ff_fib_cache_put). */
 	__u32 sequence;
 	__u32 egress;
 	__u64 generation;
-	struct ff_fib_cache_key key;
 	__u16 max_len;  /* the largest tot_len the FIB answered SUCCESS for */
 	__u8 smac[6];
 	__u8 dmac[6];
 	__u16 reserved;
 };
 
+/*
+ * One CPU line per IPv4 slot, a line and a half per IPv6 one: where the
+ * table is large, a probe's cost is the lines it misses in the CPU's
+ * caches (the trie walks of other frames evict them), and 88-byte slots
+ * cost IPv4 two lines where one does.
+ */
+struct ff_fib_cache_slot4 {
+	struct ff_fib_cache_slot slot;
+	__u32 key[FF_FIB_CACHE_KEY_WORDS(AF_INET)];
+	__u32 pad[2];
+};
+
+struct ff_fib_cache_slot6 {
+	struct ff_fib_cache_slot slot;
+	__u32 key[FF_FIB_CACHE_KEY_WORDS(AF_INET6)];
+	__u32 pad[3];
+};
+
+_Static_assert(sizeof(struct ff_fib_cache_slot4) == 64, "an IPv4 slot is one cache line");
+_Static_assert(sizeof(struct ff_fib_cache_slot6) == 96, "an IPv6 slot is a line and a half");
+
+/*
+ * FF_FIB_CACHE_SLOTS slots per CPU, each CPU its own range, in one array:
+ * a per-CPU array places values 8-byte aligned, so 64-byte slots would
+ * straddle two lines; a memory-mapped array starts on a page. The loader
+ * sizes it to the CPUs (ff_fib_cache_entries); left at one CPU's worth, the
+ * other CPUs find no slot and ask the FIB.
+ */
 struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, FF_FIB_CACHE_SLOTS);
+	__uint(map_flags, BPF_F_MMAPABLE);
 	__type(key, __u32);
-	__type(value, struct ff_fib_cache_entry);
-} ff_fib_cache SEC(".maps");
+	__type(value, struct ff_fib_cache_slot4);
+} ff_fib_cache4 SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, FF_FIB_CACHE_SLOTS);
+	__uint(map_flags, BPF_F_MMAPABLE);
+	__type(key, __u32);
+	__type(value, struct ff_fib_cache_slot6);
+} ff_fib_cache6 SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
@@ -75,7 +127,7 @@ struct {
 /* What a miss carries from before bpf_fib_lookup to after it. */
 struct ff_fib_cache_probe {
 	struct ff_fib_cache_key key;
-	struct ff_fib_cache_entry *slot;
+	struct ff_fib_cache_slot *slot;  /* its key words follow it */
 	/* Read BEFORE the FIB is asked: an answer stored with it dies with
 	 * the first invalidation after the lookup began. */
 	__u64 generation;
@@ -84,25 +136,32 @@ struct ff_fib_cache_probe {
 
 #define ff_fib_cache_barrier() asm volatile("" ::: "memory")
 
-static __always_inline int ff_fib_cache_key_equal(const struct ff_fib_cache_key *a,
-						  const struct ff_fib_cache_key *b)
+static __always_inline __u32 *ff_fib_cache_slot_key(struct ff_fib_cache_slot *slot)
 {
-	const __u32 *x = (const __u32 *)a, *y = (const __u32 *)b;
+	return (__u32 *)(slot + 1);
+}
+
+/* family is a constant at every call site: the loops unroll to the words
+ * of that family's key. */
+static __always_inline int ff_fib_cache_key_equal(const __u32 *x, const struct ff_fib_cache_key *key,
+						  const __u8 family)
+{
+	const __u32 *y = (const __u32 *)key;
 	__u32 diff = 0;
 
 #pragma unroll
-	for (int i = 0; i < FF_FIB_CACHE_KEY_WORDS; i++)
+	for (int i = 0; i < FF_FIB_CACHE_KEY_WORDS(family); i++)
 		diff |= x[i] ^ y[i];
 	return diff == 0;
 }
 
-static __always_inline __u32 ff_fib_cache_hash(const struct ff_fib_cache_key *key)
+static __always_inline __u32 ff_fib_cache_hash(const struct ff_fib_cache_key *key, const __u8 family)
 {
 	const __u32 *word = (const __u32 *)key;
 	__u32 hash = 0;
 
 #pragma unroll
-	for (int i = 0; i < FF_FIB_CACHE_KEY_WORDS; i++)
+	for (int i = 0; i < FF_FIB_CACHE_KEY_WORDS(family); i++)
 		hash = (hash ^ word[i]) * 0x9e3779b1u;
 	return (hash ^ (hash >> 15)) & (FF_FIB_CACHE_SLOTS - 1);
 }
@@ -128,10 +187,11 @@ static __always_inline void ff_fib_cache_count(struct ff_fib_cache_stats *stats,
  * NULL: the cache is off, nothing to store).
  */
 static __always_inline int ff_fib_cache_get(struct ff_fib_cache_probe *probe,
-					    struct bpf_fib_lookup *fib, __u32 fib_flags)
+					    struct bpf_fib_lookup *fib, __u32 fib_flags,
+					    const __u8 family)
 {
 	struct ff_fib_cache_control *control;
-	struct ff_fib_cache_entry *slot;
+	struct ff_fib_cache_slot *slot;
 	struct ff_fib_cache_stats *stats;
 	__u32 zero = 0, index, sequence;
 	__u64 ports_differ, ports_needed;
@@ -167,35 +227,37 @@ static __always_inline int ff_fib_cache_get(struct ff_fib_cache_probe *probe,
 	ports_differ |= ports_differ >> 16;
 	ports_differ |= ports_differ >> 32;
 	ports_needed = ports_differ & 1;
-	probe->key.ifindex = fib->ifindex;
-	probe->key.fib_flags = fib_flags;
-	probe->key.family = fib->family;
-	probe->key.l4_protocol = fib->l4_protocol;
-	probe->key.tos = fib->family == AF_INET ? fib->tos : 0;
+	probe->key.head.ifindex = fib->ifindex;
+	probe->key.head.fib_flags = fib_flags;
+	probe->key.head.family = family;
+	probe->key.head.l4_protocol = fib->l4_protocol;
+	probe->key.head.tos = family == AF_INET ? fib->tos : 0;
 	/* Marks a key without ports: never equal to one with ports 0. */
-	probe->key.ports_free = (__u8)(ports_needed ^ 1);
-	probe->key.sport = fib->sport & (__be16)(0 - ports_needed);
-	probe->key.dport = fib->dport & (__be16)(0 - ports_needed);
-	probe->key.flowinfo = fib->family == AF_INET ? 0 : fib->flowinfo;
-	__builtin_memcpy(probe->key.src, fib->ipv6_src, sizeof(probe->key.src));
-	__builtin_memcpy(probe->key.dst, fib->ipv6_dst, sizeof(probe->key.dst));
-	if (fib->family == AF_INET) {
-		/* The IPv4 addresses share the first word of the IPv6 ones;
-		 * the rest of the union is not the packet's. */
-		probe->key.src[1] = probe->key.src[2] = probe->key.src[3] = 0;
-		probe->key.dst[1] = probe->key.dst[2] = probe->key.dst[3] = 0;
+	probe->key.head.ports_free = (__u8)(ports_needed ^ 1);
+	probe->key.head.sport = fib->sport & (__be16)(0 - ports_needed);
+	probe->key.head.dport = fib->dport & (__be16)(0 - ports_needed);
+	if (family == AF_INET) {
+		probe->key.v4.src = fib->ipv4_src;
+		probe->key.v4.dst = fib->ipv4_dst;
+	} else {
+		probe->key.v6.flowinfo = fib->flowinfo;
+		__builtin_memcpy(probe->key.v6.src, fib->ipv6_src, sizeof(probe->key.v6.src));
+		__builtin_memcpy(probe->key.v6.dst, fib->ipv6_dst, sizeof(probe->key.v6.dst));
 	}
 	probe->tot_len = fib->tot_len;
-	index = ff_fib_cache_hash(&probe->key);
-	slot = bpf_map_lookup_elem(&ff_fib_cache, &index);
+	index = bpf_get_smp_processor_id() * FF_FIB_CACHE_SLOTS + ff_fib_cache_hash(&probe->key, family);
+	if (family == AF_INET)
+		slot = bpf_map_lookup_elem(&ff_fib_cache4, &index);
+	else
+		slot = bpf_map_lookup_elem(&ff_fib_cache6, &index);
 	if (!slot)
 		return 0;
 	probe->slot = slot;
 
 	sequence = slot->sequence;
 	ff_fib_cache_barrier();
-	if (!(sequence & 1) && slot->generation == probe->generation &&
-	    probe->tot_len <= slot->max_len && ff_fib_cache_key_equal(&slot->key, &probe->key)) {
+	if (!(sequence & 1) && slot->generation == probe->generation && probe->tot_len <= slot->max_len &&
+	    ff_fib_cache_key_equal(ff_fib_cache_slot_key(slot), &probe->key, family)) {
 		fib->ifindex = slot->egress;
 		__builtin_memcpy(fib->smac, slot->smac, sizeof(fib->smac));
 		__builtin_memcpy(fib->dmac, slot->dmac, sizeof(fib->dmac));
@@ -218,10 +280,10 @@ static __always_inline int ff_fib_cache_get(struct ff_fib_cache_probe *probe,
  * sequence odd interrupted another store on this CPU and gives way.
  */
 static __always_inline void ff_fib_cache_put(const struct ff_fib_cache_probe *probe,
-					     const struct bpf_fib_lookup *fib, int rc)
+					     const struct bpf_fib_lookup *fib, int rc, const __u8 family)
 {
-	struct ff_fib_cache_entry *slot = probe->slot;
-	__u32 sequence;
+	struct ff_fib_cache_slot *slot = probe->slot;
+	__u32 sequence, *key;
 	__u16 max_len;
 
 	if (!slot || rc != BPF_FIB_LKUP_RET_SUCCESS)
@@ -229,14 +291,15 @@ static __always_inline void ff_fib_cache_put(const struct ff_fib_cache_probe *pr
 	sequence = slot->sequence;
 	if (sequence & 1)
 		return;
+	key = ff_fib_cache_slot_key(slot);
 	max_len = probe->tot_len;
 	if (slot->generation == probe->generation && slot->max_len > max_len &&
-	    ff_fib_cache_key_equal(&slot->key, &probe->key))
+	    ff_fib_cache_key_equal(key, &probe->key, family))
 		max_len = slot->max_len;
 	slot->sequence = sequence + 1;
 	ff_fib_cache_barrier();
 	slot->generation = probe->generation;
-	slot->key = probe->key;
+	__builtin_memcpy(key, &probe->key, FF_FIB_CACHE_KEY_WORDS(family) * 4);
 	slot->egress = fib->ifindex;
 	slot->max_len = max_len;
 	__builtin_memcpy(slot->smac, fib->smac, sizeof(slot->smac));
@@ -250,10 +313,10 @@ static __always_inline void ff_fib_cache_put(const struct ff_fib_cache_probe *pr
  * bpf_fib_lookup for a frame to forward, answered from the cache where it
  * holds the answer (a hit is a SUCCESS with egress and MACs filled in).
  * Every forwarding lookup goes through here, so none walks the trie for an
- * answer the cache already has.
+ * answer the cache already has. family is fib->family, as a constant.
  */
 static __always_inline int ff_fib_lookup(struct xdp_md *ctx, struct bpf_fib_lookup *fib,
-					 __u32 fib_flags)
+					 __u32 fib_flags, const __u8 family)
 {
 	/* Zeroed whole (about 20 stack stores): where get returns early, clang
 	 * still copies the fields it left unset, key words included, and the
@@ -262,10 +325,10 @@ static __always_inline int ff_fib_lookup(struct xdp_md *ctx, struct bpf_fib_look
 	struct ff_fib_cache_probe probe = {};
 	int rc;
 
-	if (ff_fib_cache_get(&probe, fib, fib_flags))
+	if (ff_fib_cache_get(&probe, fib, fib_flags, family))
 		return BPF_FIB_LKUP_RET_SUCCESS;
 	rc = bpf_fib_lookup(ctx, fib, sizeof(*fib), fib_flags);
-	ff_fib_cache_put(&probe, fib, rc);
+	ff_fib_cache_put(&probe, fib, rc, family);
 	return rc;
 }
 

@@ -32,7 +32,8 @@
 #define FF_MAP_LOCAL_V4_FILTER "ff_local_v4_filter"
 #define FF_MAP_VLANS "ff_vlans"
 #define FF_MAP_VLAN_EGRESS "ff_vlan_egress"
-#define FF_MAP_FIB_CACHE "ff_fib_cache"
+#define FF_MAP_FIB_CACHE4 "ff_fib_cache4"
+#define FF_MAP_FIB_CACHE6 "ff_fib_cache6"
 #define FF_MAP_FIB_CACHE_CONTROL "ff_cache_ctl"  /* map names: at most 15 characters */
 #define FF_MAP_FIB_CACHE_STATS "ff_cache_stats"
 
@@ -242,10 +243,16 @@ struct ff_config {
 
 /*
  * The FIB answer cache (bpf/lib/fib_cache.h; why it is never stale:
- * docs/architecture.md). Slots per CPU, a power of two: a direct-mapped
- * cache indexed by a hash of the lookup's inputs.
+ * docs/architecture.md). Slots per CPU and family, a power of two: a
+ * direct-mapped cache indexed by a hash of the lookup's inputs. Its maps
+ * hold every CPU's slots in one array: the loader sizes them with this.
  */
 #define FF_FIB_CACHE_SLOTS 16384
+
+static inline __u32 ff_fib_cache_entries(__u32 possible_cpus)
+{
+	return possible_cpus * FF_FIB_CACHE_SLOTS;
+}
 
 /*
  * Single-entry array map, key 0, memory-mapped by the agent (BPF_F_MMAPABLE)

@@ -44,6 +44,7 @@ public final class FastPathProgram: @unchecked Sendable {
             throw FibfastError.loadRejected(error, log: LibbpfLog.take())
         }
         skipFailureTracepointsWithoutBTF(object)
+        sizeFibCacheForEveryCPU(object)
         for (name, fd) in maps {
             // libbpf checks type, sizes and limits; a mismatch means the
             // pinned fast path comes from an incompatible build.
@@ -60,6 +61,18 @@ public final class FastPathProgram: @unchecked Sendable {
             throw FibfastError.loadRejected(error, log: log)
         }
         return try FastPathProgram(object: object)
+    }
+
+    /// The object gives the FIB cache's arrays one CPU's slots; each CPU
+    /// takes its own range, so they need as many ranges as CPUs may exist
+    /// (a CPU past the end finds no slot and asks the FIB).
+    private static func sizeFibCacheForEveryCPU(_ object: OpaquePointer) {
+        let cpus = UInt32(max(libbpf_num_possible_cpus(), 1))
+        for name in [FF_MAP_FIB_CACHE4, FF_MAP_FIB_CACHE6] {
+            if let map = bpf_object__find_map_by_name(object, name) {
+                bpf_map__set_max_entries(map, ff_fib_cache_entries(cpus))
+            }
+        }
     }
 
     private init(object: OpaquePointer) throws {
