@@ -111,10 +111,10 @@ agent_counters_reset() {
 
 # What the FIB answer cache did since the reset, as HITS%/BYPASSED% of the
 # forwarding lookups (where its cost or its savings show): prints "-" without
-# a cache or counters.
-agent_cache_share() {
+# a cache or counters. COUNTERS: a line of agent_counters, read once per round.
+agent_cache_share() { # COUNTERS
 	local fwd pass hits misses bypassed
-	read -r fwd pass hits misses bypassed < <(agent_counters)
+	read -r fwd pass hits misses bypassed <<<"$1"
 	if ! [[ $hits =~ ^[0-9]+$ && $misses =~ ^[0-9]+$ && $AGENT_HITS0 =~ ^[0-9]+$ ]]; then
 		echo -
 		return 0
@@ -123,9 +123,9 @@ agent_cache_share() {
 		$((hits - AGENT_HITS0)) $((misses - AGENT_MISSES0)) $((bypassed - AGENT_BYPASSED0))
 }
 
-agent_forwarded_share() { # prints e.g. 99.98%, or nothing if unknown
+agent_forwarded_share() { # COUNTERS; prints e.g. 99.98%, or nothing if unknown
 	local fwd pass
-	read -r fwd pass _ < <(agent_counters)
+	read -r fwd pass _ <<<"$1"
 	if ! [[ $fwd =~ ^[0-9]+$ && $AGENT_FWD0 =~ ^[0-9]+$ ]]; then
 		log "fibfast's counters could not be read: what was delivered cannot be told from kernel forwarding"
 		return 0

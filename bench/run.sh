@@ -155,7 +155,7 @@ mode_off() {
 
 # One measurement: pps delivered to the sinks during SECONDS_PER_RUN of traffic.
 measure() { # FAMILY TABLE MODE ROUND
-	local before after out sent ns pps fast="" cache=-
+	local before after out sent ns pps counters fast="" cache=-
 	# A short burst first: neighbours, caches and the agent's first
 	# lookups are not what this figure is about.
 	generate "$1" "$2" packets=100000 >/dev/null
@@ -167,11 +167,12 @@ measure() { # FAMILY TABLE MODE ROUND
 	ns=$(sed -n 's/.*elapsed_ns=\([0-9]*\).*/\1/p' <<<"$out")
 	pps=$(((after - before) * 1000000000 / ns))
 	if [[ $3 == fibfast || $3 == nocache ]]; then
-		fast=$(agent_forwarded_share)
+		counters=$(agent_counters)
+		fast=$(agent_forwarded_share "$counters")
 		# Without fibfast's own counters the pps may be the kernel's forwarding:
 		# recorded as such, and the smoke check fails on it.
 		[[ -n $fast ]] || fast=unreadable
-		cache=$(agent_cache_share)
+		cache=$(agent_cache_share "$counters")
 	fi
 	printf 'ipv%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$1" "$2" "$3" "$4" "$pps" "$sent" "$ns" "${fast:--}" \
 		"$cache" >>"$OUT/raw.tsv"

@@ -50,8 +50,10 @@ struct ff_fib_cache_key {
 	};
 };
 
-#define FF_FIB_CACHE_KEY_WORDS(family) \
-	((sizeof(struct ff_fib_cache_key_head) + ((family) == AF_INET ? 8 : 36)) / 4)
+#define FF_FIB_CACHE_KEY_WORDS(family)                                                   \
+	((sizeof(struct ff_fib_cache_key_head) +                                         \
+	  ((family) == AF_INET ? sizeof(((struct ff_fib_cache_key *)0)->v4)               \
+			       : sizeof(((struct ff_fib_cache_key *)0)->v6))) / 4)
 
 /* What a slot holds besides the key, the same for both families. */
 struct ff_fib_cache_slot {
