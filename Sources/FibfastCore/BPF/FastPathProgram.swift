@@ -68,9 +68,9 @@ public final class FastPathProgram: @unchecked Sendable {
     /// (a CPU past the end finds no slot and asks the FIB).
     private static func sizeFibCacheForEveryCPU(_ object: OpaquePointer) {
         let cpus = UInt32(max(libbpf_num_possible_cpus(), 1))
-        for name in [FF_MAP_FIB_CACHE4, FF_MAP_FIB_CACHE6] {
+        for (name, family) in [(FF_MAP_FIB_CACHE4, AF_INET), (FF_MAP_FIB_CACHE6, AF_INET6)] {
             if let map = bpf_object__find_map_by_name(object, name) {
-                bpf_map__set_max_entries(map, ff_fib_cache_entries(cpus))
+                bpf_map__set_max_entries(map, ff_fib_cache_entries(cpus, UInt8(family)))
             }
         }
     }
