@@ -252,9 +252,10 @@ struct ff_config {
  * hold every CPU's slots in one array: the loader sizes them with
  * ff_fib_cache_entries.
  */
-#define FF_FIB_CACHE_SLOTS4 65536
-#define FF_FIB_CACHE_SLOTS6 32768
-#define FF_FIB_CACHE_SLOTS(family) ((family) == 2 /* AF_INET */ ? FF_FIB_CACHE_SLOTS4 : FF_FIB_CACHE_SLOTS6)
+#define FF_FIB_CACHE_SLOT_BITS(family) ((family) == 2 /* AF_INET */ ? 16 : 15)
+#define FF_FIB_CACHE_SLOTS(family) (1u << FF_FIB_CACHE_SLOT_BITS(family))
+#define FF_FIB_CACHE_SLOTS4 FF_FIB_CACHE_SLOTS(2)
+#define FF_FIB_CACHE_SLOTS6 FF_FIB_CACHE_SLOTS(10)
 
 static inline __u32 ff_fib_cache_entries(__u32 possible_cpus, __u8 family)
 {
