@@ -4,19 +4,6 @@ import XCTest
 /// Bursts of route changes, overruns of the event socket, and the routes
 /// listing.
 final class AgentBurstTests: XCTestCase {
-    /// Writes an `ip -batch` file adding or deleting `count` /24 routes via `gateway`.
-    private func batch(_ lab: Lab, _ verb: String, count: Int, gateway: String) throws -> String {
-        let path = "/tmp/\(lab.name)-\(verb).batch"
-        var text = ""
-        text.reserveCapacity(count * 40)
-        for i in 0..<count {
-            text += "route \(verb) \(20 + i / 65536).\((i / 256) % 256).\(i % 256).0/24 via \(gateway)\n"
-        }
-        try text.write(toFile: path, atomically: true, encoding: .utf8)
-        addTeardownBlock { try? FileManager.default.removeItem(atPath: path) }
-        return path
-    }
-
     /// A route through a new gateway, added after a burst, is handled only
     /// once every event before it is: proof that the agent caught up.
     private func waitUntilCaughtUp(_ lab: Lab, _ agent: AgentProcess, _ gateway: String, timeout: Double) throws {
@@ -30,8 +17,8 @@ final class AgentBurstTests: XCTestCase {
         let lab = try Lab(self)
         let agent = try lab.attach(extraArguments + ["p0", "p1"])
         try agent.waitForLog("in step with the kernel")
-        let add = try batch(lab, "add", count: count, gateway: "10.2.0.2")
-        let del = try batch(lab, "del", count: count, gateway: "10.2.0.2")
+        let add = try lab.routeBatch("add", count: count, gateway: "10.2.0.2", test: self)
+        let del = try lab.routeBatch("del", count: count, gateway: "10.2.0.2", test: self)
 
         try lab.check(lab.exec(.rtr, ["ip", "-batch", add]))
         try waitUntilCaughtUp(lab, agent, "10.2.0.3", timeout: 120)

@@ -249,18 +249,7 @@ final class FibCacheTests: XCTestCase {
         try lab.check(lab.exec(.rtr, ["ping", "-c", "1", "-W", "5", "10.2.0.2"]))
 
         let routes = ProcessInfo.processInfo.environment["FIBFAST_TEST_DEADLINE_SCALE"] == nil ? 1_000_000 : 50_000
-        var files: [String] = []
-        for gateway in ["10.2.0.2", "10.3.0.2"] {
-            let path = "/tmp/\(lab.name)-churn-\(files.count).batch"
-            var text = ""
-            text.reserveCapacity(routes * 40)
-            for i in 0..<routes {
-                text += "route replace \(20 + i / 65536).\((i / 256) % 256).\(i % 256).0/24 via \(gateway)\n"
-            }
-            try text.write(toFile: path, atomically: true, encoding: .utf8)
-            addTeardownBlock { try? FileManager.default.removeItem(atPath: path) }
-            files.append(path)
-        }
+        let files = try ["10.2.0.2", "10.3.0.2"].map { try lab.routeBatch("replace", count: routes, gateway: $0, test: self) }
         try lab.check(lab.exec(.rtr, ["ip", "-batch", files[0]]))
         let lostBefore = agent.log.components(separatedBy: "netlink events lost").count - 1
         let churn = try BackgroundProcess(["ip", "netns", "exec", lab.namespace(.rtr), "sh", "-c",

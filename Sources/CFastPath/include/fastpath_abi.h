@@ -252,10 +252,13 @@ struct ff_config {
  * hold every CPU's slots in one array: the loader sizes them with
  * ff_fib_cache_entries.
  */
-#define FF_FIB_CACHE_SLOT_BITS(family) ((family) == 2 /* AF_INET */ ? 16 : 15)
+#define FF_FIB_CACHE_SLOT_BITS4 16
+#define FF_FIB_CACHE_SLOT_BITS6 15
+#define FF_FIB_CACHE_SLOTS4 (1u << FF_FIB_CACHE_SLOT_BITS4)
+#define FF_FIB_CACHE_SLOTS6 (1u << FF_FIB_CACHE_SLOT_BITS6)
+/* family: AF_INET (2) or AF_INET6; this header does not include socket.h. */
+#define FF_FIB_CACHE_SLOT_BITS(family) ((family) == 2 ? FF_FIB_CACHE_SLOT_BITS4 : FF_FIB_CACHE_SLOT_BITS6)
 #define FF_FIB_CACHE_SLOTS(family) (1u << FF_FIB_CACHE_SLOT_BITS(family))
-#define FF_FIB_CACHE_SLOTS4 FF_FIB_CACHE_SLOTS(2)
-#define FF_FIB_CACHE_SLOTS6 FF_FIB_CACHE_SLOTS(10)
 
 static inline __u32 ff_fib_cache_entries(__u32 possible_cpus, __u8 family)
 {

@@ -42,6 +42,20 @@ extension Lab {
         try check(Command.run(["ip", "netns", "exec", ns, "ethtool", "-K", "eth0", "gro", "on"]))
     }
 
+    /// Writes an `ip -batch` file of `count` /24 routes from 20.0.0.0/24 on,
+    /// `route VERB PREFIX via GATEWAY` each; the test's teardown removes it.
+    func routeBatch(_ verb: String, count: Int, gateway: String, test: XCTestCase) throws -> String {
+        let path = "/tmp/\(name)-\(verb)-\(gateway).batch"
+        var text = ""
+        text.reserveCapacity(count * 40)
+        for i in 0..<count {
+            text += "route \(verb) \(20 + i / 65536).\((i / 256) % 256).\(i % 256).0/24 via \(gateway)\n"
+        }
+        try text.write(toFile: path, atomically: true, encoding: .utf8)
+        test.addTeardownBlock { try? FileManager.default.removeItem(atPath: path) }
+        return path
+    }
+
     /// Runs `ip -batch` in a namespace: one command per line, one process.
     func batch(_ namespace: String, _ commands: String) throws {
         let file = FileManager.default.temporaryDirectory.appendingPathComponent("fibfast-batch-\(UUID().uuidString)")
