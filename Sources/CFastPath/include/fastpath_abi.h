@@ -266,6 +266,80 @@ static inline __u32 ff_fib_cache_entries(__u32 possible_cpus, __u8 family)
 }
 
 /*
+ * Everything bpf_fib_lookup reads to decide, as the fast path fills it in:
+ * the ingress port, the flags, the addresses, TOS or flow label, and the
+ * transport fields the multipath hash and the rules may use. tot_len is left
+ * out: an answer holds for every length up to the largest one the FIB
+ * accepted (the MTU check is tot_len > mtu, nothing else). An IPv4 key is
+ * the head and two addresses; an IPv6 key adds the flow label and three
+ * more words per address.
+ */
+struct ff_fib_cache_key_head {
+	__u32 ifindex;
+	__u32 fib_flags;
+	__u8 family;
+	__u8 l4_protocol;
+	__u8 tos;
+	__u8 ports_free;  /* 1: sport and dport left out (ff_fib_cache_control) */
+	__be16 sport;
+	__be16 dport;
+};
+
+struct ff_fib_cache_key {
+	struct ff_fib_cache_key_head head;
+	union {
+		struct {
+			__be32 src;
+			__be32 dst;
+		} v4;
+		struct {
+			__be32 flowinfo;
+			__u32 src[4];
+			__u32 dst[4];
+		} v6;
+	};
+};
+
+#define FF_FIB_CACHE_KEY_WORDS(family)                                                   \
+	((sizeof(struct ff_fib_cache_key_head) +                                         \
+	  ((family) == 2 ? sizeof(((struct ff_fib_cache_key *)0)->v4)                      \
+			 : sizeof(((struct ff_fib_cache_key *)0)->v6))) / 4)
+
+/* Odd 64-bit constants with bits all over (golden ratio, murmur3's and
+ * splitmix64's), one per 8 bytes of key. */
+#define FF_FIB_CACHE_HASH_MIX(i)                                                         \
+	((i) == 0 ? 0x9e3779b97f4a7c15ull : (i) == 1 ? 0xc2b2ae3d27d4eb4full :           \
+	 (i) == 2 ? 0x165667b19e3779f9ull : (i) == 3 ? 0xd6e8feb86659fd93ull :           \
+	 (i) == 4 ? 0xff51afd7ed558ccdull : (i) == 5 ? 0xc4ceb9fe1a85ec53ull :           \
+	 (i) == 6 ? 0x94d049bb133111ebull : 0xbf58476d1ce4e5b9ull)
+
+/*
+ * A multiply carries a bit only upwards, so the index is taken from the top
+ * bits, which every bit of the key reaches. Taking the low bits, as before,
+ * left out most of an address's last octet (the top byte of its
+ * little-endian word): 3,000 consecutive addresses took 1,536 of 65,536
+ * slots and evicted each other. The products are independent of each
+ * other, so the CPU runs them side by side: no chain of multiplies. Here,
+ * not in bpf/, so that a test can pick destinations that share a slot.
+ */
+static inline __attribute__((always_inline)) __u32
+ff_fib_cache_hash(const struct ff_fib_cache_key *key, const __u8 family)
+{
+	const __u64 *chunk = (const __u64 *)key;
+	const int words = FF_FIB_CACHE_KEY_WORDS(family);
+	__u64 hash = 0;
+
+#pragma unroll
+	for (int i = 0; i < words / 2; i++)
+		hash += chunk[i] * FF_FIB_CACHE_HASH_MIX(i);
+	if (words % 2)
+		hash += (__u64)((const __u32 *)key)[words - 1] * FF_FIB_CACHE_HASH_MIX(words / 2);
+	hash ^= hash >> 32;
+	hash *= 0x9e3779b97f4a7c15ull;
+	return (__u32)(hash >> (64 - FF_FIB_CACHE_SLOT_BITS(family)));
+}
+
+/*
  * Single-entry array map, key 0, memory-mapped by the agent (BPF_F_MMAPABLE)
  * so that it can advance the generation with one atomic add, as the kernel
  * hooks do. An answer is used only while the generation it was stored at is
