@@ -30,6 +30,8 @@ import sys
 import threading
 import time
 
+from pkt import capture_drops, receive_buffer
+
 libc = ctypes.CDLL(None, use_errno=True)
 CLONE_NEWNET = 0x40000000
 PORT = 47000
@@ -68,6 +70,7 @@ class Watcher(threading.Thread):
     def _open():
         s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(0x0800))
         s.bind(("eth0", 0))
+        receive_buffer(s, 32 << 20)
         return s
 
     def run(self):
@@ -213,6 +216,10 @@ def main():
                 with watcher.lock:
                     watcher.seen.clear()
     stop.set()
+    # A datagram dropped by a watcher's socket would count as lost by the router.
+    dropped = {ns: n for ns, w in watchers.items() if (n := capture_drops(w.sock))}
+    if dropped:
+        sys.exit(f"the capture dropped datagrams, the outcome is unknown: {dropped}")
     windows.sort()
 
     def pct(q):
