@@ -215,11 +215,15 @@ static __always_inline int ff_fib_cache_get(struct ff_fib_cache_probe *probe,
 		__builtin_memcpy(fib->dmac, slot->dmac, sizeof(fib->dmac));
 		ff_fib_cache_barrier();
 		/* A store that ran in between (a frame on this CPU interrupting
-		 * a test run) may have mixed two answers: ask the FIB. */
+		 * a test run) may have mixed two answers: ask the FIB, from the
+		 * ingress port again, not the egress just copied over it (the
+		 * lookup would answer for another port, and its answer be
+		 * stored under this key). */
 		if (slot->sequence == sequence) {
 			ff_fib_cache_count(stats, 1, 0);
 			return 1;
 		}
+		fib->ifindex = probe->key.head.ifindex;
 	}
 	/* A slot never written has sequence 0; one from before the last
 	 * invalidation has an older generation. */
