@@ -145,29 +145,25 @@ final class FibCacheTests: XCTestCase {
     /// `each` to a slot, listed so that a slot's destinations alternate.
     func destinationsSharingSlots(slots: Int, each: Int, ingress: UInt32, source: String,
                                   within: String) throws -> [String] {
-        func address(_ text: String) throws -> UInt32 {
-            var parsed = in_addr()
-            guard inet_pton(AF_INET, text, &parsed) == 1 else { throw LabError.command("inet_pton", text) }
-            return parsed.s_addr  // network order, as in the frame
-        }
+        // Network order, as in the frame.
+        func address(_ text: String) -> UInt32 { RawFrames.ipv4(text).withUnsafeBytes { $0.load(as: UInt32.self) } }
         var key = ff_fib_cache_key()
         key.head.ifindex = ingress
         key.head.fib_flags = 0
         key.head.family = UInt8(AF_INET)
         key.head.l4_protocol = UInt8(IPPROTO_UDP)
         key.head.ports_free = 1
-        key.v4.src = try address(source)
-        let first = try address(within).byteSwapped
+        key.v4.src = address(source)
+        let first = address(within).byteSwapped
         var chosen: [UInt32: [String]] = [:]  // slot -> destinations
-        for offset in UInt32(0)..<(1 << 22) {
-            key.v4.dst = (first + offset).byteSwapped
+        var complete: Bool { chosen.count == slots && chosen.values.allSatisfy { $0.count == each } }
+        for host in first..<first + (1 << 22) where !complete {
+            key.v4.dst = host.byteSwapped
             let slot = ff_fib_cache_hash(&key, UInt8(AF_INET))
             guard chosen.count < slots || chosen[slot] != nil, chosen[slot, default: []].count < each else { continue }
-            let host = first + offset
             chosen[slot, default: []].append("\(host >> 24).\(host >> 16 & 255).\(host >> 8 & 255).\(host & 255)")
-            if chosen.count == slots && chosen.values.allSatisfy({ $0.count == each }) { break }
         }
-        guard chosen.count == slots, chosen.values.allSatisfy({ $0.count == each }) else {
+        guard complete else {
             throw LabError.command("destinationsSharingSlots", "\(chosen.mapValues(\.count)) in a /10")
         }
         return (0..<each).flatMap { turn in chosen.keys.sorted().map { chosen[$0]![turn] } }

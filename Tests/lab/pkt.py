@@ -123,8 +123,7 @@ def set_ttl(sock, fam, ttl):
 
 
 def cmd_send(a):
-    listed = a.dst.split(",")
-    fam = family_of(listed[0])
+    fam = family_of(a.dsts[0])
     af = socket.AF_INET if fam == 4 else socket.AF_INET6
     if a.proto == "udp":
         socks = []
@@ -136,8 +135,8 @@ def cmd_send(a):
             socks.append(s)
         # --hosts: consecutive addresses from --dst on, a destination each in turn; or the
         # addresses --dst lists.
-        if len(listed) > 1:
-            dsts = listed
+        if len(a.dsts) > 1:
+            dsts = a.dsts
         else:
             first = ipaddress.ip_address(a.dst)
             dsts = [str(first + h) for h in range(a.hosts)]
@@ -376,6 +375,14 @@ def capture_drops(s):
     return drops
 
 
+def fail_on_capture_drops(captures, tool):
+    """captures: socket -> where it captures. What a capture dropped would read as the router's
+    loss, so the run has no outcome."""
+    dropped = {where: n for s, where in captures.items() if (n := capture_drops(s))}
+    if dropped:
+        sys.exit(f"{tool}: the capture dropped frames, the outcome is unknown: {dropped}")
+
+
 def open_capture(iface):
     s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, 0)
     # Protocol 0 at creation and ETH_P_ALL at bind: no frame from another interface slips in between.
@@ -505,9 +512,11 @@ def main():
         die("--flows and --ports must be at least 1")
     if a.cmd == "capture" and a.dst:
         a.dst = str(ipaddress.ip_address(a.dst))
-    if a.cmd == "send" and a.proto == "tcp" and (a.flows != 1 or a.interval or "," in a.dst):
+    if a.cmd == "send":
+        a.dsts = a.dst.split(",")
+    if a.cmd == "send" and a.proto == "tcp" and (a.flows != 1 or a.interval or len(a.dsts) > 1):
         die("--flows, --interval and a list of destinations are for udp")
-    if a.cmd == "send" and "," in a.dst and (a.hosts != 1 or len({family_of(d) for d in a.dst.split(",")}) != 1):
+    if a.cmd == "send" and len(a.dsts) > 1 and (a.hosts != 1 or len({family_of(d) for d in a.dsts}) != 1):
         die("a list of destinations is one family, without --hosts")
     try:
         {"send": cmd_send, "capture": cmd_capture, "frame": cmd_frame, "sink": cmd_sink}[a.cmd](a)

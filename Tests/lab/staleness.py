@@ -30,7 +30,7 @@ import sys
 import threading
 import time
 
-from pkt import capture_drops, receive_buffer
+from pkt import fail_on_capture_drops, receive_buffer
 
 libc = ctypes.CDLL(None, use_errno=True)
 CLONE_NEWNET = 0x40000000
@@ -217,9 +217,7 @@ def main():
                     watcher.seen.clear()
     stop.set()
     # A datagram dropped by a watcher's socket would count as lost by the router.
-    dropped = {ns: n for ns, w in watchers.items() if (n := capture_drops(w.sock))}
-    if dropped:
-        sys.exit(f"the capture dropped datagrams, the outcome is unknown: {dropped}")
+    fail_on_capture_drops({w.sock: ns for ns, w in watchers.items()}, "staleness.py")
     windows.sort()
 
     def pct(q):

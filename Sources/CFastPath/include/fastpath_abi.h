@@ -256,8 +256,9 @@ struct ff_config {
 #define FF_FIB_CACHE_SLOT_BITS6 15
 #define FF_FIB_CACHE_SLOTS4 (1u << FF_FIB_CACHE_SLOT_BITS4)
 #define FF_FIB_CACHE_SLOTS6 (1u << FF_FIB_CACHE_SLOT_BITS6)
-/* family: AF_INET (2) or AF_INET6; this header does not include socket.h. */
-#define FF_FIB_CACHE_SLOT_BITS(family) ((family) == 2 ? FF_FIB_CACHE_SLOT_BITS4 : FF_FIB_CACHE_SLOT_BITS6)
+/* family: AF_INET or AF_INET6; this header does not include socket.h. */
+#define FF_AF_INET 2
+#define FF_FIB_CACHE_SLOT_BITS(family) ((family) == FF_AF_INET ? FF_FIB_CACHE_SLOT_BITS4 : FF_FIB_CACHE_SLOT_BITS6)
 #define FF_FIB_CACHE_SLOTS(family) (1u << FF_FIB_CACHE_SLOT_BITS(family))
 
 static inline __u32 ff_fib_cache_entries(__u32 possible_cpus, __u8 family)
@@ -302,7 +303,7 @@ struct ff_fib_cache_key {
 
 #define FF_FIB_CACHE_KEY_WORDS(family)                                                   \
 	((sizeof(struct ff_fib_cache_key_head) +                                         \
-	  ((family) == 2 ? sizeof(((struct ff_fib_cache_key *)0)->v4)                      \
+	  ((family) == FF_AF_INET ? sizeof(((struct ff_fib_cache_key *)0)->v4)             \
 			 : sizeof(((struct ff_fib_cache_key *)0)->v6))) / 4)
 
 /* Odd 64-bit constants with bits all over (golden ratio, murmur3's and
