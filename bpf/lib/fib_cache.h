@@ -3,10 +3,12 @@
  * every input the answer depends on. Why it is never stale, and the races
  * it has to survive: docs/architecture.md, "The FIB answer cache".
  *
- * Direct-mapped, one slot per hash value, each CPU its own slots: no locks,
- * no allocation, bounded memory. A miss costs a hash, one compare and, for a
- * SUCCESS answer, one store; destinations sprayed by an adversary only
- * evict each other.
+ * Two-way set-associative, each CPU its own slots: no locks, no allocation,
+ * bounded memory. A miss costs a hash, two compares and, for a SUCCESS
+ * answer, one store; destinations sprayed by an adversary only evict each
+ * other. Two ways, not one: where a full table's destinations are many,
+ * most misses of one slot per hash were two live keys taking turns in it
+ * (fastpath_abi.h has the figures).
  */
 #ifndef FIBFAST_FIB_CACHE_H
 #define FIBFAST_FIB_CACHE_H
@@ -118,7 +120,7 @@ static __always_inline int ff_fib_cache_key_equal(const __u32 *x, const struct f
 }
 
 /* Counts a probe and moves this CPU's credit: hits earn, misses that evict
- * a live answer (conflict: another key holds the slot) cost. */
+ * a live answer (conflict: other keys hold both slots of the set) cost. */
 static __always_inline void ff_fib_cache_count(struct ff_fib_cache_stats *stats, int hit, int conflict)
 {
 	if (hit) {
@@ -132,6 +134,39 @@ static __always_inline void ff_fib_cache_count(struct ff_fib_cache_stats *stats,
 	}
 }
 
+enum {
+	FF_FIB_CACHE_FREE,	/* never written, or from before the last invalidation */
+	FF_FIB_CACHE_OTHER_KEY,	/* a live answer for another key */
+	FF_FIB_CACHE_SAME_KEY,	/* this key, but unusable (shorter packets, a store ran in between) */
+	FF_FIB_CACHE_HIT,
+};
+
+/* One way of the set: on a hit, the answer is in fib. */
+static __always_inline int ff_fib_cache_try(struct ff_fib_cache_slot *slot, struct ff_fib_cache_probe *probe,
+					    struct bpf_fib_lookup *fib, const __u8 family)
+{
+	__u32 sequence = slot->sequence;
+
+	ff_fib_cache_barrier();
+	if (sequence == 0 || slot->generation != probe->generation)
+		return FF_FIB_CACHE_FREE;
+	if (!ff_fib_cache_key_equal(ff_fib_cache_slot_key(slot), &probe->key, family))
+		return FF_FIB_CACHE_OTHER_KEY;
+	if ((sequence & 1) || probe->tot_len > slot->max_len)
+		return FF_FIB_CACHE_SAME_KEY;
+	fib->ifindex = slot->egress;
+	__builtin_memcpy(fib->smac, slot->smac, sizeof(fib->smac));
+	__builtin_memcpy(fib->dmac, slot->dmac, sizeof(fib->dmac));
+	ff_fib_cache_barrier();
+	/* A store that ran in between (a frame on this CPU interrupting a
+	 * test run) may have mixed two answers: ask the FIB, from the
+	 * ingress port again, not the egress just copied over it. */
+	if (slot->sequence == sequence)
+		return FF_FIB_CACHE_HIT;
+	fib->ifindex = probe->key.head.ifindex;
+	return FF_FIB_CACHE_SAME_KEY;
+}
+
 /*
  * Before bpf_fib_lookup: answers from the cache when it can, writing the
  * egress and both MACs into fib as the lookup would, and returns 1. Else
@@ -143,9 +178,10 @@ static __always_inline int ff_fib_cache_get(struct ff_fib_cache_probe *probe,
 					    const __u8 family)
 {
 	struct ff_fib_cache_control *control;
-	struct ff_fib_cache_slot *slot;
+	struct ff_fib_cache_slot *way0, *way1;
 	struct ff_fib_cache_stats *stats;
-	__u32 zero = 0, index, sequence;
+	__u32 zero = 0, index;
+	int found0, found1;
 	__u64 ports_differ, ports_needed;
 
 	probe->slot = NULL;
@@ -197,37 +233,42 @@ static __always_inline int ff_fib_cache_get(struct ff_fib_cache_probe *probe,
 		__builtin_memcpy(probe->key.v6.dst, fib->ipv6_dst, sizeof(probe->key.v6.dst));
 	}
 	probe->tot_len = fib->tot_len;
-	index = bpf_get_smp_processor_id() * FF_FIB_CACHE_SLOTS(family) + ff_fib_cache_hash(&probe->key, family);
-	if (family == AF_INET)
-		slot = bpf_map_lookup_elem(&ff_fib_cache4, &index);
-	else
-		slot = bpf_map_lookup_elem(&ff_fib_cache6, &index);
-	if (!slot)
-		return 0;
-	probe->slot = slot;
-
-	sequence = slot->sequence;
-	ff_fib_cache_barrier();
-	if (!(sequence & 1) && slot->generation == probe->generation && probe->tot_len <= slot->max_len &&
-	    ff_fib_cache_key_equal(ff_fib_cache_slot_key(slot), &probe->key, family)) {
-		fib->ifindex = slot->egress;
-		__builtin_memcpy(fib->smac, slot->smac, sizeof(fib->smac));
-		__builtin_memcpy(fib->dmac, slot->dmac, sizeof(fib->dmac));
-		ff_fib_cache_barrier();
-		/* A store that ran in between (a frame on this CPU interrupting
-		 * a test run) may have mixed two answers: ask the FIB, from the
-		 * ingress port again, not the egress just copied over it (the
-		 * lookup would answer for another port, and its answer be
-		 * stored under this key). */
-		if (slot->sequence == sequence) {
-			ff_fib_cache_count(stats, 1, 0);
-			return 1;
-		}
-		fib->ifindex = probe->key.head.ifindex;
+	index = bpf_get_smp_processor_id() * FF_FIB_CACHE_SLOTS(family) +
+		FF_FIB_CACHE_WAYS * ff_fib_cache_set(&probe->key, family);
+	if (family == AF_INET) {
+		way0 = bpf_map_lookup_elem(&ff_fib_cache4, &index);
+		index++;
+		way1 = bpf_map_lookup_elem(&ff_fib_cache4, &index);
+	} else {
+		way0 = bpf_map_lookup_elem(&ff_fib_cache6, &index);
+		index++;
+		way1 = bpf_map_lookup_elem(&ff_fib_cache6, &index);
 	}
-	/* A slot never written has sequence 0; one from before the last
-	 * invalidation has an older generation. */
-	ff_fib_cache_count(stats, 0, sequence != 0 && slot->generation == probe->generation);
+	if (!way0 || !way1)
+		return 0;
+	found0 = ff_fib_cache_try(way0, probe, fib, family);
+	if (found0 == FF_FIB_CACHE_HIT) {
+		ff_fib_cache_count(stats, 1, 0);
+		return 1;
+	}
+	found1 = ff_fib_cache_try(way1, probe, fib, family);
+	if (found1 == FF_FIB_CACHE_HIT) {
+		ff_fib_cache_count(stats, 1, 0);
+		return 1;
+	}
+	/* The store goes where this key already is (an answer for shorter
+	 * packets: one key never takes both ways), else to a way that holds
+	 * nothing live, else to either at random: remembering which way was
+	 * used last would write to the set at every hit. */
+	if (found1 == FF_FIB_CACHE_SAME_KEY)
+		probe->slot = way1;
+	else if (found0 == FF_FIB_CACHE_SAME_KEY || found0 == FF_FIB_CACHE_FREE)
+		probe->slot = way0;
+	else if (found1 == FF_FIB_CACHE_FREE)
+		probe->slot = way1;
+	else
+		probe->slot = bpf_get_prandom_u32() & 1 ? way1 : way0;
+	ff_fib_cache_count(stats, 0, found0 == FF_FIB_CACHE_OTHER_KEY && found1 == FF_FIB_CACHE_OTHER_KEY);
 	return 0;
 }
 
