@@ -104,6 +104,7 @@ VM_TESTS := $(addprefix IntegrationTests.,\
   FibCacheTests/testNoPacketSentAfterAChangeReturnsFollowsTheOldState \
   FibCacheTests/testPortsLeftOutOfTheKeyUntilARuleSelectsOnThem \
   FibCacheTests/testASprayedCPUSkipsTheCacheUntilHitsComeBack \
+  FibCacheTests/testTwoDestinationsSharingASetBothHit \
   DifferentialTests/testSameBytesAsTheKernel \
   DifferentialTests/testFragmentsTakeTheKernelsNextHopOverMultipath \
   NetfilterTests/testFragmentsGoToTheKernelWhileConntrackReassembles \
