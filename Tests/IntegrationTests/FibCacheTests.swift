@@ -89,19 +89,15 @@ final class FibCacheTests: XCTestCase {
     /// answers: one slot per hash value had them evict each other at every
     /// frame, the commonest miss with a full table's many destinations.
     func testTwoDestinationsSharingASetBothHit() throws {
-        let lab = try Lab(self)
-        let agent = try lab.attach(["p0", "p1", "--fib-cache", "on"])
-        try agent.waitForLog("in step with the kernel")
-        try lab.ip("route add 10.64.0.0/10 via 10.2.0.2")
-        try lab.check(lab.exec(.rtr, ["ping", "-c", "1", "-W", "5", "10.2.0.2"]))
+        let lab = try labRoutingDestinationsThatShareSets()
         let pair = try destinationsSharingSets(sets: 1, each: 2, ingress: try lab.ifindex("p0"),
                                                source: "10.1.0.2", within: "10.64.0.0")
         let before = try lab.stats()
         try lab.send(to: pair.joined(separator: ","), count: 2000, cpu: 0)
         let after = try lab.stats(when: { try $0.port("p0").forwarded.packets >= before.port("p0").forwarded.packets + 2000 })
-        let cache = try XCTUnwrap(after.fibCache)
-        let hits = cache.hits - (try XCTUnwrap(before.fibCache)).hits
-        print("fib cache pair sharing a set: \(hits) hits of 2,000 (\(cache.invalidations - (try XCTUnwrap(before.fibCache)).invalidations) invalidations)")
+        let (start, cache) = (try XCTUnwrap(before.fibCache), try XCTUnwrap(after.fibCache))
+        let hits = cache.hits - start.hits
+        print("fib cache pair sharing a set: \(hits) hits of 2,000 (\(cache.invalidations - start.invalidations) invalidations)")
         // Two misses store the answers, and an invalidation in between (a
         // neighbour timer anywhere on the box) costs two more: all but a few
         // hit (1,998 on the 6.18 host). One slot per hash value: 3.
@@ -113,12 +109,8 @@ final class FibCacheTests: XCTestCase {
     /// forwarded; a few destinations again bring it back. A cold or
     /// invalidated cache is no spray.
     func testASprayedCPUSkipsTheCacheUntilHitsComeBack() throws {
-        let lab = try Lab(self)
-        let agent = try lab.attach(["p0", "p1", "--fib-cache", "on"])
-        try agent.waitForLog("in step with the kernel")
+        let lab = try labRoutingDestinationsThatShareSets()
         try lab.ip("route add 10.9.0.0/16 via 10.2.0.2")
-        try lab.ip("route add 10.64.0.0/10 via 10.2.0.2")
-        try lab.check(lab.exec(.rtr, ["ping", "-c", "1", "-W", "5", "10.2.0.2"]))
         // A cold cache misses once per destination, and every cache does
         // after a change invalidates it: neither is a spray, whatever the
         // working set (the credit falls 512 below 0 only by evicting live
@@ -140,9 +132,9 @@ final class FibCacheTests: XCTestCase {
         // two at random), so some 500 frames take the credit (at most 0: no
         // hits so far) below -512, and the rest skip the cache. Not 16 to a
         // set: the lookup in 256 that a skipping CPU still makes would find
-        // its own destination's answer every time, and leave the skipping. Sprayed
-        // at random over the table instead, they would evict each other
-        // only once the slots fill, and every invalidation empties them (a
+        // its own destination's answer every time, and leave the skipping.
+        // Sprayed at random over the table instead, they would evict each
+        // other only once the slots fill, and every invalidation empties them (a
         // neighbour timer anywhere on the box: 48 in one such spray in the
         // VM, whose slots then never filled); here an invalidation costs
         // 32 frames.
@@ -164,6 +156,17 @@ final class FibCacheTests: XCTestCase {
         // after that hits.
         XCTAssertGreaterThan(back.hits - sprayed.hits, 12000,
                              "one destination, 16,000 frames; \(back.bypassed - sprayed.bypassed) skipped")
+    }
+
+    /// A lab whose agent runs with the cache on and routes 10.64.0.0/10,
+    /// where `destinationsSharingSets` picks, through a resolved next hop.
+    func labRoutingDestinationsThatShareSets() throws -> Lab {
+        let lab = try Lab(self)
+        let agent = try lab.attach(["p0", "p1", "--fib-cache", "on"])
+        try agent.waitForLog("in step with the kernel")
+        try lab.ip("route add 10.64.0.0/10 via 10.2.0.2")
+        try lab.check(lab.exec(.rtr, ["ping", "-c", "1", "-W", "5", "10.2.0.2"]))
+        return lab
     }
 
     /// IPv4 destinations from `within` on whose UDP frames from `source`,

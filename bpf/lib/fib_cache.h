@@ -134,6 +134,14 @@ static __always_inline void ff_fib_cache_count(struct ff_fib_cache_stats *stats,
 	}
 }
 
+/* Slot index of every CPU's slots of the family's array; NULL past its end. */
+static __always_inline struct ff_fib_cache_slot *ff_fib_cache_slot_at(__u32 index, const __u8 family)
+{
+	if (family == AF_INET)
+		return bpf_map_lookup_elem(&ff_fib_cache4, &index);
+	return bpf_map_lookup_elem(&ff_fib_cache6, &index);
+}
+
 enum {
 	FF_FIB_CACHE_FREE,	/* never written, or from before the last invalidation */
 	FF_FIB_CACHE_OTHER_KEY,	/* a live answer for another key */
@@ -235,15 +243,8 @@ static __always_inline int ff_fib_cache_get(struct ff_fib_cache_probe *probe,
 	probe->tot_len = fib->tot_len;
 	index = bpf_get_smp_processor_id() * FF_FIB_CACHE_SLOTS(family) +
 		FF_FIB_CACHE_WAYS * ff_fib_cache_set(&probe->key, family);
-	if (family == AF_INET) {
-		way0 = bpf_map_lookup_elem(&ff_fib_cache4, &index);
-		index++;
-		way1 = bpf_map_lookup_elem(&ff_fib_cache4, &index);
-	} else {
-		way0 = bpf_map_lookup_elem(&ff_fib_cache6, &index);
-		index++;
-		way1 = bpf_map_lookup_elem(&ff_fib_cache6, &index);
-	}
+	way0 = ff_fib_cache_slot_at(index, family);
+	way1 = ff_fib_cache_slot_at(index + 1, family);
 	if (!way0 || !way1)
 		return 0;
 	found0 = ff_fib_cache_try(way0, probe, fib, family);

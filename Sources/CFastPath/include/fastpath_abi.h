@@ -262,8 +262,9 @@ struct ff_config {
 #define FF_AF_INET 2
 #define FF_FIB_CACHE_SLOT_BITS(family) ((family) == FF_AF_INET ? FF_FIB_CACHE_SLOT_BITS4 : FF_FIB_CACHE_SLOT_BITS6)
 #define FF_FIB_CACHE_SLOTS(family) (1u << FF_FIB_CACHE_SLOT_BITS(family))
-#define FF_FIB_CACHE_WAYS 2
-#define FF_FIB_CACHE_SET_BITS(family) (FF_FIB_CACHE_SLOT_BITS(family) - 1)
+#define FF_FIB_CACHE_WAY_BITS 1
+#define FF_FIB_CACHE_WAYS (1u << FF_FIB_CACHE_WAY_BITS)
+#define FF_FIB_CACHE_SET_BITS(family) (FF_FIB_CACHE_SLOT_BITS(family) - FF_FIB_CACHE_WAY_BITS)
 
 static inline __u32 ff_fib_cache_entries(__u32 possible_cpus, __u8 family)
 {
